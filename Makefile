@@ -1,0 +1,34 @@
+# make run : set up .venv and run the workflow on the example sheet (pairs.tsv)
+# make test: set up .venv and run the test suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CORES ?= all
+SNAKEMAKE_ARGS ?=
+
+.PHONY: run test lint dry-run clean-venv
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+
+# torch first, pinned, so that pip takes the CPU build here instead of the multi-GB CUDA one.
+$(VENV)/.installed: pyproject.toml | $(BIN)/activate
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@
+
+run: $(VENV)/.installed
+	$(BIN)/snakemake --cores $(CORES) --workflow-profile profiles/default $(SNAKEMAKE_ARGS)
+
+test: $(VENV)/.installed
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(BIN)/snakemake --lint
+
+dry-run: $(VENV)/.installed
+	$(BIN)/snakemake --dry-run --workflow-profile profiles/default
+
+clean-venv:
+	rm -rf $(VENV)

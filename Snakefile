@@ -1,0 +1,25 @@
+# swaplib: (source, destination) video pairs -> face-swapped videos.
+# Stages: frames -> faces -> faceset (sort/curate) -> train -> merge -> video.
+# See README.md for use and ../shared/DESIGN.md for the data contracts.
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/frames.smk"
+include: "workflow/rules/faces.smk"
+include: "workflow/rules/faceset.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/merge.smk"
+include: "workflow/rules/video.smk"
+
+
+rule all:
+    input:
+        all_videos,
+    default_target: True

@@ -1,0 +1,42 @@
+"""Running one stage as a workflow job: logging to the rule's log file, clear errors.
+
+The workflow scripts are thin adapters; they hand their work to `run_job`, which sends the
+library's log lines to the job's `log:` file and turns a SwaplibError into one readable
+line on stderr (which Snakemake shows) instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from typing import Callable
+
+from .errors import SwaplibError
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def setup_logging(log_file: str | None) -> None:
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file:
+        handlers.append(logging.FileHandler(log_file, mode="w"))
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, handlers=handlers, force=True)
+
+
+def run_job(snakemake, work: Callable[[], object]) -> None:
+    """Run `work()` for a Snakemake job; exit non-zero with a clear message on failure."""
+    setup_logging(snakemake.log[0] if snakemake.log else None)
+    log = logging.getLogger(f"swaplib.job.{snakemake.rule}")
+    try:
+        work()
+    except SwaplibError as exc:
+        log.error("%s", exc)
+        print(f"swaplib: error in rule {snakemake.rule}: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        log.error("interrupted; partial outputs are removed, saved training state is kept")
+        sys.exit(130)
+    except Exception:
+        log.error("unexpected failure:\n%s", traceback.format_exc())
+        raise

@@ -1,0 +1,138 @@
+"""Validation of the workflow's config and pairs sheet, before any job runs.
+
+Every message names the file, the key or row, and what is wrong, so a bad setting
+stops the run at once instead of failing an hour later inside a job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import jsonschema
+import pandas as pd
+import yaml
+
+from .errors import SwaplibError
+
+
+def _load_schema(schema_path: str | Path) -> dict:
+    return yaml.safe_load(Path(schema_path).read_text())
+
+
+def _key_path(error: jsonschema.ValidationError) -> str:
+    return ".".join(str(part) for part in error.absolute_path) or "(top level)"
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    """One readable line per schema error: `train.iterations: -5 is less than the minimum of 1`."""
+    if error.validator == "enum":
+        allowed = ", ".join(map(str, error.validator_value))
+        return f"{_key_path(error)}: {error.instance!r} is not one of: {allowed}"
+    if error.validator == "additionalProperties":
+        return f"{_key_path(error)}: {error.message} (a misspelt key?)"
+    return f"{_key_path(error)}: {error.message}"
+
+
+def schema_errors(instance: dict, schema_path: str | Path) -> list[str]:
+    validator = jsonschema.Draft202012Validator(_load_schema(schema_path))
+    errors = sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path)))
+    return [_describe(e) for e in errors]
+
+
+def validate_config(config: dict, schema_path: str | Path, source: str = "config.yaml") -> None:
+    """Raise SwaplibError listing every bad key of `config` (named after `source`)."""
+    problems = schema_errors(config, schema_path)
+    if problems:
+        raise SwaplibError(f"{source}: invalid configuration:\n  " + "\n  ".join(problems))
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """The validated pairs sheet: one row per pair, and the videos and models they use."""
+
+    pairs: pd.DataFrame  # pair, source, destination (absolute paths), model, source_video, destination_video
+    videos: dict[str, Path]  # video stem -> file
+
+    def model_pairs(self, model: str) -> pd.DataFrame:
+        return self.pairs[self.pairs["model"] == model]
+
+
+def _read_tsv(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise SwaplibError(f"{path}: pairs sheet not found")
+    try:
+        sheet = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, comment="#")
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise SwaplibError(f"{path}: not a readable tab-separated sheet ({exc})") from exc
+    sheet.columns = [c.strip() for c in sheet.columns]
+    return sheet.apply(lambda col: col.str.strip())
+
+
+def load_sheet(path: str | Path, schema_path: str | Path, *, check_videos: bool = True) -> Sheet:
+    """Read and validate the sheet; relative video paths resolve against the sheet's folder.
+
+    With `check_videos`, each video is probed (quick: first frame only) so a missing, corrupt
+    or empty video stops the run before any job.
+    """
+    path = Path(path)
+    sheet = _read_tsv(path)
+    if sheet.empty:
+        raise SwaplibError(f"{path}: the sheet has no pairs")
+    if "model" not in sheet.columns:
+        sheet["model"] = ""
+
+    problems = []
+    for line, row in zip(range(2, len(sheet) + 2), sheet.to_dict("records")):
+        record = {k: v for k, v in row.items() if not (k == "model" and v == "")}
+        for message in schema_errors(record, schema_path):
+            problems.append(f"row {line}: {message}")
+    if problems:
+        raise SwaplibError(f"{path}: invalid sheet:\n  " + "\n  ".join(problems))
+
+    duplicated = sheet["pair"][sheet["pair"].duplicated()].unique()
+    if len(duplicated):
+        raise SwaplibError(f"{path}: duplicate pair name(s): {', '.join(duplicated)}")
+
+    sheet["model"] = sheet["model"].where(sheet["model"] != "", sheet["pair"])
+    for column in ("source", "destination"):
+        sheet[column] = [str((path.parent / p).resolve()) for p in sheet[column]]
+        sheet[f"{column}_video"] = [Path(p).stem for p in sheet[column]]
+
+    videos = _videos_by_stem(path, sheet)
+    _check_models(path, sheet)
+    if check_videos:
+        from .video import probe  # a heavy import, only needed here
+
+        for video in videos.values():
+            probe(video)  # raises naming the file: missing, unreadable, not a video, no frames
+    return Sheet(pairs=sheet, videos=videos)
+
+
+def _videos_by_stem(path: Path, sheet: pd.DataFrame) -> dict[str, Path]:
+    """Videos are named by their stem in results/; two different files may not share one."""
+    videos: dict[str, Path] = {}
+    for line, row in zip(range(2, len(sheet) + 2), sheet.to_dict("records")):
+        for column in ("source", "destination"):
+            file = Path(row[column])
+            stem = file.stem
+            if stem in videos and videos[stem] != file:
+                raise SwaplibError(
+                    f"{path}: row {line}: {column} {file} has the same name '{stem}' as "
+                    f"{videos[stem]}; rename one (results are kept per video name)"
+                )
+            videos[stem] = file
+        if row["source"] == row["destination"]:
+            raise SwaplibError(f"{path}: row {line}: source and destination are the same video")
+    return videos
+
+
+def _check_models(path: Path, sheet: pd.DataFrame) -> None:
+    """Pairs that share a model must share its source identity (destinations may differ)."""
+    for model, rows in sheet.groupby("model"):
+        sources = rows["source"].unique()
+        if len(sources) > 1:
+            raise SwaplibError(
+                f"{path}: model '{model}' is named by pairs with different sources "
+                f"({', '.join(sources)}); a model learns one source identity"
+            )

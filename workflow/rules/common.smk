@@ -1,0 +1,102 @@
+# The sheet, the validated config, and the input functions every rule uses.
+
+import re
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+
+REPO = Path(workflow.basedir)
+sys.path.insert(0, str(REPO / "src"))  # the library, also when it is not pip-installed
+
+from swaplib.codedeps import module_files
+from swaplib.errors import SwaplibError
+from swaplib.settings import load_sheet, validate_config
+
+SCHEMAS = REPO / "workflow" / "schemas"
+ENV = "../../envs/swaplib.yaml"
+
+try:
+    validate_config(config, SCHEMAS / "config.schema.yaml")
+    SHEET = load_sheet(config["pairs"], SCHEMAS / "pairs.schema.yaml")
+except SwaplibError as exc:
+    raise WorkflowError(f"swaplib: {exc}") from None
+
+PAIRS = SHEET.pairs.set_index("pair", drop=False)
+MODELS = sorted(PAIRS["model"].unique())
+
+
+wildcard_constraints:
+    video="|".join(map(re.escape, SHEET.videos)),
+    pair="|".join(map(re.escape, PAIRS.index)),
+    model="|".join(map(re.escape, MODELS)),
+
+
+def lib(*modules):
+    """The library files a rule runs, as inputs: editing one reruns that rule."""
+    return module_files(*modules)
+
+
+def all_videos(wildcards):
+    return expand("results/pairs/{pair}.mp4", pair=PAIRS.index)
+
+
+def video_file(wildcards):
+    return str(SHEET.videos[wildcards.video])
+
+
+def curation_file(wildcards):
+    """The optional curation sheet of a video: adding, editing or removing it reruns sort."""
+    path = Path(config["curation"]["dir"]) / f"{wildcards.video}.tsv"
+    return [str(path)] if path.exists() else []
+
+
+def model_videos(model):
+    rows = PAIRS[PAIRS["model"] == model]
+    return rows["source_video"].iloc[0], sorted(rows["destination_video"].unique())
+
+
+def train_inputs(wildcards):
+    source, destinations = model_videos(wildcards.model)
+    return {
+        "src_faceset": f"results/videos/{source}/faceset.parquet",
+        "src_faces": f"results/videos/{source}/faces",
+        "dst_facesets": expand("results/videos/{video}/faceset.parquet", video=destinations),
+        "dst_faces": expand("results/videos/{video}/faces", video=destinations),
+    }
+
+
+def pair_value(column):
+    """Input function: the pair's row value, e.g. its destination video name."""
+    return lambda wildcards: PAIRS.loc[wildcards.pair, column]
+
+
+def merge_inputs(wildcards):
+    pair = PAIRS.loc[wildcards.pair]
+    video = pair["destination_video"]
+    return {
+        "frames": f"results/videos/{video}/frames",
+        "info": f"results/videos/{video}/video.json",
+        "faces": f"results/videos/{video}/faces.parquet",
+        "model": f"results/models/{pair['model']}/model.pt",
+    }
+
+
+def video_inputs(wildcards):
+    pair = PAIRS.loc[wildcards.pair]
+    return {
+        "merged": f"results/pairs/{wildcards.pair}/merged",
+        "info": f"results/videos/{pair['destination_video']}/video.json",
+        "audio": pair["destination"],
+    }
+
+
+def provenance(wildcards):
+    """What the provenance sidecar of a pair's video records (plain values: params trigger)."""
+    pair = PAIRS.loc[wildcards.pair]
+    return {
+        "pair": wildcards.pair,
+        "source": pair["source"],
+        "destination": pair["destination"],
+        "model": pair["model"],
+    }
