@@ -1,0 +1,258 @@
+"""swaplib.video on the real clips: probe, frame extraction, encoding with the synthetic marks."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from swaplib import video
+from swaplib.errors import SwaplibError
+
+# name -> (width, height, frames, duration s, audio), as in the test data README.
+CLIPS = {
+    "lp_d12_man_glasses_talking": (512, 512, 183, 7.32, True),
+    "lp_d20_young_man_talking": (480, 480, 175, 7.0, True),
+    "lp_d3_woman_expressions": (512, 512, 200, 8.0, False),
+    "lp_s18_woman_landscape_talking": (512, 288, 200, 8.0, True),
+    "lp_d13_man_vertical_selfie": (288, 512, 200, 8.0, False),
+    "fr_hamilton_stage_multi_HARD": (512, 288, 175, 7.0, True),
+}
+WITH_AUDIO, NO_AUDIO = "lp_d12_man_glasses_talking", "lp_d3_woman_expressions"
+N = 12  # frames per test extraction: enough to check counts, small enough to stay fast
+
+
+def ffmpeg(*args) -> None:
+    subprocess.run([video.ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *args], check=True)
+
+
+def decode_gray(path: Path) -> np.ndarray:
+    with av.open(str(path)) as container:
+        return np.stack([f.to_ndarray(format="gray") for f in container.decode(video=0)]).astype(np.float32)
+
+
+def leftovers(folder: Path) -> list[str]:
+    """Temporary names the atomic writers use (dot-prefixed)."""
+    return [p.name for p in folder.iterdir() if p.name.startswith(".")]
+
+
+@pytest.fixture(scope="module")
+def frames(clip, tmp_path_factory):
+    """frames(stem) -> folder with the first N png frames of that clip (extracted once per module)."""
+    done: dict[str, Path] = {}
+
+    def _frames(stem: str) -> Path:
+        if stem not in done:
+            root = tmp_path_factory.mktemp(stem)
+            video.extract_frames(clip(stem), root / "frames", root / "video.json", limit=N)
+            done[stem] = root / "frames"
+        return done[stem]
+
+    return _frames
+
+
+# --------------------------------------------------------------------------------------- probe
+
+
+@pytest.mark.parametrize("stem", CLIPS)
+def test_probe_real_clips(clip, stem):
+    width, height, count, duration, audio = CLIPS[stem]
+    info = video.probe(clip(stem))
+    assert (info.fps, info.fps_fraction) == (25.0, "25/1")
+    assert (info.width, info.height, info.frame_count) == (width, height, count)
+    assert info.has_audio is audio
+    assert info.rotation == 0
+    assert info.duration == pytest.approx(duration, abs=0.02)
+    assert info.to_dict()["frame_count"] == count
+
+
+def test_probe_rotation_gives_display_size(clip, tmp_path):
+    rotated = tmp_path / "rotated.mp4"
+    ffmpeg("-display_rotation", "90", "-i", clip("lp_s18_woman_landscape_talking"), "-c", "copy", "-t", "0.4", rotated)
+    info = video.probe(rotated)
+    assert (info.rotation, info.width, info.height) == (90, 288, 512)
+    # ffmpeg applies the rotation when decoding, so frames come out at the display size too.
+    video.extract_frames(rotated, tmp_path / "frames", tmp_path / "video.json", limit=2)
+    assert cv2.imread(str(tmp_path / "frames" / "000000.png")).shape[:2] == (512, 288)
+
+
+def test_probe_counts_packets_when_container_has_no_frame_count(clip, tmp_path):
+    mkv = tmp_path / "remux.mkv"  # Matroska stores no frame count
+    ffmpeg("-i", clip(WITH_AUDIO), "-c", "copy", mkv)
+    with av.open(str(mkv)) as container:
+        assert container.streams.video[0].frames == 0
+    assert video.probe(mkv).frame_count == CLIPS[WITH_AUDIO][2]
+
+
+def _make_bad_input(kind: str, folder: Path, real_clip: Path) -> Path:
+    path = folder / f"bad_{kind}.mp4"
+    if kind == "text":
+        path.write_text("this is not a video\n")
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "truncated":
+        path.write_bytes(real_clip.read_bytes()[:2048])
+    elif kind == "jpeg":
+        cv2.imwrite(str(folder / "still.jpg"), np.full((32, 48, 3), 128, np.uint8))
+        (folder / "still.jpg").rename(path)
+    elif kind == "audio_only":
+        path = folder / "audio_only.m4a"
+        ffmpeg("-i", real_clip, "-vn", "-c:a", "copy", "-t", "0.5", path)
+    return path  # "missing": never created
+
+
+@pytest.mark.parametrize("kind", ["missing", "text", "empty", "truncated", "jpeg", "audio_only"])
+def test_probe_rejects_non_videos(clip, tmp_path, kind):
+    path = _make_bad_input(kind, tmp_path, clip(WITH_AUDIO))
+    with pytest.raises(SwaplibError, match=str(path)):
+        video.probe(path)
+
+
+# ------------------------------------------------------------------------------------ extract
+
+
+def test_extract_frames_png_with_limit(clip, tmp_path):
+    out = tmp_path / "videos" / "s18"
+    info = video.extract_frames(clip("lp_s18_woman_landscape_talking"), out / "frames", out / "video.json", limit=N)
+    names = sorted(p.name for p in (out / "frames").iterdir())
+    assert names == [f"{i:06d}.png" for i in range(N)]
+    for name in (names[0], names[-1]):
+        assert cv2.imread(str(out / "frames" / name)).shape == (288, 512, 3)
+    meta = video.read_info(out / "video.json")
+    assert meta == json.loads((out / "video.json").read_text())
+    assert meta["frame_count"] == info.frame_count == N
+    assert (meta["source_frame_count"], meta["limit"], meta["image_format"]) == (200, N, "png")
+    assert (meta["fps"], meta["fps_fraction"], meta["width"], meta["height"]) == (25.0, "25/1", 512, 288)
+    assert meta["has_audio"] is True and meta["rotation"] == 0
+    assert meta["duration"] == pytest.approx(N / 25)
+    assert leftovers(out) == []
+
+
+def test_extract_frames_jpg(clip, tmp_path):
+    video.extract_frames(clip(NO_AUDIO), tmp_path / "frames", tmp_path / "video.json", limit=3, image_format="jpg")
+    assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == ["000000.jpg", "000001.jpg", "000002.jpg"]
+    assert cv2.imread(str(tmp_path / "frames" / "000002.jpg")).shape == (512, 512, 3)
+    assert video.read_info(tmp_path / "video.json")["image_format"] == "jpg"
+
+
+def test_extract_frames_replaces_an_older_extraction(clip, tmp_path):
+    (tmp_path / "frames").mkdir()
+    (tmp_path / "frames" / "000099.png").write_bytes(b"stale")
+    video.extract_frames(clip(NO_AUDIO), tmp_path / "frames", tmp_path / "video.json", limit=2)
+    assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == ["000000.png", "000001.png"]
+
+
+def test_extract_frames_failure_leaves_nothing(tmp_path):
+    bad = _make_bad_input("text", tmp_path, Path("unused"))
+    with pytest.raises(SwaplibError, match=str(bad)):
+        video.extract_frames(bad, tmp_path / "frames", tmp_path / "video.json")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [bad.name]
+
+
+def test_extract_frames_rejects_unknown_format(clip, tmp_path):
+    with pytest.raises(SwaplibError, match="image format"):
+        video.extract_frames(clip(NO_AUDIO), tmp_path / "frames", tmp_path / "video.json", image_format="bmp")
+
+
+# ------------------------------------------------------------------------------------- encode
+
+
+@pytest.mark.parametrize("stem", [WITH_AUDIO, NO_AUDIO])
+def test_encode_round_trip_with_audio_and_marks(clip, frames, tmp_path, stem):
+    out = tmp_path / "pairs" / "p.mp4"
+    video.encode_video(frames(stem), out, fps="25/1", audio_source=clip(stem), provenance={"pair": "p"})
+    info = video.probe(out)
+    assert (info.frame_count, info.fps_fraction, info.width, info.height) == (N, "25/1", 512, 512)
+    assert info.has_audio is CLIPS[stem][4]
+    if info.has_audio:  # cut to the video's length
+        with av.open(str(out)) as container:
+            audio = container.streams.audio[0]
+            assert float(audio.duration * audio.time_base) == pytest.approx(N / 25, abs=0.05)
+    assert video.read_metadata_tags(out)["comment"] == video.SYNTHETIC_TAG
+    sidecar = json.loads(out.with_suffix(".provenance.json").read_text())
+    assert sidecar["synthetic"] is True and sidecar["pair"] == "p"
+    assert sidecar["generator"].startswith("swaplib ") and sidecar["created"]
+    assert leftovers(out.parent) == []
+
+
+def test_provenance_cannot_unset_synthetic(frames, tmp_path):
+    out = tmp_path / "p.mp4"
+    video.encode_video(frames(NO_AUDIO), out, fps="25/1", provenance={"synthetic": False})
+    assert json.loads(out.with_suffix(".provenance.json").read_text())["synthetic"] is True
+
+
+def test_encode_keeps_an_ntsc_rate_exactly(frames, tmp_path):
+    out = tmp_path / "ntsc.mp4"
+    video.encode_video(frames(NO_AUDIO), out, fps="30000/1001")
+    info = video.probe(out)
+    assert (info.fps_fraction, info.frame_count) == ("30000/1001", N)
+
+
+def test_label_is_burnt_in_bottom_left_only(frames, tmp_path):
+    plain, labelled = tmp_path / "plain.mp4", tmp_path / "labelled.mp4"
+    video.encode_video(frames(NO_AUDIO), plain, fps="25/1")
+    video.encode_video(frames(NO_AUDIO), labelled, fps="25/1", label="SYNTHETIC (face-swapped)")
+    diff = np.abs(decode_gray(plain) - decode_gray(labelled)).mean(axis=0)
+    height, width = diff.shape
+    rows, cols = np.nonzero(diff > 10)  # strong changes: the label and its box
+    assert rows.min() > 0.8 * height and cols.min() < 0.1 * width and cols.max() < 0.75 * width
+    assert diff[int(height * 0.85) :, : width // 2].mean() > 10
+    # Elsewhere only x264's small ripple from a changed bit budget.
+    assert diff[: int(height * 0.8)].mean() < 1.5
+
+
+def test_encode_odd_size_and_awkward_paths(frames, monkeypatch, tmp_path):
+    """Odd sizes are padded by 1px; '%', quotes, ':' and ',' in paths and label survive ffmpeg."""
+    odd = tmp_path / "100% it's [odd],dir;x"
+    odd.mkdir()
+    for src in sorted(frames(NO_AUDIO).iterdir()):
+        cv2.imwrite(str(odd / src.name), cv2.imread(str(src))[:287, :511])
+    font_dir = tmp_path / "fonts: a'b,[c]"
+    font_dir.mkdir()
+    font = shutil.copy(video.find_font(), font_dir / "font.ttf")
+    monkeypatch.setattr(video, "find_font", lambda: Path(font))
+    out = tmp_path / "odd.mp4"
+    video.encode_video(odd, out, fps="25/1", label="it's 100% fake: a,b [c];d \\ %{pts}")
+    info = video.probe(out)
+    assert (info.width, info.height, info.frame_count) == (512, 288, N)
+
+
+def test_encode_jpg_frames(clip, tmp_path):
+    video.extract_frames(clip(NO_AUDIO), tmp_path / "frames", tmp_path / "video.json", limit=3, image_format="jpg")
+    video.encode_video(tmp_path / "frames", tmp_path / "out.mp4", fps="25/1")
+    assert video.probe(tmp_path / "out.mp4").frame_count == 3
+
+
+def test_encode_failures_leave_no_output(frames, tmp_path):
+    out = tmp_path / "out" / "p.mp4"
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SwaplibError, match="no frames"):
+        video.encode_video(tmp_path / "empty", out, fps="25/1")
+
+    gappy = tmp_path / "gappy"
+    shutil.copytree(frames(NO_AUDIO), gappy)
+    (gappy / "000003.png").unlink()
+    with pytest.raises(SwaplibError, match="without gaps"):
+        video.encode_video(gappy, out, fps="25/1")
+
+    broken = tmp_path / "broken"
+    shutil.copytree(frames(NO_AUDIO), broken)
+    (broken / "000005.png").write_bytes(b"not a png")
+    with pytest.raises(SwaplibError, match="11 frames from 12 images") as error:
+        video.encode_video(broken, out, fps="25/1")
+    assert str(out) in str(error.value) and "000005.png" in str(error.value)  # ffmpeg's log
+
+    with pytest.raises(SwaplibError, match="frame rate"):
+        video.encode_video(frames(NO_AUDIO), out, fps="0/1")
+    assert not out.exists() and not out.with_suffix(".provenance.json").exists()
+    assert not out.parent.exists() or list(out.parent.iterdir()) == []
+
+
+def test_find_font_finds_a_truetype_file():
+    assert video.find_font().suffix == ".ttf"
