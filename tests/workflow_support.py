@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-WORKFLOW_FILES = ("Snakefile", "config.yaml", "workflow", "src")
+WORKFLOW_FILES = ("Snakefile", "config.yaml", "workflow", "src", "envs")
 
 
 def make_workdir(path: Path) -> Path:

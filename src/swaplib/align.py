@@ -1,0 +1,176 @@
+"""Face alignment: the frame -> crop similarity transform that puts a face onto a fixed template.
+
+Every face crop of a given face type and size shows the face at the same place, scale and
+rotation (eyes level), which is what training and merging rely on. The template is a mean
+68-point face in a "unit" frame; a face type is a square window on that frame (bigger window =
+more context around the face).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .errors import SwaplibError
+
+FACE_TYPES = ("half", "mid_full", "full", "whole_face", "head")
+
+# Mean iBUG 68-point face. Derived once from this project's test media: the generalised Procrustes
+# mean of the dlib landmarks of 104 faces (the photos and every 10th frame of the five
+# single-person clips), rotated to level eyes, averaged with its mirror image (so it is exactly
+# left-right symmetric), then scaled so that points 17-67 (brows, eyes, nose, mouth) span the
+# unit square [0, 1]^2. "Left"/"right" below are image sides.
+_UNIT_FACE = np.array(
+    [
+        # 0-16 jaw, left ear to chin to right ear
+        (-0.1164, 0.2469), (-0.1102, 0.4188), (-0.0891, 0.5893), (-0.0543, 0.7564),
+        (0.0040, 0.9136), (0.0952, 1.0552), (0.2114, 1.1745), (0.3467, 1.2677),
+        (0.5000, 1.2964), (0.6533, 1.2677), (0.7886, 1.1745), (0.9048, 1.0552),
+        (0.9960, 0.9136), (1.0543, 0.7564), (1.0891, 0.5893), (1.1102, 0.4188),
+        (1.1164, 0.2469),
+        # 17-21 left brow
+        (0.0000, 0.1018), (0.0756, 0.0248), (0.1846, 0.0000), (0.2984, 0.0125),
+        (0.4030, 0.0570),
+        # 22-26 right brow
+        (0.5970, 0.0570), (0.7016, 0.0125), (0.8154, 0.0000), (0.9244, 0.0248),
+        (1.0000, 0.1018),
+        # 27-30 nose bridge
+        (0.5000, 0.2075), (0.5000, 0.3184), (0.5000, 0.4277), (0.5000, 0.5406),
+        # 31-35 nostrils
+        (0.3759, 0.6357), (0.4362, 0.6553), (0.5000, 0.6714), (0.5638, 0.6553),
+        (0.6241, 0.6357),
+        # 36-41 left eye
+        (0.1200, 0.2316), (0.1874, 0.1965), (0.2644, 0.1978), (0.3355, 0.2472),
+        (0.2613, 0.2595), (0.1835, 0.2593),
+        # 42-47 right eye
+        (0.6645, 0.2472), (0.7356, 0.1978), (0.8126, 0.1965), (0.8800, 0.2316),
+        (0.8165, 0.2593), (0.7387, 0.2595),
+        # 48-59 outer lips
+        (0.2730, 0.8620), (0.3552, 0.8071), (0.4402, 0.7755), (0.5000, 0.7918),
+        (0.5598, 0.7755), (0.6448, 0.8071), (0.7270, 0.8620), (0.6484, 0.9496),
+        (0.5666, 0.9916), (0.5000, 1.0000), (0.4334, 0.9916), (0.3516, 0.9496),
+        # 60-67 inner lips
+        (0.3103, 0.8628), (0.4388, 0.8422), (0.5000, 0.8486), (0.5612, 0.8422),
+        (0.6897, 0.8628), (0.5625, 0.8951), (0.5000, 0.9032), (0.4375, 0.8951),
+    ],
+    dtype=np.float64,
+)
+
+# Crop window of each face type in unit-face coordinates: (side, centre x, centre y).
+# "half" is the brows-to-lips square; each larger type adds margin; "whole_face" moves up to
+# take in the forehead and "head" further up for the hair and the top of the head.
+_WINDOWS: dict[str, tuple[float, float, float]] = {
+    "half": (1.0, 0.5, 0.5),
+    "mid_full": (1.2, 0.5, 0.5),
+    "full": (1.6, 0.5, 0.53),
+    "whole_face": (2.1, 0.5, 0.45),
+    "head": (3.0, 0.5, 0.1),
+}
+
+# Points the transform is fitted on: brows, eyes, nose and the mouth corners. The jaw line slides
+# with head turns and the lips with speech; leaving them out keeps crops steady across frames.
+ALIGN_POINTS = np.r_[17:48, 48, 54]
+
+
+def check_face_type(face_type: str) -> None:
+    if face_type not in _WINDOWS:
+        raise SwaplibError(f"unknown face type {face_type!r}; choose one of: {', '.join(FACE_TYPES)}")
+
+
+def mean_face(size: int, face_type: str = "full") -> np.ndarray:
+    """(68, 2) template landmark positions in a size x size crop of that face type."""
+    check_face_type(face_type)
+    side, cx, cy = _WINDOWS[face_type]
+    origin = np.array([cx - side / 2, cy - side / 2])
+    return (_UNIT_FACE - origin) * (size / side)
+
+
+def _as_points(points: np.ndarray, what: str) -> np.ndarray:
+    points = np.asarray(points, dtype=np.float64)
+    if points.ndim != 2 or points.shape[1] != 2:
+        raise SwaplibError(f"{what} must be an (N, 2) array, got shape {points.shape}")
+    return points
+
+
+def similarity_fit(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """(2, 3) least-squares similarity (rotation, uniform scale, shift) taking src onto dst (Umeyama)."""
+    src_mean, dst_mean = src.mean(axis=0), dst.mean(axis=0)
+    src_c, dst_c = src - src_mean, dst - dst_mean
+    src_var = src_c.var(axis=0).sum()
+    if src_var == 0:
+        raise SwaplibError("cannot align: all landmark points coincide")
+    u, sigma, vt = np.linalg.svd(dst_c.T @ src_c / len(src))
+    # A reflection would mirror the face; force a proper rotation instead.
+    flip = np.diag([1.0, np.sign(np.linalg.det(u) * np.linalg.det(vt)) or 1.0])
+    rotation = u @ flip @ vt
+    scale = np.trace(np.diag(sigma) @ flip) / src_var
+    linear = scale * rotation
+    return np.hstack([linear, (dst_mean - linear @ src_mean)[:, None]])
+
+
+def face_matrix(landmarks: np.ndarray, size: int, face_type: str = "full") -> np.ndarray:
+    """(2, 3) float64 frame -> crop similarity that lays the landmarks onto the template."""
+    landmarks = _as_points(landmarks, "landmarks")
+    if landmarks.shape[0] != 68:
+        raise SwaplibError(f"landmarks must be 68 iBUG points, got {landmarks.shape[0]}")
+    template = mean_face(size, face_type)
+    return similarity_fit(landmarks[ALIGN_POINTS], template[ALIGN_POINTS])
+
+
+def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Apply a (2, 3) affine to (N, 2) points."""
+    points = _as_points(points, "points")
+    matrix = np.asarray(matrix, dtype=np.float64)
+    return points @ matrix[:, :2].T + matrix[:, 2]
+
+
+def invert(matrix: np.ndarray) -> np.ndarray:
+    """Inverse of a (2, 3) affine, as (2, 3)."""
+    return cv2.invertAffineTransform(np.asarray(matrix, dtype=np.float64))
+
+
+def _interpolation(image: np.ndarray, sharp: int) -> int:
+    # uint8 results saturate, so a sharp kernel is safe; float images and masks get linear
+    # interpolation, which never overshoots (a 0..1 mask stays 0..1).
+    return sharp if image.dtype == np.uint8 else cv2.INTER_LINEAR
+
+
+def warp_to_face(frame: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
+    """The size x size aligned crop of a frame; pixels beyond the frame edge repeat the edge."""
+    return cv2.warpAffine(
+        frame,
+        np.asarray(matrix, dtype=np.float64),
+        (size, size),
+        flags=_interpolation(frame, cv2.INTER_LANCZOS4),
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+
+
+def warp_to_frame(face: np.ndarray, matrix: np.ndarray, frame_shape: tuple[int, ...]) -> np.ndarray:
+    """A crop (image or float mask) put back into frame coordinates (h, w); 0 outside the crop."""
+    height, width = frame_shape[:2]
+    return cv2.warpAffine(
+        face,
+        np.asarray(matrix, dtype=np.float64),
+        (width, height),
+        flags=_interpolation(face, cv2.INTER_CUBIC) | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=0,
+    )
+
+
+def _lift_brows(landmarks: np.ndarray, forehead: float) -> np.ndarray:
+    """Brow points moved up the face by `forehead` x (brow-to-chin length), for the forehead."""
+    brows = landmarks[17:27]
+    up = brows.mean(axis=0) - landmarks[8]
+    return brows + forehead * up
+
+
+def hull_mask(landmarks: np.ndarray, shape: tuple[int, int], forehead: float = 0.15) -> np.ndarray:
+    """float32 (h, w) mask, 1 inside the convex hull of the 68 points plus a strip of forehead."""
+    landmarks = _as_points(landmarks, "landmarks")
+    points = np.vstack([landmarks, _lift_brows(landmarks, forehead)])
+    hull = cv2.convexHull(np.round(points).astype(np.int32))
+    mask = np.zeros(tuple(shape[:2]), dtype=np.float32)
+    cv2.fillConvexPoly(mask, hull, 1.0)
+    return mask

@@ -1,0 +1,163 @@
+"""Alignment: the template's geometry, the similarity fit, warps both ways, the hull mask."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from swaplib.align import (
+    FACE_TYPES,
+    face_matrix,
+    hull_mask,
+    invert,
+    mean_face,
+    transform_points,
+    warp_to_face,
+    warp_to_frame,
+)
+from swaplib.errors import SwaplibError
+
+IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+
+
+def similarity(angle_deg: float, scale: float, shift: tuple[float, float]) -> np.ndarray:
+    a = np.deg2rad(angle_deg)
+    linear = scale * np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    return np.hstack([linear, np.array(shift)[:, None]])
+
+
+def eye_centres(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return points[36:42].mean(axis=0), points[42:48].mean(axis=0)
+
+
+@pytest.mark.parametrize("face_type", FACE_TYPES)
+def test_template_is_level_symmetric_and_inside(face_type):
+    size = 256
+    template = mean_face(size, face_type)
+    assert template.shape == (68, 2)
+    np.testing.assert_array_equal(template, mean_face(size, face_type))  # deterministic
+    left, right = eye_centres(template)
+    assert abs(left[1] - right[1]) < 1e-9
+    assert left[0] < right[0]
+    # Left-right symmetric about the crop's vertical midline.
+    assert abs((left[0] + right[0]) / 2 - size / 2) < 1e-6
+    # Brows, eyes, nose and mouth are in every crop; the jaw too from "full" on.
+    inner = template if FACE_TYPES.index(face_type) >= FACE_TYPES.index("full") else template[17:]
+    assert np.all((inner >= 0) & (inner <= size))
+    np.testing.assert_allclose(mean_face(128, face_type), template / 2)
+
+
+def test_face_types_ordered_by_margin():
+    def face_height(face_type: str) -> float:
+        template = mean_face(256, face_type)
+        return template[8, 1] - template[17:27, 1].min()  # chin to top of the brows
+
+    heights = [face_height(t) for t in FACE_TYPES]
+    assert all(a > b for a, b in zip(heights, heights[1:])), heights
+    # The forehead types leave more room above the brows than below the chin.
+    for face_type in ("whole_face", "head"):
+        template = mean_face(256, face_type)
+        assert template[17:27, 1].min() > 256 - template[8, 1]
+
+
+def test_unknown_face_type():
+    with pytest.raises(SwaplibError, match="unknown face type 'tiny'.*whole_face"):
+        mean_face(64, "tiny")
+
+
+@pytest.mark.parametrize("face_type", FACE_TYPES)
+def test_template_maps_onto_itself(face_type):
+    matrix = face_matrix(mean_face(200, face_type), 200, face_type)
+    assert matrix.shape == (2, 3) and matrix.dtype == np.float64
+    np.testing.assert_allclose(matrix, IDENTITY, atol=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_recovers_a_known_similarity(seed):
+    rng = np.random.default_rng(seed)
+    size, face_type = 256, FACE_TYPES[seed % len(FACE_TYPES)]
+    crop_to_frame = similarity(rng.uniform(-60, 60), rng.uniform(0.3, 4.0), tuple(rng.uniform(-500, 500, 2)))
+    template = mean_face(size, face_type)
+    landmarks = transform_points(template, crop_to_frame)
+    matrix = face_matrix(landmarks, size, face_type)
+    np.testing.assert_allclose(matrix, invert(crop_to_frame), atol=1e-6)
+    np.testing.assert_allclose(transform_points(landmarks, matrix), template, atol=1e-6)
+
+
+def test_mirrored_face_is_not_reflected():
+    landmarks = mean_face(256) * [-1, 1]  # a mirror image: the fit must stay a rotation
+    linear = face_matrix(landmarks, 256)[:, :2]
+    assert np.linalg.det(linear) > 0
+
+
+def test_bad_landmarks():
+    with pytest.raises(SwaplibError, match="68"):
+        face_matrix(np.zeros((5, 2)), 128)
+    with pytest.raises(SwaplibError, match="coincide"):
+        face_matrix(np.zeros((68, 2)), 128)
+
+
+def test_invert():
+    matrix = similarity(25, 1.7, (30, -12))
+    inverse = invert(matrix)
+    points = np.random.default_rng(1).uniform(-100, 100, (10, 2))
+    np.testing.assert_allclose(transform_points(transform_points(points, matrix), inverse), points, atol=1e-9)
+    np.testing.assert_allclose(invert(inverse), matrix, atol=1e-12)
+
+
+def smooth_frame(height: int, width: int) -> np.ndarray:
+    """Smooth random colour texture: interpolation error stays small, misplacement does not."""
+    noise = np.random.default_rng(2).uniform(0, 255, (height // 8, width // 8, 3)).astype(np.float32)
+    return cv2.resize(cv2.GaussianBlur(noise, (0, 0), 1.0), (width, height), interpolation=cv2.INTER_CUBIC).clip(
+        0, 255
+    ).astype(np.uint8)
+
+
+def test_warp_round_trip_reproduces_the_face_region():
+    frame = smooth_frame(360, 480)
+    size = 256
+    # A face of ~150 px, tilted, placed in the frame.
+    landmarks = transform_points(mean_face(size, "full"), similarity(15, 0.6, (180, 90)))
+    matrix = face_matrix(landmarks, size, "full")
+    crop = warp_to_face(frame, matrix, size)
+    assert crop.shape == (size, size, 3) and crop.dtype == np.uint8
+    back = warp_to_frame(crop, matrix, frame.shape)
+    assert back.shape == frame.shape
+
+    inside = cv2.erode(hull_mask(landmarks, frame.shape[:2]), np.ones((5, 5), np.uint8)) > 0
+    error = np.abs(back.astype(float) - frame.astype(float))[inside].mean()
+    assert error < 3.0
+    # Pixels away from the crop's footprint (beyond the interpolation kernel) are left black.
+    footprint = warp_to_frame(np.ones((size, size), np.float32), matrix, frame.shape) > 0
+    near = cv2.dilate(footprint.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    assert np.all(back[~near] == 0)
+    assert footprint.mean() < 0.6
+
+
+def test_float_mask_round_trip_stays_in_range():
+    size = 128
+    landmarks = transform_points(mean_face(size), similarity(-10, 1.5, (40, 60)))
+    matrix = face_matrix(landmarks, size)
+    mask = hull_mask(mean_face(size), (size, size))
+    in_frame = warp_to_frame(mask, matrix, (400, 400, 3))
+    assert in_frame.shape == (400, 400) and in_frame.dtype == np.float32
+    assert in_frame.min() >= 0.0 and in_frame.max() <= 1.0
+    # The mask lands on the face in the frame: compare with the hull drawn there directly.
+    direct = hull_mask(landmarks, (400, 400))
+    overlap = (np.minimum(in_frame, direct)).sum() / np.maximum(in_frame, direct).sum()
+    assert overlap > 0.95
+
+
+def test_hull_mask_covers_landmarks_and_forehead():
+    landmarks = mean_face(256, "whole_face")
+    mask = hull_mask(landmarks, (256, 256))
+    assert mask.shape == (256, 256) and mask.dtype == np.float32
+    assert set(np.unique(mask)) == {0.0, 1.0}
+    x, y = np.round(landmarks).astype(int).T
+    assert np.all(mask[y, x] == 1.0)
+    # The forehead above the brows is inside the mask, the top of the crop is not.
+    brow_top = int(landmarks[17:27, 1].min())
+    assert mask[brow_top - 10, 128] == 1.0
+    assert mask[5, 128] == 0.0
+    assert hull_mask(landmarks, (256, 256), forehead=0.0)[brow_top - 10, 128] == 0.0

@@ -1,0 +1,188 @@
+"""The face table: extraction from real frames, its columns and geometry, and its failure modes."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from swaplib.align import mean_face, transform_points
+from swaplib.detect import make_detector
+from swaplib.errors import SwaplibError
+from swaplib.faces import FACE_COLUMNS, extract_faces, landmarks_array, matrices_array, read_faces
+
+SIZE = 160
+FRAME_STEP = 23  # 8 frames spread over the clip
+
+
+@pytest.fixture(scope="module")
+def detector():
+    # The clip's face is ~300 px: no upsampling needed (4x faster than the default).
+    return make_detector("dlib", upsample=0)
+
+
+def write_clip_frames(clip_path: Path, out_dir: Path, step: int, count: int) -> list[int]:
+    """Every `step`-th frame of the clip as NNNNNN.png (the frame's own number)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    capture = cv2.VideoCapture(str(clip_path))
+    written, number = [], 0
+    while len(written) < count:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        if number % step == 0:
+            assert cv2.imwrite(str(out_dir / f"{number:06d}.png"), frame)
+            written.append(number)
+        number += 1
+    capture.release()
+    return written
+
+
+@pytest.fixture(scope="module")
+def extracted(tmp_path_factory, clip, detector):
+    root = tmp_path_factory.mktemp("extract")
+    numbers = write_clip_frames(clip("lp_d12_man_glasses_talking"), root / "frames", FRAME_STEP, 8)
+    table = extract_faces(root / "frames", root / "faces", root / "faces.parquet",
+                          detector=detector, size=SIZE, face_type="full")
+    return root, numbers, table
+
+
+def test_table_columns_and_types(extracted):
+    root, numbers, table = extracted
+    assert list(table.columns) == FACE_COLUMNS
+    assert sorted(table["frame"]) == numbers  # one face in every frame
+    for column in ("frame", "index", "size", "frame_width", "frame_height"):
+        assert table[column].dtype == np.int64, column
+    for column in ("box_x0", "box_y0", "box_x1", "box_y1", "score"):
+        assert table[column].dtype == np.float64, column
+    row = table.iloc[1]
+    assert row["face_id"] == f"{row['frame']:06d}_0" and row["file"] == f"{row['face_id']}.png"
+    assert (row["face_type"], row["size"], row["frame_width"], row["frame_height"]) == ("full", SIZE, 512, 512)
+    assert len(row["landmarks"]) == 136 and len(row["matrix"]) == 6
+
+
+def test_table_on_disk_matches(extracted):
+    root, _, table = extracted
+    on_disk = read_faces(root / "faces.parquet")
+    scalars = ["face_id", "frame", "index", "file", "box_x0", "score", "face_type", "size", "frame_width"]
+    pd.testing.assert_frame_equal(on_disk[scalars], table[scalars])
+    np.testing.assert_array_equal(landmarks_array(on_disk), landmarks_array(table))
+    np.testing.assert_array_equal(matrices_array(on_disk), matrices_array(table))
+
+
+def test_crops_exist_at_size(extracted):
+    root, _, table = extracted
+    assert sorted(p.name for p in (root / "faces").iterdir()) == sorted(table["file"])
+    for name in table["file"]:
+        assert cv2.imread(str(root / "faces" / name)).shape == (SIZE, SIZE, 3)
+
+
+def test_landmarks_land_on_the_template(extracted):
+    _, _, table = extracted
+    landmarks, matrices = landmarks_array(table), matrices_array(table)
+    assert landmarks.shape == (len(table), 68, 2) and landmarks.dtype == np.float32
+    assert matrices.shape == (len(table), 2, 3) and matrices.dtype == np.float64
+    template = mean_face(SIZE, "full")
+    for lm, matrix in zip(landmarks, matrices):
+        in_crop = transform_points(lm, matrix)
+        assert np.linalg.norm(in_crop - template, axis=1).mean() < 0.04 * SIZE
+        left_eye, right_eye = in_crop[36:42].mean(axis=0), in_crop[42:48].mean(axis=0)
+        assert abs(left_eye[1] - right_eye[1]) < 0.03 * SIZE  # eyes level
+
+
+def test_crop_shows_an_upright_centred_face(extracted):
+    # Independent of the stored geometry: detect the face again in a saved crop.
+    root, _, table = extracted
+    crop = cv2.imread(str(root / "faces" / table["file"].iloc[0]))
+    [face] = make_detector("dlib", upsample=1).detect(crop)
+    left_eye, right_eye = face.landmarks[36:42].mean(axis=0), face.landmarks[42:48].mean(axis=0)
+    assert abs(left_eye[1] - right_eye[1]) < 0.03 * SIZE
+    assert abs(face.landmarks[:, 0].mean() - SIZE / 2) < 0.06 * SIZE
+
+
+def test_max_faces_and_jpg_frames(tmp_path, photo, detector):
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    image = cv2.imread(str(photo("fr_two_people")))
+    cv2.imwrite(str(frames / "000007.jpg"), image)
+    (frames / "notes.txt").write_text("not a frame name: ignored")
+    both = extract_faces(frames, tmp_path / "faces", tmp_path / "faces.parquet",
+                         detector=detector, size=64, face_type="half", image_format="jpg")
+    assert list(both["face_id"]) == ["000007_0", "000007_1"]
+    assert (both["file"] == ["000007_0.jpg", "000007_1.jpg"]).all()
+    area = (both["box_x1"] - both["box_x0"]) * (both["box_y1"] - both["box_y0"])
+    assert area[0] > area[1]
+    one = extract_faces(frames, tmp_path / "faces", tmp_path / "faces.parquet",
+                        detector=detector, size=64, face_type="half", max_faces=1)
+    assert list(one["face_id"]) == ["000007_0"]
+    assert [p.name for p in (tmp_path / "faces").iterdir()] == ["000007_0.png"]  # replaced whole
+
+
+def test_no_face_anywhere_writes_nothing(tmp_path, detector):
+    frames = tmp_path / "blank_frames"
+    frames.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(frames / f"{i:06d}.png"), np.full((120, 160, 3), 90, np.uint8))
+    with pytest.raises(SwaplibError, match=r"no face found in any of 3 frames of .*blank_frames"):
+        extract_faces(frames, tmp_path / "faces", tmp_path / "faces.parquet",
+                      detector=detector, size=64, face_type="full")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blank_frames"]  # no outputs, no temporaries
+
+
+def test_folder_without_frames(tmp_path, detector):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SwaplibError, match="empty"):
+        extract_faces(tmp_path / "empty", tmp_path / "faces", tmp_path / "t.parquet",
+                      detector=detector, size=64, face_type="full")
+    with pytest.raises(SwaplibError, match="missing_dir"):
+        extract_faces(tmp_path / "missing_dir", tmp_path / "faces", tmp_path / "t.parquet",
+                      detector=detector, size=64, face_type="full")
+
+
+def test_duplicate_frame_number(tmp_path, detector):
+    for name in ("000005.png", "000005.jpg"):
+        cv2.imwrite(str(tmp_path / name), np.zeros((32, 32, 3), np.uint8))
+    with pytest.raises(SwaplibError, match="frame 5 is there twice"):
+        extract_faces(tmp_path, tmp_path / "faces", tmp_path / "t.parquet", detector=detector, size=64,
+                      face_type="full")
+
+
+def test_bad_settings(tmp_path, detector):
+    with pytest.raises(SwaplibError, match="face type"):
+        extract_faces(tmp_path, tmp_path / "f", tmp_path / "t.parquet", detector=detector, size=64, face_type="big")
+    with pytest.raises(SwaplibError, match="format"):
+        extract_faces(tmp_path, tmp_path / "f", tmp_path / "t.parquet", detector=detector, size=64,
+                      face_type="full", image_format="gif")
+
+
+def test_progress_is_logged(tmp_path, photo, detector, caplog):
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    cv2.imwrite(str(frames / "000000.jpg"), cv2.imread(str(photo("lp_d9_woman_open_mouth"))))
+    with caplog.at_level(logging.INFO, logger="swaplib.faces"):
+        extract_faces(frames, tmp_path / "faces", tmp_path / "faces.parquet", detector=detector, size=64,
+                      face_type="full", progress=True)
+    assert "1/1 frames done, 1 faces found" in caplog.text
+
+
+def test_read_faces_errors(tmp_path):
+    with pytest.raises(SwaplibError, match="nothere.parquet"):
+        read_faces(tmp_path / "nothere.parquet")
+    corrupt = tmp_path / "corrupt.parquet"
+    corrupt.write_bytes(b"PAR1 this is not parquet")
+    with pytest.raises(SwaplibError, match="corrupt.parquet"):
+        read_faces(corrupt)
+    partial = tmp_path / "partial.parquet"
+    pd.DataFrame({"face_id": ["000000_0"]}).to_parquet(partial)
+    with pytest.raises(SwaplibError, match=r"partial.parquet.*lacks columns.*landmarks"):
+        read_faces(partial)
+
+
+def test_arrays_of_an_empty_table():
+    empty = pd.DataFrame(columns=FACE_COLUMNS)
+    assert landmarks_array(empty).shape == (0, 68, 2)
+    assert matrices_array(empty).shape == (0, 2, 3)
