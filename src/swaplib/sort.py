@@ -80,7 +80,7 @@ def select_faces(
 ) -> pd.DataFrame:
     """Decide, for every face, selected or not (with the reason) and its training rank."""
     curation = curation or {}
-    decided = face_ids.map(curation).fillna("")
+    decided = face_ids.map(lambda face_id: curation.get(face_id, ""))
     reason = pd.Series("", index=scores.index, dtype=object)
     reason[scores["face_px"] < min_face_px] = "too small"
 
