@@ -11,6 +11,13 @@ configfile: "config.yaml"
 
 
 include: "workflow/rules/common.smk"
+# Results are named after sheet entries only (a pair name never matches a video's files).
+wildcard_constraints:
+    video="|".join(map(re.escape, SHEET.videos)),
+    pair="|".join(map(re.escape, PAIRS.index)),
+    model="|".join(map(re.escape, MODELS)),
+
+
 include: "workflow/rules/frames.smk"
 include: "workflow/rules/faces.smk"
 include: "workflow/rules/faceset.smk"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -78,7 +79,7 @@ def test_video_has_destination_timing_audio_and_is_marked_synthetic(finished_run
 def test_video_differs_inside_the_face_and_matches_outside(finished_run):
     out = decode(finished_run / f"results/pairs/{PAIR}.mp4")
     frames_dir = finished_run / f"results/videos/{DESTINATION}/frames"
-    originals = [cv2.imread(str(p)) for p in sorted(frames_dir.iterdir())]
+    originals = [cv2.imread(str(p)) for p in sorted(frames_dir.glob("*.png"))]
     faces = pd.read_parquet(finished_run / f"results/videos/{DESTINATION}/faces.parquet")
     height, width = originals[0].shape[:2]
     inside_diffs, outside_diffs = [], []
@@ -90,11 +91,12 @@ def test_video_differs_inside_the_face_and_matches_outside(finished_run):
             x0, y0, x1, y1 = (int(round(v)) for v in (r.box_x0, r.box_y0, r.box_x1, r.box_y1))
             w, h = x1 - x0, y1 - y0
             inside[max(y0 + h // 4, 0) : y1 - h // 4, max(x0 + w // 4, 0) : x1 - w // 4] = True
-            near[max(y0 - h, 0) : y1 + h, max(x0 - w, 0) : x1 + w] = True
+            near[max(y0 - h // 2, 0) : y1 + h // 2, max(x0 - w // 2, 0) : x1 + w // 2] = True  # mask + feather
         near[int(height * 0.85) :, :] = True  # the visible "synthetic" label sits at the bottom
         inside_diffs.append(diff[inside].mean())
-        outside_diffs.append(diff[~near].mean())
-    assert len(inside_diffs) >= FRAMES // 2
+        if (~near).sum() > 1000:
+            outside_diffs.append(diff[~near].mean())
+    assert len(inside_diffs) >= FRAMES // 2 and len(outside_diffs) >= FRAMES // 2
     assert np.mean(inside_diffs) > 6.0, "the face region looks untouched"
     assert np.mean(outside_diffs) < 2.5, "pixels far from the face changed beyond re-encoding noise"
 
@@ -149,10 +151,13 @@ def test_pairs_sharing_videos_and_models_reuse_them(finished_run, clip):
 
 
 def test_editing_a_library_module_reruns_the_rules_that_run_it(run_copy):
-    later = time.time() + 5
-    os.utime(run_copy / "src/swaplib/color.py", (later, later))  # only merge imports it
+    def edit(module):
+        with open(run_copy / "src/swaplib" / module, "a") as f:
+            f.write("# edited\n")
+
+    edit("color.py")  # only merge imports it
     assert planned_jobs(run_copy) == {"all": 1, "merge": 1, "video": 1}
-    os.utime(run_copy / "src/swaplib/sort.py", (later, later))
+    edit("sort.py")
     assert planned_jobs(run_copy) == {"all": 1, "faceset": 2, "train": 1, "merge": 1, "video": 1}
 
 
@@ -170,7 +175,7 @@ def test_more_iterations_resume_and_architecture_change_starts_fresh(run_copy):
 
     write_config(run_copy, {**SMALL, "train": {**SMALL["train"], "resolution": 32}})
     snakemake(run_copy, model)
-    assert "starting fresh" in train_log(run_copy)
+    assert "architecture changed" in train_log(run_copy) and "starting training fresh" in train_log(run_copy)
     assert list((run_copy / f"results/models/{PAIR}/state").glob("checkpoint.incompatible-*.pt"))
 
 
@@ -178,13 +183,14 @@ def test_interrupted_training_keeps_its_state_and_resumes(run_copy):
     long = {**SMALL, "train": {**SMALL["train"], "iterations": 100_000, "save_every": 100_000}}
     write_config(run_copy, long)
     env = dict(os.environ, PYTHONPATH=str(run_copy / "src"))
+    log = run_copy / f"logs/train/{PAIR}.log"
+    log.unlink()  # the copied log of the first run would look like a started loop
     proc = subprocess.Popen(
         [sys.executable, "-m", "snakemake", "--cores", "2", f"results/models/{PAIR}/model.pt"],
         cwd=run_copy, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )
-    log = run_copy / f"logs/train/{PAIR}.log"
     deadline = time.monotonic() + 300
-    while not (log.exists() and "iteration" in log.read_text().split("resuming", 1)[-1]):
+    while not (log.exists() and "parameters on" in log.read_text()):  # logged as the loop starts
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[0]
         time.sleep(0.5)
     time.sleep(2)
@@ -195,7 +201,7 @@ def test_interrupted_training_keeps_its_state_and_resumes(run_copy):
     model_dir = run_copy / f"results/models/{PAIR}"
     assert not (model_dir / "model.pt").exists()
     assert not [p for p in model_dir.rglob("*") if ".tmp" in p.name], "temporary files left behind"
-    saved = int(__import__("re").findall(r"saved checkpoint at iteration (\d+)", log.read_text())[-1])
+    saved = int(re.findall(r"training interrupted at iteration (\d+)", log.read_text())[-1])
     assert saved > ITERATIONS
 
     write_config(run_copy, {**SMALL, "train": {**SMALL["train"], "iterations": saved + 5}})

@@ -22,7 +22,7 @@ from .atomic import atomic_dir, read_image
 from .color import transfer
 from .errors import SwaplibError
 from .faces import landmarks_array, matrices_array, read_faces
-from .train import load_model, swap_faces
+from .model import load_model, resolve_device, swap_faces
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +114,7 @@ def merge_video(
         raise SwaplibError(f"{frames_dir}: no frame images to merge")
     faces = read_faces(faces_table)
     by_frame = {frame: rows for frame, rows in faces.groupby("frame")}
+    device = resolve_device(device)
     model, meta = load_model(model_path, device=device)
     resolution = meta["model_config"]["resolution"]
     swapped_frames = 0

@@ -1,5 +1,6 @@
-# The sheet, the validated config, and the input functions every rule uses.
+# The sheet, the validated config, and the input functions of the workflow.
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -26,15 +27,15 @@ PAIRS = SHEET.pairs.set_index("pair", drop=False)
 MODELS = sorted(PAIRS["model"].unique())
 
 
-wildcard_constraints:
-    video="|".join(map(re.escape, SHEET.videos)),
-    pair="|".join(map(re.escape, PAIRS.index)),
-    model="|".join(map(re.escape, MODELS)),
+def local(path):
+    """Inside the working directory, a path relative to it (moving a checkout reruns nothing)."""
+    relative = os.path.relpath(path)
+    return os.path.abspath(path) if relative.startswith("..") else relative
 
 
 def lib(*modules):
-    """The library files a rule runs, as inputs: editing one reruns that rule."""
-    return module_files(*modules)
+    """The library files a job runs, declared as inputs so that editing one reruns the job."""
+    return [local(f) for f in module_files(*modules)]
 
 
 def all_videos(wildcards):
@@ -42,7 +43,7 @@ def all_videos(wildcards):
 
 
 def video_file(wildcards):
-    return str(SHEET.videos[wildcards.video])
+    return local(SHEET.videos[wildcards.video])
 
 
 def curation_file(wildcards):
@@ -66,11 +67,6 @@ def train_inputs(wildcards):
     }
 
 
-def pair_value(column):
-    """Input function: the pair's row value, e.g. its destination video name."""
-    return lambda wildcards: PAIRS.loc[wildcards.pair, column]
-
-
 def merge_inputs(wildcards):
     pair = PAIRS.loc[wildcards.pair]
     video = pair["destination_video"]
@@ -87,7 +83,7 @@ def video_inputs(wildcards):
     return {
         "merged": f"results/pairs/{wildcards.pair}/merged",
         "info": f"results/videos/{pair['destination_video']}/video.json",
-        "audio": pair["destination"],
+        "audio": local(pair["destination"]),
     }
 
 
