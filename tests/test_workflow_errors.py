@@ -78,3 +78,10 @@ def test_duplicate_pair_stops_before_any_job(workdir, clip):
     write_config(workdir, {})
     output = failing(workdir, "--dry-run")
     assert f"{sheet.name}: duplicate pair name(s): p" in output
+
+
+def test_workflow_lints_clean(shared_data):  # the example sheet names the shared clips
+    from workflow_support import REPO
+
+    proc = snakemake(REPO, "--lint")
+    assert "Lints for" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
