@@ -19,23 +19,41 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+def _media_finder(folder: Path, suffix: str):
+    def find(stem: str) -> Path:
+        path = folder / f"{stem}{suffix}"
+        assert path.is_file(), f"missing test media {path}"
+        return path
+
+    return find
+
+
 @pytest.fixture(scope="session")
 def clip(shared_data):
     """clip('lp_d12_man_glasses_talking') -> path of that real clip."""
-
-    def _clip(stem: str) -> Path:
-        path = shared_data / "clips" / f"{stem}.mp4"
-        assert path.is_file(), f"missing test clip {path}"
-        return path
-
-    return _clip
+    return _media_finder(shared_data / "clips", ".mp4")
 
 
 @pytest.fixture(scope="session")
 def photo(shared_data):
-    def _photo(stem: str) -> Path:
-        path = shared_data / "photos" / f"{stem}.jpg"
-        assert path.is_file(), f"missing test photo {path}"
-        return path
+    return _media_finder(shared_data / "photos", ".jpg")
 
-    return _photo
+
+@pytest.fixture(scope="session")
+def write_frames(clip):
+    """write_frames(stem, folder, n, edit=None): the first n frames of a clip as NNNNNN.png files.
+
+    edit(i, frame) -> frame lets a test blur or blank some frames.
+    """
+    import cv2
+
+    def _write(stem: str, folder: Path, n: int, edit=None) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        capture = cv2.VideoCapture(str(clip(stem)))
+        for i in range(n):
+            ok, frame = capture.read()
+            assert ok, f"{stem} has fewer than {n} frames"
+            cv2.imwrite(str(folder / f"{i:06d}.png"), edit(i, frame) if edit else frame)
+        return folder
+
+    return _write

@@ -17,19 +17,17 @@ from swaplib.model import model_config
 from swaplib.train import TrainSettings, train
 
 
+def hide_faces_in_2_and_4(i, frame):
+    if i in (2, 4):
+        frame[:] = 90  # no face here: must pass through unchanged
+    return frame
+
+
 @pytest.fixture(scope="module")
-def scene(tmp_path_factory, clip):
+def scene(tmp_path_factory, write_frames):
     """6 real destination frames (two of them with the face hidden), their faces, a tiny model."""
     root = tmp_path_factory.mktemp("merge")
-    frames = root / "frames"
-    frames.mkdir()
-    capture = cv2.VideoCapture(str(clip("lp_d20_young_man_talking")))
-    for i in range(6):
-        ok, frame = capture.read()
-        assert ok
-        if i in (2, 4):
-            frame[:] = 90  # no face here: must pass through unchanged
-        cv2.imwrite(str(frames / f"{i:06d}.png"), frame)
+    frames = write_frames("lp_d20_young_man_talking", root / "frames", 6, hide_faces_in_2_and_4)
     extract_faces(frames, root / "faces", root / "faces.parquet", detector=make_detector("dlib", upsample=0), size=64, face_type="whole_face")
     crops = sorted((root / "faces").glob("*.png"))
     train(

@@ -13,19 +13,15 @@ from swaplib.faces import extract_faces
 from swaplib.sort import build_faceset, read_curation, select_faces, selected_faces
 
 
+def blur_every_third(i, frame):
+    return cv2.GaussianBlur(frame, (0, 0), 4) if i % 3 == 0 else frame
+
+
 @pytest.fixture(scope="module")
-def extracted(tmp_path_factory, clip):
+def extracted(tmp_path_factory, write_frames):
     """12 real frames, every third one blurred hard, with their faces extracted."""
     root = tmp_path_factory.mktemp("sort")
-    frames = root / "frames"
-    frames.mkdir()
-    capture = cv2.VideoCapture(str(clip("lp_d20_young_man_talking")))
-    for i in range(12):
-        ok, frame = capture.read()
-        assert ok
-        if i % 3 == 0:
-            frame = cv2.GaussianBlur(frame, (0, 0), 4)
-        cv2.imwrite(str(frames / f"{i:06d}.png"), frame)
+    frames = write_frames("lp_d20_young_man_talking", root / "frames", 12, blur_every_third)
     extract_faces(frames, root / "faces", root / "faces.parquet", detector=make_detector("dlib", upsample=0), size=96, face_type="whole_face")
     return root
 
