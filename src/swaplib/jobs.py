@@ -1,8 +1,8 @@
 """Running one stage as a workflow job: logging to the rule's log file, clear errors.
 
 The workflow scripts are thin adapters; they hand their work to `run_job`, which sends the
-library's log lines to the job's `log:` file and turns a SwaplibError into one readable
-line on stderr (which Snakemake shows) instead of a traceback.
+library's log lines to the job's `log:` file and to stderr (which Snakemake shows), and turns
+a SwaplibError into one readable line instead of a traceback.
 """
 
 from __future__ import annotations
@@ -31,8 +31,7 @@ def run_job(snakemake, work: Callable[[], object]) -> None:
     try:
         work()
     except SwaplibError as exc:
-        log.error("%s", exc)
-        print(f"swaplib: error in rule {snakemake.rule}: {exc}", file=sys.stderr)
+        log.error("%s", exc)  # to the log file and the terminal, once, without a traceback
         sys.exit(1)
     except KeyboardInterrupt:
         log.error("interrupted; partial outputs are removed, saved training state is kept")
