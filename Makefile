@@ -16,6 +16,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q --no-deps face-alignment==1.5.0  # its opencv-python pin would clash with headless
 	touch $@
 
 run: $(VENV)/.installed

@@ -24,6 +24,7 @@ include: "workflow/rules/faceset.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/merge.smk"
 include: "workflow/rules/video.smk"
+include: "workflow/rules/quality.smk"
 
 
 rule all:

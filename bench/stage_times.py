@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-STAGES = ["frames", "faces", "faceset", "train", "merge", "video"]
+STAGES = ["frames", "faces", "faceset", "train", "merge", "video", "quality", "quality_card"]
 
 
 def read_benchmarks(run_dir: Path) -> pd.DataFrame:
@@ -27,17 +27,22 @@ def read_benchmarks(run_dir: Path) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["stage", "job", "seconds", "max_rss_mb"])
 
 
-def main() -> None:
-    run_dir = Path(sys.argv[1] if len(sys.argv) > 1 else ".")
-    table = read_benchmarks(run_dir)
-    if table.empty:
-        sys.exit(f"{run_dir}/benchmarks: no benchmark files (run the workflow first)")
+def print_table(table: pd.DataFrame) -> None:
+    """One row per job, then the total per stage, with the machine they ran on."""
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores\n")
     print(table.to_string(index=False, float_format=lambda x: f"{x:.1f}"))
     totals = table.groupby("stage", sort=False).agg(jobs=("job", "size"), seconds=("seconds", "sum"), max_rss_mb=("max_rss_mb", "max"))
     print("\nper stage:")
     print(totals.to_string(float_format=lambda x: f"{x:.1f}"))
     print(f"\nsum of job times: {table['seconds'].sum():.0f} s")
+
+
+def main() -> None:
+    run_dir = Path(sys.argv[1] if len(sys.argv) > 1 else ".")
+    table = read_benchmarks(run_dir)
+    if table.empty:
+        sys.exit(f"{run_dir}/benchmarks: no benchmark files (run the workflow first)")
+    print_table(table)
 
 
 if __name__ == "__main__":

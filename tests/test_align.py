@@ -161,3 +161,73 @@ def test_hull_mask_covers_landmarks_and_forehead():
     assert mask[brow_top - 10, 128] == 1.0
     assert mask[5, 128] == 0.0
     assert hull_mask(landmarks, (256, 256), forehead=0.0)[brow_top - 10, 128] == 0.0
+
+
+def blob_frame(points: np.ndarray, shape: tuple[int, int], sigma: float) -> np.ndarray:
+    """float32 image with a small Gaussian spot centred exactly at each (sub-pixel) point."""
+    ys, xs = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float64)
+    image = np.zeros(shape, np.float64)
+    for x, y in points:
+        image += np.exp(-((xs - x) ** 2 + (ys - y) ** 2) / (2 * sigma**2))
+    return image.astype(np.float32)
+
+
+def spot_centres(image: np.ndarray, near: np.ndarray, radius: int) -> np.ndarray:
+    """Intensity centroid of the image around each expected point (finds where a spot really is)."""
+    centres = []
+    for x, y in near:
+        x0, y0 = int(round(x)) - radius, int(round(y)) - radius
+        patch = image[y0 : y0 + 2 * radius + 1, x0 : x0 + 2 * radius + 1].astype(np.float64)
+        ys, xs = np.mgrid[0 : patch.shape[0], 0 : patch.shape[1]]
+        centres.append(((xs * patch).sum() / patch.sum() + x0, (ys * patch).sum() / patch.sum() + y0))
+    return np.array(centres)
+
+
+@pytest.mark.parametrize("face_type", ["full", "whole_face"])
+def test_pixels_round_trip_within_half_a_pixel(face_type):
+    # Spots drawn at the eye and mouth corners of a tilted face land, in the crop, where the
+    # matrix says, and back in the frame where they started: no half-pixel convention slips.
+    size = 256
+    landmarks = transform_points(mean_face(size, "full"), similarity(12, 0.9, (60, 40)))
+    matrix = face_matrix(landmarks, size, face_type)
+    marks = landmarks[[36, 45, 48, 54]]
+    frame = blob_frame(marks, (400, 400), sigma=2.5)
+    crop = warp_to_face(frame, matrix, size)
+    in_crop = transform_points(marks, matrix)
+    assert np.abs(spot_centres(crop, in_crop, 7) - in_crop).max() < 0.5
+    back = warp_to_frame(crop, matrix, frame.shape)
+    assert np.abs(spot_centres(back, marks, 7) - marks).max() < 0.5
+    # The stored geometry itself: landmarks -> crop -> frame.
+    assert np.abs(transform_points(transform_points(landmarks, matrix), invert(matrix)) - landmarks).max() < 1e-6
+
+
+def crop_corners_in_frame(landmarks: np.ndarray, face_type: str, size: int = 256) -> np.ndarray:
+    corners = np.array([(0, 0), (size, 0), (size, size), (0, size)], np.float64)
+    return transform_points(corners, invert(face_matrix(landmarks, size, face_type)))
+
+
+def test_face_type_crops_nest_on_a_real_face(photo):
+    # head ⊃ whole_face ⊃ full ⊃ mid_full ⊃ half, on the landmarks of a real, slightly tilted face.
+    from swaplib.detect import make_detector
+
+    [face] = make_detector("dlib-hog").detect(cv2.imread(str(photo("lp_d30_woman_hand_on_face"))))
+    for inner, outer in zip(FACE_TYPES, FACE_TYPES[1:]):
+        outer_square = crop_corners_in_frame(face.landmarks, outer).astype(np.float32)
+        for corner in crop_corners_in_frame(face.landmarks, inner):
+            assert cv2.pointPolygonTest(outer_square, tuple(map(float, corner)), True) > 0, (inner, outer)
+
+
+def test_coverage_follows_deepfacelab():
+    # DFL: side = 1 + 2*sqrt(2)*padding in its unit frame, so the sides relative to "half" are
+    # fixed by its paddings whatever the unit; and the forehead types move up.
+    paddings = {"half": 0.0, "mid_full": 0.0675, "full": 0.2109375, "whole_face": 0.40, "head": 0.70}
+
+    def side(face_type: str) -> float:  # crop side in template-face units (inter-ocular distance)
+        template = mean_face(1000, face_type)
+        left, right = eye_centres(template)
+        return 1000 / np.linalg.norm(right - left)
+
+    for face_type, padding in paddings.items():
+        assert side(face_type) / side("half") == pytest.approx(1 + 2 * np.sqrt(2) * padding, rel=2e-3)
+    eyes_at = {t: eye_centres(mean_face(1000, t))[0][1] / 1000 for t in FACE_TYPES}
+    assert eyes_at["whole_face"] > eyes_at["full"] and eyes_at["head"] > eyes_at["whole_face"]

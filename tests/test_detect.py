@@ -1,4 +1,4 @@
-"""Face detection: the dlib backend on real photos, no false faces on blank input, the registry."""
+"""Face detection: the dlib backends on real photos, the search settings, the registry."""
 
 from __future__ import annotations
 
@@ -6,32 +6,33 @@ import cv2
 import numpy as np
 import pytest
 
-from swaplib.detect import Detection, DlibDetector, dlib_model_path, make_detector
+from swaplib.detect import Detection, Detector, DlibDetector, dlib_model_path, make_detector
 from swaplib.errors import SwaplibError
 
 
 @pytest.fixture(scope="module")
-def detector() -> DlibDetector:
-    # The photos' faces are large, so no upsampling is needed: 4x faster than the default.
-    return make_detector("dlib", upsample=0)
+def detector() -> Detector:
+    return make_detector("dlib-hog")
 
 
-def read(path) -> np.ndarray:
+def read(path, scale: float = 1.0) -> np.ndarray:
     image = cv2.imread(str(path))
     assert image is not None, path
-    return image
+    return image if scale == 1.0 else cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
 
 
 def assert_face_ok(det: Detection, image: np.ndarray) -> None:
     x0, y0, x1, y1 = det.box
     assert 0 <= x0 < x1 <= image.shape[1] and 0 <= y0 < y1 <= image.shape[0]
     assert det.landmarks.shape == (68, 2) and det.landmarks.dtype == np.float32
-    # dlib's HOG box is tight (the chin often pokes out), so allow a margin of a quarter box.
+    # A detector's box is tight (the chin often pokes out), so allow a margin of a quarter box.
     mx, my = 0.25 * (x1 - x0), 0.25 * (y1 - y0)
     lm = det.landmarks
     assert np.all((lm[:, 0] >= x0 - mx) & (lm[:, 0] <= x1 + mx) & (lm[:, 1] >= y0 - my) & (lm[:, 1] <= y1 + my))
     cx, cy = lm.mean(axis=0)
     assert x0 < cx < x1 and y0 < cy < y1
+    left_eye, right_eye = lm[36:42].mean(axis=0), lm[42:48].mean(axis=0)
+    assert left_eye[0] < right_eye[0] and lm[8, 1] > left_eye[1]  # upright: eyes above the chin
 
 
 @pytest.mark.parametrize("stem", ["fr_obama", "fr_alex_lacamoire", "lp_d9_woman_open_mouth"])
@@ -60,20 +61,60 @@ def test_no_face_in_blank_or_noise(detector):
     assert detector.detect(rng.integers(0, 256, (256, 256, 3), dtype=np.uint8)) == []
 
 
-def test_grey_input_and_default_upsampling(photo):
-    image = cv2.resize(read(photo("fr_two_people")), None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
-    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-    # The faces are ~80 px here: the default (upsample=1) still finds both.
-    faces = make_detector().detect(grey)
-    assert len(faces) == 2
+def test_dlib_is_an_alias_of_dlib_hog(photo):
+    image = read(photo("fr_obama"), 0.5)
+    [alias], [hog] = make_detector("dlib").detect(image), make_detector("dlib-hog").detect(image)
+    assert alias.box == hog.box
+    assert make_detector("dlib").name == "dlib-hog+dlib"
+
+
+def test_dlib_cnn_finds_the_face(photo):
+    image = read(photo("lp_d30_woman_hand_on_face"), 0.4)  # small frame: the CNN costs ~1 s per 512 px
+    cnn = make_detector("dlib-cnn")
+    [face] = cnn.detect(image)
+    assert_face_ok(face, image)
+    [hog] = make_detector("dlib-hog", upsample=1).detect(image)
+    iou = _iou(face.box, hog.box)
+    assert iou > 0.4, iou  # the two detectors agree on where the face is
+
+
+def _iou(a, b) -> float:
+    from swaplib.detect import box_iou
+
+    return float(box_iou(np.array([a]), np.array([b]))[0, 0])
+
+
+def test_small_faces_need_upsampling_or_the_multiscale_pass(photo):
+    image = read(photo("fr_obama"), 0.17)  # the face is ~50 px: below HOG's 80 px window
+    assert make_detector("dlib-hog", upsample=0, multiscale=False).detect(image) == []
+    [second_pass] = make_detector("dlib-hog", upsample=0, multiscale=True).detect(image)
+    [upsampled] = make_detector("dlib-hog", upsample=1).detect(image)
+    assert second_pass.box == upsampled.box
+    assert_face_ok(second_pass, image)
+
+
+def test_grey_input_both_faces(photo):
+    grey = cv2.cvtColor(read(photo("fr_two_people"), 0.5), cv2.COLOR_BGR2GRAY)
+    assert len(make_detector("dlib-hog", upsample=1).detect(grey)) == 2  # faces ~80 px
+
+
+def test_min_size_and_min_score_leave_faces_out(photo):
+    image = read(photo("fr_two_people"))
+    sides = sorted(min(f.box[2] - f.box[0], f.box[3] - f.box[1]) for f in make_detector().detect(image))
+    between = (sides[0] + sides[1]) / 2
+    assert len(make_detector("dlib-hog", min_size=between).detect(image)) == 1
+    assert make_detector("dlib-hog", min_size=sides[1] + 1).detect(image) == []
+    scores = sorted(f.score for f in make_detector().detect(image))
+    [sure] = make_detector("dlib-hog", min_score=(scores[0] + scores[1]) / 2).detect(image)
+    assert sure.score == pytest.approx(scores[1])
 
 
 def test_large_frame_is_searched_shrunk_but_fitted_at_full_size(photo):
     image = read(photo("fr_obama"))
     big = cv2.resize(image, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
-    shrinking = DlibDetector(upsample=0, max_side=1024)
+    shrinking = DlibDetector(max_side=1024)
     assert shrinking._search_scale(big.shape) < 0.5
-    [reference] = DlibDetector(upsample=0).detect(image)
+    [reference] = DlibDetector().detect(image)
     [found] = shrinking.detect(big)
     face_height = np.ptp(reference.landmarks[:, 1])
     # Same face, landmarks in the big frame's coordinates (to a few % of the face size).
@@ -81,14 +122,50 @@ def test_large_frame_is_searched_shrunk_but_fitted_at_full_size(photo):
     assert error < 0.03 * face_height
 
 
-def test_unknown_detector_names_the_choices():
-    with pytest.raises(SwaplibError, match=r"unknown face detector 'nope'.*dlib"):
+class FlatFinder:
+    """A box finder that returns fixed boxes (to test the search policy alone)."""
+
+    name, default_min_score = "flat", 0.0
+
+    def __init__(self, boxes, scores):
+        self.boxes, self.scores, self.calls = np.array(boxes, float), np.array(scores, float), []
+
+    def find(self, rgb, upsample, min_score):
+        self.calls.append(upsample)
+        return self.boxes, self.scores
+
+
+class CentreLandmarker:
+    name = "centre"
+
+    def fit(self, rgb, boxes):
+        centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+        return np.repeat(centres[:, None, :], 68, axis=1).astype(np.float32)
+
+
+def test_policy_caps_faces_by_score_and_sorts_by_area():
+    boxes = [(0, 0, 10, 10), (0, 0, 50, 50), (0, 0, 30, 30), (0, 0, 40, 40)]
+    finder = FlatFinder(boxes, [0.9, 0.1, 0.8, 0.7])
+    faces = Detector(finder, CentreLandmarker(), max_faces=3).detect(np.zeros((64, 64, 3), np.uint8))
+    assert [f.box[2] for f in faces] == [40, 30, 10]  # the 0.1 box dropped, then largest first
+    assert finder.calls == [0]  # faces found: no second pass
+    empty = FlatFinder(np.zeros((0, 4)), [])
+    Detector(empty, CentreLandmarker(), upsample=1, multiscale=True).detect(np.zeros((64, 64, 3), np.uint8))
+    assert empty.calls == [1, 2]
+
+
+def test_unknown_names_list_the_choices():
+    with pytest.raises(SwaplibError, match=r"unknown face detector 'nope'.*dlib-hog, dlib-cnn, fan"):
         make_detector("nope")
+    with pytest.raises(SwaplibError, match=r"unknown landmarker 'x'.*dlib, fan"):
+        make_detector("dlib-hog", landmarks="x")
 
 
-def test_bad_option_is_a_swaplib_error():
+def test_bad_options_are_swaplib_errors():
     with pytest.raises(SwaplibError, match="dlib"):
         make_detector("dlib", colour=True)
+    with pytest.raises(SwaplibError, match="upsample"):
+        make_detector("dlib-hog", upsample=9)
 
 
 def test_model_paths():

@@ -13,7 +13,15 @@ import pytest
 from swaplib.align import mean_face, transform_points
 from swaplib.detect import make_detector
 from swaplib.errors import SwaplibError
-from swaplib.faces import FACE_COLUMNS, extract_faces, landmarks_array, matrices_array, read_faces
+from swaplib.faces import (
+    FACE_COLUMNS,
+    embeddings_array,
+    extract_faces,
+    landmarks_array,
+    matrices_array,
+    read_faces,
+)
+from swaplib.identity import NOT_LARGEST, OTHER_PERSON
 
 SIZE = 160
 FRAME_STEP = 23  # 8 frames spread over the clip
@@ -21,8 +29,7 @@ FRAME_STEP = 23  # 8 frames spread over the clip
 
 @pytest.fixture(scope="module")
 def detector():
-    # The clip's face is ~300 px: no upsampling needed (4x faster than the default).
-    return make_detector("dlib", upsample=0)
+    return make_detector("dlib-hog")
 
 
 def write_clip_frames(clip_path: Path, out_dir: Path, step: int, count: int) -> list[int]:
@@ -59,10 +66,16 @@ def test_table_columns_and_types(extracted):
         assert table[column].dtype == np.int64, column
     for column in ("box_x0", "box_y0", "box_x1", "box_y1", "score"):
         assert table[column].dtype == np.float64, column
+    assert table["kept"].dtype == bool and table["kept"].all() and (table["left_out"] == "").all()
     row = table.iloc[1]
     assert row["face_id"] == f"{row['frame']:06d}_0" and row["file"] == f"{row['face_id']}.png"
     assert (row["face_type"], row["size"], row["frame_width"], row["frame_height"]) == ("full", SIZE, 512, 512)
     assert len(row["landmarks"]) == 136 and len(row["matrix"]) == 6
+    # Frames 23 apart are no track: every face starts one, and each start gets an embedding.
+    assert table["track_id"].tolist() == list(range(len(table)))
+    embeddings = embeddings_array(table)
+    assert embeddings.shape == (len(table), 128) and np.isfinite(embeddings).all()
+    assert (np.linalg.norm(embeddings - embeddings[0], axis=1) < 0.6).all()  # one person throughout
 
 
 def test_table_on_disk_matches(extracted):
@@ -72,6 +85,7 @@ def test_table_on_disk_matches(extracted):
     pd.testing.assert_frame_equal(on_disk[scalars], table[scalars])
     np.testing.assert_array_equal(landmarks_array(on_disk), landmarks_array(table))
     np.testing.assert_array_equal(matrices_array(on_disk), matrices_array(table))
+    np.testing.assert_array_equal(embeddings_array(on_disk), embeddings_array(table))
 
 
 def test_crops_exist_at_size(extracted):
@@ -98,28 +112,71 @@ def test_crop_shows_an_upright_centred_face(extracted):
     # Independent of the stored geometry: detect the face again in a saved crop.
     root, _, table = extracted
     crop = cv2.imread(str(root / "faces" / table["file"].iloc[0]))
-    [face] = make_detector("dlib", upsample=1).detect(crop)
+    [face] = make_detector("dlib-hog", upsample=1).detect(crop)
     left_eye, right_eye = face.landmarks[36:42].mean(axis=0), face.landmarks[42:48].mean(axis=0)
     assert abs(left_eye[1] - right_eye[1]) < 0.03 * SIZE
     assert abs(face.landmarks[:, 0].mean() - SIZE / 2) < 0.06 * SIZE
 
 
-def test_max_faces_and_jpg_frames(tmp_path, photo, detector):
+def two_people_frames(tmp_path, photo) -> Path:
     frames = tmp_path / "frames"
     frames.mkdir()
-    image = cv2.imread(str(photo("fr_two_people")))
-    cv2.imwrite(str(frames / "000007.jpg"), image)
+    cv2.imwrite(str(frames / "000007.jpg"), cv2.imread(str(photo("fr_two_people"))))
     (frames / "notes.txt").write_text("not a frame name: ignored")
-    both = extract_faces(frames, tmp_path / "faces", tmp_path / "faces.parquet",
-                         detector=detector, size=64, face_type="half", image_format="jpg")
-    assert list(both["face_id"]) == ["000007_0", "000007_1"]
-    assert (both["file"] == ["000007_0.jpg", "000007_1.jpg"]).all()
-    area = (both["box_x1"] - both["box_x0"]) * (both["box_y1"] - both["box_y0"])
+    return frames
+
+
+def test_largest_face_kept_the_other_recorded(tmp_path, photo, detector):
+    frames = two_people_frames(tmp_path, photo)
+    table = extract_faces(frames, tmp_path / "faces", tmp_path / "faces.parquet",
+                          detector=detector, size=64, face_type="half", image_format="jpg")
+    assert list(table["face_id"]) == ["000007_0", "000007_1"]
+    assert table["kept"].tolist() == [True, False] and table["left_out"].tolist() == ["", NOT_LARGEST]
+    assert table["file"].tolist() == ["000007_0.jpg", ""]  # left-out faces get no crop
+    area = (table["box_x1"] - table["box_x0"]) * (table["box_y1"] - table["box_y0"])
     assert area[0] > area[1]
-    one = extract_faces(frames, tmp_path / "faces", tmp_path / "faces.parquet",
-                        detector=detector, size=64, face_type="half", max_faces=1)
-    assert list(one["face_id"]) == ["000007_0"]
-    assert [p.name for p in (tmp_path / "faces").iterdir()] == ["000007_0.png"]  # replaced whole
+    assert [p.name for p in (tmp_path / "faces").iterdir()] == ["000007_0.jpg"]
+    # Later stages see the kept faces; the whole table stays readable.
+    assert read_faces(tmp_path / "faces.parquet")["face_id"].tolist() == ["000007_0"]
+    assert len(read_faces(tmp_path / "faces.parquet", kept_only=False)) == 2
+    every = extract_faces(frames, tmp_path / "faces", tmp_path / "faces.parquet",
+                          detector=detector, size=64, face_type="half", select="all")
+    assert every["kept"].all() and sorted(p.name for p in (tmp_path / "faces").iterdir()) == [
+        "000007_0.png", "000007_1.png"]  # replaced whole
+
+
+def test_reference_photo_keeps_the_right_person(tmp_path, photo, detector):
+    # fr_two_people: the larger face is the man of fr_biden, the other the man of fr_obama.
+    frames = two_people_frames(tmp_path, photo)
+    table = extract_faces(frames, tmp_path / "faces", tmp_path / "faces.parquet", detector=detector,
+                          size=64, face_type="full", reference=photo("fr_obama"))
+    assert table["kept"].tolist() == [False, True]
+    assert table["left_out"].tolist() == [OTHER_PERSON, ""]
+    kept = table[table["kept"]].iloc[0]
+    assert kept["face_id"] == "000007_1" and kept["file"] == "000007_1.png"
+    assert kept["box_x0"] < table.iloc[0]["box_x0"]  # the man on the left
+    assert [p.name for p in (tmp_path / "faces").iterdir()] == ["000007_1.png"]
+
+
+@pytest.mark.parametrize("kind", ["unreadable", "no face", "two faces", "someone else"])
+def test_bad_reference_stops_before_any_output(tmp_path, photo, detector, kind):
+    frames = two_people_frames(tmp_path, photo)
+    reference = tmp_path / "ref.jpg"
+    if kind == "unreadable":
+        reference.write_bytes(photo("fr_obama").read_bytes()[:2000])  # a truncated JPEG
+    elif kind == "no face":
+        cv2.imwrite(str(reference), np.full((200, 200, 3), 60, np.uint8))
+    elif kind == "two faces":
+        reference.write_bytes(photo("fr_two_people").read_bytes())
+    else:
+        reference.write_bytes(photo("lp_d9_woman_open_mouth").read_bytes())
+    expected = {"unreadable": "not a readable image", "no face": "no face found in this reference photo",
+                "two faces": "2 faces in this reference photo", "someone else": "is this reference person"}[kind]
+    with pytest.raises(SwaplibError, match=expected) as err:
+        extract_faces(frames, tmp_path / "faces", tmp_path / "faces.parquet", detector=detector, size=64,
+                      face_type="full", reference=reference)
+    assert "ref.jpg" in str(err.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frames", "ref.jpg"]  # no outputs, no temporaries
 
 
 def test_no_face_anywhere_writes_nothing(tmp_path, detector):
@@ -157,6 +214,18 @@ def test_bad_settings(tmp_path, detector):
     with pytest.raises(SwaplibError, match="format"):
         extract_faces(tmp_path, tmp_path / "f", tmp_path / "t.parquet", detector=detector, size=64,
                       face_type="full", image_format="gif")
+    with pytest.raises(SwaplibError, match="unknown face selection 'biggest'"):
+        extract_faces(tmp_path, tmp_path / "f", tmp_path / "t.parquet", detector=detector, size=64,
+                      face_type="full", select="biggest")
+
+
+def test_corrupt_frame_names_the_file_and_writes_nothing(tmp_path, photo, detector):
+    frames = two_people_frames(tmp_path, photo)
+    (frames / "000008.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    with pytest.raises(SwaplibError, match=r"000008\.png: missing or not a readable image"):
+        extract_faces(frames, tmp_path / "faces", tmp_path / "faces.parquet", detector=detector, size=64,
+                      face_type="full", threads=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frames"]
 
 
 def test_progress_is_logged(tmp_path, photo, detector, caplog):
@@ -166,7 +235,7 @@ def test_progress_is_logged(tmp_path, photo, detector, caplog):
     with caplog.at_level(logging.INFO, logger="swaplib.faces"):
         extract_faces(frames, tmp_path / "faces", tmp_path / "faces.parquet", detector=detector, size=64,
                       face_type="full", progress=True)
-    assert "1/1 frames done, 1 faces found" in caplog.text
+    assert "1/1 frames searched" in caplog.text and "1 kept (1 crops)" in caplog.text
 
 
 def test_read_faces_errors(tmp_path):
@@ -186,3 +255,11 @@ def test_arrays_of_an_empty_table():
     empty = pd.DataFrame(columns=FACE_COLUMNS)
     assert landmarks_array(empty).shape == (0, 68, 2)
     assert matrices_array(empty).shape == (0, 2, 3)
+    assert embeddings_array(empty).shape == (0, 128)
+
+
+def test_a_table_without_the_identity_columns_is_all_kept(tmp_path, extracted):
+    root, _, table = extracted
+    old = tmp_path / "old.parquet"
+    table.drop(columns=["embedding", "track_id", "kept", "left_out"]).to_parquet(old)
+    assert len(read_faces(old)) == len(table)

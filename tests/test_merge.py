@@ -1,103 +1,298 @@
-"""Merge on real frames with a (briefly) trained tiny model: swapped where a face is, untouched elsewhere."""
+"""Merge on real frames with a (briefly) trained tiny model: every mode, mask and colour transfer,
+faithful frames, the merge report, frame-range overrides, and the checks on the model."""
 
 from __future__ import annotations
 
-import logging
+import json
+import shutil
 
 import cv2
 import numpy as np
+import pandas as pd
 import pytest
+import torch
+import yaml
 
-from swaplib.color import reinhard, transfer
+from conftest import REPO
+from swaplib import masks, merge
+from swaplib.color import COLOR_TRANSFERS
 from swaplib.detect import make_detector
 from swaplib.errors import SwaplibError
-from swaplib.faces import extract_faces, read_faces
-from swaplib.merge import blend, feather, merge_video
-from swaplib.model import model_config
-from swaplib.train import TrainSettings, train
+from swaplib.faces import extract_faces, landmarks_array, read_faces
+from swaplib.model import MODEL_FORMAT, build_model, load_model, model_config
+
+FACELESS = (2, 4)  # frames whose face is painted over: they must pass through unchanged
 
 
-def hide_faces_in_2_and_4(i, frame):
-    if i in (2, 4):
-        frame[:] = 90  # no face here: must pass through unchanged
+def hide_faces(i, frame):
+    if i in FACELESS:
+        frame[:] = 90
     return frame
+
+
+def save_model(path, **meta):
+    """An untrained tiny model as train writes it (merging does not care how well it draws)."""
+    torch.manual_seed(0)
+    cfg = model_config("tiny")
+    torch.save({"format": MODEL_FORMAT, "model_config": cfg.to_dict(), "state_dict": build_model(cfg).state_dict(),
+                "iterations": 0, "masks_trained": True, **meta}, path)
+    return path
 
 
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory, write_frames):
-    """6 real destination frames (two of them with the face hidden), their faces, a tiny model."""
+    """6 real destination frames (two without a face), their faces, a tiny model."""
     root = tmp_path_factory.mktemp("merge")
-    frames = write_frames("lp_d20_young_man_talking", root / "frames", 6, hide_faces_in_2_and_4)
-    extract_faces(frames, root / "faces", root / "faces.parquet", detector=make_detector("dlib", upsample=0), size=64, face_type="whole_face")
-    crops = sorted((root / "faces").glob("*.png"))
-    train(
-        crops, crops, model_config("tiny"), TrainSettings(iterations=3, batch_size=2, lr=1e-3),
-        state_dir=root / "state", model_path=root / "model.pt", preview_path=root / "preview.jpg",
-        history_path=root / "loss.csv", plot_path=root / "loss.png", log=logging.getLogger("test"),
-    )
+    frames = write_frames("lp_d20_young_man_talking", root / "frames", 6, hide_faces)
+    extract_faces(frames, root / "faces", root / "faces.parquet", detector=make_detector("dlib-hog", upsample=0),
+                  size=64, face_type="whole_face")
+    save_model(root / "model.pt")
     return root
 
 
-@pytest.mark.parametrize("mode", ["overlay", "seamless"])
-def test_faces_are_replaced_and_faceless_frames_pass_through(scene, mode, tmp_path):
+def run(scene, out, **settings):
+    """merge_video on the scene; returns the report (also written to out.json)."""
+    report = merge.merge_video(scene / "frames", scene / "faces.parquet", scene / "model.pt", out,
+                               report=out.with_suffix(".json"), **settings)
+    assert json.loads(out.with_suffix(".json").read_text()) == report
+    return report
+
+
+def image(path) -> np.ndarray:
+    return cv2.imread(str(path)).astype(np.int16)
+
+
+@pytest.fixture(scope="module")
+def frame_faces(scene):
+    """The first frame and its faces with the model's predictions (both learned masks)."""
+    model, _ = load_model(scene / "model.pt")
+    table = read_faces(scene / "faces.parquet")
+    frame = cv2.imread(str(scene / "frames" / "000000.png"))
+    faces = merge.frame_faces(frame, table[table["frame"] == 0], model.cfg.resolution)
+    merge.predict_faces(model, faces, dst_masks=True, device="cpu")
+    return frame, faces
+
+
+def face_region(frame, faces) -> np.ndarray:
+    """The destination face's landmark hull in the frame, shrunk a little (surely swapped)."""
+    hull = masks.hull_masks(faces[0].landmarks[None], max(frame.shape))[0][: frame.shape[0], : frame.shape[1]]
+    return cv2.erode(hull, np.ones((15, 15), np.uint8)) > 0
+
+
+# ----------------------------------------------------------------------------------- every mode
+
+
+@pytest.mark.parametrize("mode", merge.MODES)
+def test_every_mode_with_every_mask_and_colour_transfer(frame_faces, mode):
+    frame, faces = frame_faces
+    inside = face_region(frame, faces)
+    combos = [(mask, "rct") for mask in masks.MASKS] + [("dst", ct) for ct in COLOR_TRANSFERS if ct != "rct"]
+    for mask, ct in combos:
+        result = merge.merge_frame(frame, faces, merge.MergeSettings(mode=mode, mask=mask, color_transfer=ct))
+        assert not result.failures, (mask, ct, result.failures)
+        if mode == "raw-predict":  # the model's face itself, at the model's resolution
+            assert result.image is faces[0].predicted
+        elif mode == "original":
+            assert result.image is frame and result.swapped == 0
+        else:
+            assert result.image.shape == frame.shape and result.image.dtype == np.uint8 and result.swapped == 1
+            changed = np.abs(result.image.astype(int) - frame).max(2)
+            assert changed[inside].mean() > 0.5, (mode, mask, ct)  # the untrained masks are faint (~0.5)
+
+
+def test_a_colour_transfer_moves_the_pasted_face_towards_the_destination(frame_faces):
+    frame, faces = frame_faces
+    inside = face_region(frame, faces)
+    mean = lambda im: im[inside].reshape(-1, 3).mean(0)
+    plain = merge.merge_frame(frame, faces, merge.MergeSettings(color_transfer="none")).image
+    matched = merge.merge_frame(frame, faces, merge.MergeSettings(color_transfer="rct")).image
+    assert np.linalg.norm(mean(matched) - mean(frame)) < 0.5 * np.linalg.norm(mean(plain) - mean(frame))
+
+
+def test_post_processing_options_change_the_output(frame_faces):
+    frame, faces = frame_faces
+    base = merge.merge_frame(frame, faces, merge.MergeSettings()).image
+    inside = face_region(frame, faces)
+    moving = [merge.Face(**{**vars(faces[0]), "motion": (12.0, 0.0)})]
+    for name, settings, where in [
+        ("motion blur", merge.MergeSettings(motion_blur=100), inside),
+        ("box sharpen", merge.MergeSettings(sharpen="box", sharpen_amount=5), inside),
+        ("gaussian sharpen", merge.MergeSettings(sharpen="gaussian", sharpen_amount=5), inside),
+        ("blur by negative amount", merge.MergeSettings(sharpen="box", sharpen_amount=-30), inside),
+        ("denoise", merge.MergeSettings(denoise=100), ~inside),
+        ("bicubic degrade", merge.MergeSettings(bicubic_degrade=50), ~inside),
+        ("colour degrade", merge.MergeSettings(color_degrade=100), inside),
+    ]:
+        out = merge.merge_frame(frame, moving, settings).image
+        assert np.abs(out.astype(int) - base)[where].mean() > 0.5, name
+    bigger = merge.merge_frame(frame, faces, merge.MergeSettings(face_scale=30)).image
+    smaller = merge.merge_frame(frame, faces, merge.MergeSettings(face_scale=-30)).image
+    changed = lambda out: (np.abs(out.astype(int) - frame).max(2) > 0).sum()
+    assert changed(smaller) < changed(base) < changed(bigger)
+
+
+def test_a_broken_face_is_reported_not_swapped(frame_faces):
+    frame, faces = frame_faces
+    broken = merge.Face(**{**vars(faces[0]), "matrix": np.full((2, 3), np.nan)})
+    shift = np.linalg.solve(faces[0].matrix[:, :2], [5000.0, 0.0])  # the same face, moved far out of the frame
+    far = merge.Face(**{**vars(faces[0]), "face_id": "far", "landmarks": faces[0].landmarks - shift,
+                        "matrix": faces[0].matrix + [[0, 0, 5000], [0, 0, 0]]})
+    result = merge.merge_frame(frame, [broken, far], merge.MergeSettings())
+    assert result.image is frame and result.swapped == 0
+    assert [reason.split(":")[0] for _, reason in result.failures] == ["bad transform", "face outside the frame"]
+    eroded_away = merge.merge_frame(frame, faces, merge.MergeSettings(erode=0.5)).failures
+    assert eroded_away and eroded_away[0][1].startswith("empty mask")
+
+
+# ----------------------------------------------------------------------------------- whole videos
+
+
+def test_faces_are_replaced_faceless_frames_pass_through_and_the_report_counts(scene, tmp_path):
     out = tmp_path / "merged"
-    summary = merge_video(scene / "frames", scene / "faces.parquet", scene / "model.pt", out, mode=mode)
-    assert summary == {"frames": 6, "swapped": 4}
+    report = run(scene, out, threads=2)
     faces = read_faces(scene / "faces.parquet")
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in (scene / "frames").iterdir())
+    assert (report["frames"], report["with_face"], report["without_face"], report["swapped"], report["failed"]) == (
+        6, 4, 2, 4, 0)
+    assert report["faces_swapped"] == len(faces) and report["failures"] == []
+    assert report["settings"] == merge.MergeSettings().to_dict() and len(report["model"]["sha256"]) == 64
     for i in range(6):
-        original = (scene / "frames" / f"{i:06d}.png").read_bytes()
-        merged = (out / f"{i:06d}.png").read_bytes()
-        if i in (2, 4):
-            assert merged == original
-            continue
-        a, b = (cv2.imread(str(p)).astype(np.int16) for p in (scene / "frames" / f"{i:06d}.png", out / f"{i:06d}.png"))
-        row = faces[faces["frame"] == i].iloc[0]
-        x0, y0, x1, y1 = (int(v) for v in (row.box_x0, row.box_y0, row.box_x1, row.box_y1))
-        cx, cy = (x0 + x1) // 2, (y0 + y1) // 2
-        assert np.abs(a - b)[cy - 10 : cy + 10, cx - 10 : cx + 10].mean() > 3  # face centre changed
-        assert np.abs(a - b)[:10, :10].max() == 0  # a far corner did not
+        original, merged = scene / "frames" / f"{i:06d}.png", out / f"{i:06d}.png"
+        if i in FACELESS:
+            assert merged.read_bytes() == original.read_bytes()
+        else:
+            assert np.abs(image(original) - image(merged)).max() > 0
+    serial = tmp_path / "serial"
+    run(scene, serial, threads=1)
+    assert all((serial / p.name).read_bytes() == p.read_bytes() for p in out.iterdir())  # threads change nothing
+
+
+@pytest.mark.parametrize("mode", ["overlay", "seamless"])
+def test_pixels_outside_the_dilated_mask_are_the_destinations(scene, tmp_path, mode):
+    out = tmp_path / "merged"
+    run(scene, out, mode=mode, blur=0.1)
+    faces = read_faces(scene / "faces.parquet")
+    for row, landmarks in zip(faces.itertuples(), landmarks_array(faces)):
+        original, merged = image(scene / "frames" / f"{row.frame:06d}.png"), image(out / f"{row.frame:06d}.png")
+        hull = masks.hull_masks(landmarks[None], max(original.shape))[0][: original.shape[0], : original.shape[1]]
+        # The feathered edge spreads at most ~1.6 blur sigmas past the hull; 0.1 face size covers it.
+        reach = int(0.1 * np.sqrt(hull.sum())) + 3
+        near = cv2.dilate(hull, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1,) * 2)) > 0
+        assert np.array_equal(merged[~near], original[~near])
+        assert np.abs(merged - original)[hull > 0].mean() > 3
 
 
 def test_original_mode_copies_every_frame(scene, tmp_path):
-    merge_video(scene / "frames", scene / "faces.parquet", scene / "model.pt", tmp_path / "m", mode="original")
+    report = run(scene, tmp_path / "m", mode="original")
+    assert report["swapped"] == 0 and report["failed"] == 0
     for path in (scene / "frames").glob("*.png"):
         assert (tmp_path / "m" / path.name).read_bytes() == path.read_bytes()
 
 
-def test_bad_settings_and_missing_model_are_named(scene, tmp_path):
-    with pytest.raises(SwaplibError, match="unknown merge mode 'blend'"):
-        merge_video(scene / "frames", scene / "faces.parquet", scene / "model.pt", tmp_path / "m", mode="blend")
-    with pytest.raises(SwaplibError, match="model file not found"):
-        merge_video(scene / "frames", scene / "faces.parquet", tmp_path / "none.pt", tmp_path / "m")
+def test_raw_predict_writes_the_prediction_of_every_frame(scene, tmp_path):
+    run(scene, tmp_path / "m", mode="raw-predict")
+    sizes = {cv2.imread(str(p)).shape for p in (tmp_path / "m").iterdir()}
+    assert sizes == {(64, 64, 3)}  # faceless frames are black crops: one size for the video
+    assert cv2.imread(str(tmp_path / "m" / "000002.png")).max() == 0
+
+
+def test_failed_and_left_out_faces_are_listed_with_reasons(scene, tmp_path):
+    table = read_faces(scene / "faces.parquet", kept_only=False)
+    broken = table.copy()
+    broken.loc[broken["frame"] == 1, "matrix"] = pd.Series([[np.nan] * 6] * int((broken["frame"] == 1).sum()),
+                                                           index=broken.index[broken["frame"] == 1])
+    broken.loc[broken["frame"] == 3, ["kept", "left_out"]] = [False, "not the reference person"]
+    broken.to_parquet(tmp_path / "faces.parquet", index=False)
+    out = tmp_path / "merged"
+    report = merge.merge_video(scene / "frames", tmp_path / "faces.parquet", scene / "model.pt", out)
+    assert (report["swapped"], report["failed"]) == (2, 2)
+    reasons = {f["frame"]: f["reason"] for f in report["failures"]}
+    assert reasons["000001.png"].startswith("bad transform")
+    assert reasons["000003.png"] == "no face kept (not the reference person)"
+    for i in (1, 3):  # written, as the destination frame, never dropped
+        assert (out / f"{i:06d}.png").read_bytes() == (scene / "frames" / f"{i:06d}.png").read_bytes()
+
+
+# ----------------------------------------------------------------------------------- overrides
+
+
+def test_a_frame_range_override_changes_only_its_frames(scene, tmp_path):
+    sheet = tmp_path / "p.tsv"
+    sheet.write_text("first_frame\tlast_frame\tsetting\tvalue\n"
+                     "# colour first, then frame 5 shows the destination\n"
+                     "0\t1\tcolor_transfer\tnone\n5\t5\tmode\toriginal\n")
+    plain, changed = tmp_path / "plain", tmp_path / "changed"
+    run(scene, plain)
+    report = run(scene, changed, overrides=sheet)
+    assert [(r["first"], r["last"], r["setting"], r["value"]) for r in report["overrides"]["rows"]] == [
+        (0, 1, "color_transfer", "none"), (5, 5, "mode", "original")]
+    same = lambda a, b: a.read_bytes() == b.read_bytes()
+    assert not same(plain / "000000.png", changed / "000000.png")
+    assert not same(plain / "000001.png", changed / "000001.png")
+    assert all(same(plain / f"{i:06d}.png", changed / f"{i:06d}.png") for i in (2, 3, 4))
+    assert same(scene / "frames" / "000005.png", changed / "000005.png")
+
+
+@pytest.mark.parametrize("row, message", [
+    ("0\t3\tmode\tblend", "line 2: invalid merge settings: mode 'blend' is not one of"),
+    ("0\t3\tblur\tsoft", "line 2: blur needs a float value, got 'soft'"),
+    ("0\t3\tsharpness\t2", "line 2: unknown setting 'sharpness'"),
+    ("5\t3\tblur\t0.2", "line 2: frame range 5..3 is empty"),
+    ("0\t3\tmode\traw-predict", "line 2: mode raw-predict writes face crops"),
+    ("0\t3\tblur", "line 2: needs 4 tab-separated cells, found 3"),
+])
+def test_override_sheet_errors_name_the_file_and_line(tmp_path, row, message):
+    sheet = tmp_path / "p.tsv"
+    sheet.write_text(f"first_frame\tlast_frame\tsetting\tvalue\n{row}\n")
+    with pytest.raises(SwaplibError, match=f"{sheet}: {message}"):
+        merge.read_overrides(sheet, merge.MergeSettings())
+    sheet.write_text("from\tto\tsetting\tvalue\n")
+    with pytest.raises(SwaplibError, match="starts with the tab-separated header"):
+        merge.read_overrides(sheet, merge.MergeSettings())
+
+
+# ----------------------------------------------------------------------------------- checks
+
+
+def test_learned_masks_refuse_a_model_whose_mask_decoder_was_not_trained(scene, tmp_path):
+    untrained = save_model(tmp_path / "model.pt", masks_trained=False)
+    with pytest.raises(SwaplibError, match=f"{untrained}: merge mask 'learned-prd' uses the model's learned mask.*"
+                                           "not trained"):
+        merge.merge_video(scene / "frames", scene / "faces.parquet", untrained, tmp_path / "m", mask="learned-prd")
+    merge.merge_video(scene / "frames", scene / "faces.parquet", untrained, tmp_path / "m", mask="dst")  # fine
+
+
+def test_a_model_of_another_face_type_stops_with_both_named(scene, tmp_path):
+    head = save_model(tmp_path / "model.pt", face_type="head")
+    with pytest.raises(SwaplibError, match=f"{head}: the model was trained on head faces but "
+                                           f"{scene / 'faces.parquet'} has whole_face faces"):
+        merge.merge_video(scene / "frames", scene / "faces.parquet", head, tmp_path / "m")
     assert not (tmp_path / "m").exists()
-    with pytest.raises(SwaplibError, match="unknown colour transfer"):
-        transfer("lct", np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4, 3), np.uint8))
 
 
-def test_reinhard_matches_target_statistics_inside_the_mask():
-    rng = np.random.default_rng(0)
-    source = rng.integers(0, 120, (32, 32, 3), dtype=np.uint8)
-    target = rng.integers(100, 255, (32, 32, 3), dtype=np.uint8)
-    out = reinhard(source, target, np.ones((32, 32), np.float32))
-    lab = lambda im: cv2.cvtColor(im, cv2.COLOR_BGR2LAB).reshape(-1, 3).astype(np.float32)
-    assert np.allclose(lab(out).mean(0), lab(target).mean(0), atol=3)
+def test_stale_tables_bad_settings_and_missing_models_are_named(scene, tmp_path):
+    frames = tmp_path / "frames"
+    shutil.copytree(scene / "frames", frames)
+    small = cv2.imread(str(frames / "000000.png"))[:200, :200]
+    cv2.imwrite(str(frames / "000000.png"), small)
+    with pytest.raises(SwaplibError, match=r"faces were found in 480x480 frames but .*000000.png is 200x200"):
+        merge.merge_video(frames, scene / "faces.parquet", scene / "model.pt", tmp_path / "m")
+    with pytest.raises(SwaplibError, match="mode 'blend' is not one of"):
+        merge.merge_video(scene / "frames", scene / "faces.parquet", scene / "model.pt", tmp_path / "m", mode="blend")
+    with pytest.raises(SwaplibError, match="blur must be within 0..1, got 2"):
+        merge.MergeSettings(blur=2)
+    with pytest.raises(SwaplibError, match="unknown merge setting.*strength"):
+        merge.merge_settings({"strength": 1})
+    with pytest.raises(SwaplibError, match="model file not found"):
+        merge.merge_video(scene / "frames", scene / "faces.parquet", tmp_path / "none.pt", tmp_path / "m")
+    assert not (tmp_path / "m").exists()
 
 
-def test_feather_softens_edges_and_erode_shrinks():
-    mask = np.zeros((100, 100), np.float32)
-    mask[20:80, 20:80] = 1
-    soft = feather(mask, erode=0.0, blur=0.2)
-    assert soft[50, 50] > 0.99 and 0 < soft[50, 22] < 1 and soft.max() <= 1
-    shrunk = feather(mask, erode=0.1, blur=0.0)
-    assert shrunk.sum() < mask.sum() and shrunk[50, 50] == 1
-    grown = feather(mask, erode=-0.1, blur=0.0)
-    assert grown.sum() > mask.sum()
-
-
-def test_blend_uses_the_mask():
-    frame = np.zeros((8, 8, 3), np.uint8)
-    face = np.full((8, 8, 3), 200, np.uint8)
-    mask = np.zeros((8, 8), np.float32)
-    mask[2:6, 2:6] = 1
-    out = blend(frame, face, mask, "overlay")
-    assert out[3, 3, 0] == 200 and out[0, 0, 0] == 0
+def test_config_schema_and_settings_agree():
+    """config.yaml's merge section is MergeSettings' defaults; the schema allows exactly the library's names."""
+    config = yaml.safe_load((REPO / "config.yaml").read_text())["merge"]
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())["properties"]["merge"]
+    assert {k: v for k, v in config.items() if k != "overrides_dir"} == merge.MergeSettings().to_dict()
+    enums = {key: tuple(schema["properties"][key]["enum"]) for key in ("mode", "mask", "color_transfer", "sharpen")}
+    assert enums == {"mode": merge.MODES, "mask": masks.MASKS, "color_transfer": COLOR_TRANSFERS,
+                     "sharpen": merge.SHARPEN}

@@ -1,6 +1,9 @@
-"""The DF autoencoder: shapes per preset, the swap path, config validation, swap_faces."""
+"""The DF and LIAE networks: DFL's parameter counts, every -u/-d/-t combination, presets, configs,
+the swap path, swap_faces."""
 
 from __future__ import annotations
+
+import itertools
 
 import numpy as np
 import pytest
@@ -10,6 +13,7 @@ from swaplib.errors import SwaplibError
 from swaplib.model import (
     PRESETS,
     DFModel,
+    LIAEModel,
     ModelConfig,
     build_model,
     count_parameters,
@@ -17,35 +21,76 @@ from swaplib.model import (
     swap_faces,
 )
 
+OPTION_SETS = ["".join(c) for n in range(4) for c in itertools.combinations("udt", n)]
+ARCHIS = [kind + (f"-{opts}" if opts else "") for kind in ("df", "liae") for opts in OPTION_SETS]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models: one compute thread is as fast, and far faster on a CPU shared with other jobs."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _on_meta(cfg: ModelConfig) -> torch.nn.Module:
+    with torch.device("meta"):  # shapes and parameter counts without allocating or computing
+        return build_model(cfg)
+
+
+@pytest.mark.parametrize("cfg, millions", [
+    (model_config("quick96"), 38.3),  # DFL Quick96: df-ud, 96 px, ae 128 / e 64 / d 64 / dm 16
+    (model_config("saehd", archi="df-ud"), 54.5),  # DFL SAEHD 128 df-ud, ae 256 / e 64 / d 64 / dm 22
+    (model_config("saehd"), 82.4),  # DFL SAEHD's default: liae-ud
+])
+def test_parameter_counts_match_dfl(cfg, millions):
+    n = count_parameters(_on_meta(cfg)) / 1e6
+    assert abs(n - millions) / millions < 0.01, (cfg, n)
+
+
+def test_presets():
+    assert model_config("quick96") == ModelConfig(resolution=96, archi="df-ud", ae_dims=128, e_dims=64, d_dims=64, d_mask_dims=16)
+    assert model_config("saehd") == ModelConfig(resolution=128, archi="liae-ud", ae_dims=256, e_dims=64, d_dims=64, d_mask_dims=22)
+    assert model_config("tiny").resolution == 64
+    cfg = model_config("tiny", resolution=32, ae_dims=32, archi="liae-du", e_dims=None, d_dims=0)
+    assert (cfg.resolution, cfg.ae_dims, cfg.e_dims, cfg.d_dims, cfg.archi) == (32, 32, 16, 16, "liae-ud")
+
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_preset_shapes(preset):
-    torch.manual_seed(0)
     cfg = model_config(preset)
     R = cfg.resolution
-    model = DFModel(cfg)
-    x = torch.rand(1, 3, R, R)
-    with torch.no_grad():
-        for decoder in ("src", "dst"):
-            rgb, mask = model(x, decoder)
-            assert rgb.shape == (1, 3, R, R) and mask.shape == (1, 1, R, R)
-            assert 0 <= rgb.min() and rgb.max() <= 1 and 0 <= mask.min() and mask.max() <= 1
-    assert count_parameters(model) > 0
+    model = _on_meta(cfg)
+    x = torch.empty(2, 3, R, R, device="meta")
+    for decoder in ("src", "dst"):
+        rgb, mask = model(x, decoder)
+        assert rgb.shape == (2, 3, R, R) and mask.shape == (2, 1, R, R)
 
 
-def test_preset_values_and_overrides():
-    assert model_config("saehd") == ModelConfig(resolution=128, archi="df", ae_dims=256, e_dims=64, d_dims=64, d_mask_dims=22)
-    assert model_config("quick96").resolution == 96
-    cfg = model_config("tiny", resolution=32, ae_dims=32)
-    assert (cfg.resolution, cfg.ae_dims, cfg.e_dims) == (32, 32, 16)
-    model = DFModel(cfg)
-    with torch.no_grad():
-        assert model(torch.rand(2, 3, 32, 32), "dst")[0].shape == (2, 3, 32, 32)
-
-
-def test_swap_uses_src_decoder():
+@pytest.mark.parametrize("archi", ARCHIS)
+def test_every_option_combination_trains_at_64px(archi):
+    """Builds, runs forward and backward at 64 px; every weight gets a finite gradient."""
     torch.manual_seed(0)
-    model = DFModel(model_config("tiny", resolution=32))
+    cfg = ModelConfig(resolution=64, archi=archi, ae_dims=16, e_dims=8, d_dims=8, d_mask_dims=4)
+    model = build_model(cfg)
+    assert isinstance(model, DFModel if archi.startswith("df") else LIAEModel)
+    xs, xd = torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)
+    src_rgb, src_mask, dst_rgb, dst_mask = model.forward_pair(xs, xd)
+    for t, ch in ((src_rgb, 3), (dst_rgb, 3), (src_mask, 1), (dst_mask, 1)):
+        assert t.shape == (2, ch, 64, 64) and 0 <= t.min() and t.max() <= 1
+    ((src_rgb - xs).square().mean() + (dst_rgb - xd).square().mean() + src_mask.mean() + dst_mask.mean()).backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+    with torch.no_grad():  # the paired pass is the two single passes
+        assert torch.allclose(model(xs, "src")[0], src_rgb, atol=1e-6)
+        assert torch.allclose(model(xd, "dst")[1], dst_mask, atol=1e-6)
+
+
+@pytest.mark.parametrize("archi", ["df", "liae-ud"])
+def test_swap_is_dst_through_the_src_identity(archi):
+    torch.manual_seed(0)
+    model = build_model(model_config("tiny", resolution=32, archi=archi))
     model.train()
     x = torch.rand(3, 3, 32, 32)
     rgb, mask = model.swap(x)
@@ -63,32 +108,46 @@ def test_config_errors():
         model_config("h128")
     with pytest.raises(SwaplibError, match="multiple of 16"):
         model_config("tiny", resolution=72)
+    with pytest.raises(SwaplibError, match="multiple of 32 .*d and t"):
+        model_config("tiny", resolution=80, archi="df-d")
+    with pytest.raises(SwaplibError, match="multiple of 32"):
+        model_config("tiny", resolution=48, archi="liae-t")
     with pytest.raises(SwaplibError, match="unknown model setting"):
         model_config("tiny", bottleneck=3)
     with pytest.raises(SwaplibError, match="unknown.*known: df, liae"):
         ModelConfig(archi="dfhd")
-    with pytest.raises(SwaplibError, match="not implemented"):
-        DFModel(model_config("tiny", archi="liae"))
+    for bad in ("df-x", "df-", "liae-uu", "df-ud-t"):
+        with pytest.raises(SwaplibError, match="options"):
+            ModelConfig(archi=bad)
     with pytest.raises(SwaplibError, match="positive integer"):
         ModelConfig(ae_dims=0)
-    model = DFModel(model_config("tiny", resolution=32))
+    model = build_model(model_config("tiny", resolution=32))
     with pytest.raises(SwaplibError, match="decoder"):
         model(torch.rand(1, 3, 32, 32), "both")
     with pytest.raises(SwaplibError, match=r"\(B,3,32,32\)"):
         model(torch.rand(1, 3, 64, 64), "src")
 
 
-def test_config_dict_round_trip():
+def test_config_dict_round_trip_and_canonical_options():
     cfg = model_config("saehd", resolution=160)
     assert ModelConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(SwaplibError, match="unknown keys"):
         ModelConfig.from_dict({**cfg.to_dict(), "lr": 1})
-    assert isinstance(build_model(cfg), DFModel)
+    assert ModelConfig(archi="LIAE-tdu", resolution=64) == ModelConfig(archi="liae-udt", resolution=64)
+    assert isinstance(build_model(model_config("tiny")), DFModel)
+
+
+def test_first_model_files_still_load():
+    """The weight names of swaplib's first (plain df) model are kept, so its model.pt files load."""
+    keys = set(build_model(model_config("tiny")).state_dict())
+    assert {"encoder.downs.0.conv.weight", "inter.dense1.weight", "inter.up.conv.weight", "decoder_src.ups.0.conv.weight",
+            "decoder_src.res.2.conv2.bias", "decoder_src.to_rgb.weight", "decoder_dst.mask_ups.2.conv.weight",
+            "decoder_dst.to_mask.bias"} <= keys
 
 
 def test_swap_faces_helper():
     torch.manual_seed(0)
-    model = DFModel(model_config("tiny", resolution=32))
+    model = build_model(model_config("tiny", resolution=32))
     faces = np.random.default_rng(0).integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
     out, masks = swap_faces(model, faces, "cpu", batch_size=2)
     assert out.shape == (5, 32, 32, 3) and out.dtype == np.uint8

@@ -1,5 +1,6 @@
 """The training loop: learning, outputs, resume (bitwise on CPU), architecture change, interrupts,
-corrupt files. Synthetic faces (coloured ellipses with eyes and a mouth), tiny model at 32 px."""
+NaN rollback, corrupt state files. Synthetic faces (coloured ellipses with eyes and a mouth), the
+tiny model at 32 px, one compute thread (fast on a shared CPU)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ import pytest
 import torch
 
 from swaplib.errors import SwaplibError
-from swaplib.model import DFModel, model_config, swap_faces
-from swaplib.model import load_model
-from swaplib.train import CHECKPOINT, PREV_CHECKPOINT, TrainingInterrupted, TrainSettings, load_faces, train
+from swaplib.model import DFModel, load_model, model_config, swap_faces
+from swaplib.train import (
+    BACKUPS, BEST, CHECKPOINT, PREV_CHECKPOINT, TrainingInterrupted, TrainSettings, load_faces, train,
+    train_settings,
+)
 
 R = 32
 CFG = model_config("tiny", resolution=R)
@@ -58,15 +61,16 @@ def _run(faces, out: Path, settings: TrainSettings, cfg=CFG, state: Path | None 
 
 
 def _quick(iterations: int, **kw) -> TrainSettings:
-    return TrainSettings(iterations=iterations, **{"batch_size": 4, "lr": 5e-4, "save_every": 10, **kw})
+    return TrainSettings(iterations=iterations, **{"batch_size": 4, "lr": 5e-4, "optimizer": "adam", "save_every": 10,
+                                                   "threads": 1, "workers": 2, **kw})
 
 
 def _temp_files(*folders: Path) -> list[Path]:
     return [p for folder in folders if folder.exists() for p in folder.rglob("*") if ".tmp" in p.name]
 
 
-def _checkpoint(state: Path) -> dict:
-    return torch.load(state / CHECKPOINT, weights_only=True)
+def _checkpoint(state: Path, name: str = CHECKPOINT) -> dict:
+    return torch.load(state / name, weights_only=True)
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +90,9 @@ def _assert_same_model(model_path: Path, reference: dict):
 
 def test_learns_and_writes_outputs(faces, tmp_path):
     out = tmp_path / "out"
-    summary = _run(faces, out, TrainSettings(iterations=60, batch_size=6, lr=1e-3, save_every=25))
+    summary = _run(faces, out, _quick(60, batch_size=6, lr=1e-3, save_every=25))
     assert summary["iterations"] == 60 and summary["steps"] == 60 and summary["resumed_from"] is None
+    assert summary["ms_per_it"] > 0 and summary["samples_per_s"] > 0 and summary["rollbacks"] == 0
 
     history = np.loadtxt(out / "history.csv", delimiter=",", skiprows=1)
     assert history.shape == (60, 3) and list(history[:, 0]) == list(range(1, 61))
@@ -96,22 +101,23 @@ def test_learns_and_writes_outputs(faces, tmp_path):
         assert last < first * 0.75, (first, last)
 
     preview = cv2.imread(str(out / "preview.jpg"))
-    assert preview.shape == (5 * R, 6 * R, 3)  # rows: src, src rec, dst, dst rec, swap
+    assert preview.shape == (8 * R, 6 * R, 3)  # rows: src, rec, mask, dst, rec, mask, swap, swap mask
     assert cv2.imread(str(out / "loss.png")) is not None
     assert not _temp_files(out)
-    assert sorted(p.name for p in (out / "state").iterdir()) == [PREV_CHECKPOINT, CHECKPOINT]
+    assert sorted(p.name for p in (out / "state").iterdir()) == [BEST, PREV_CHECKPOINT, CHECKPOINT]
     assert _checkpoint(out / "state")["iteration"] == 60
 
     model, meta = load_model(out / "model.pt")
     assert meta["iterations"] == 60 and meta["model_config"] == CFG.to_dict() and meta["settings"]["lr"] == 1e-3
     assert set(meta["losses"]) == {"src", "dst"} and not meta["masks_trained"]
+    assert meta["faces"] == {"src": ["000", "001", "002", "003", "004", "005"], "dst": ["000", "001", "002", "003", "004", "005"]}
     swapped, masks = swap_faces(model, load_faces(faces["dst"], R), "cpu")
     assert swapped.shape == (6, R, R, 3) and masks.shape == (6, R, R)
 
 
 def test_deterministic(faces, tmp_path):
     a = _run(faces, tmp_path / "a", _quick(6, save_every=0))
-    b = _run(faces, tmp_path / "b", _quick(6, save_every=0))
+    b = _run(faces, tmp_path / "b", _quick(6, save_every=0, workers=1))  # however many threads make batches
     assert a["losses"] == b["losses"]
     assert (tmp_path / "a" / "history.csv").read_text() == (tmp_path / "b" / "history.csv").read_text()
     c = _run(faces, tmp_path / "c", _quick(6, save_every=0, seed=1))
@@ -130,7 +136,7 @@ def test_resume_matches_straight_run(faces, tmp_path, straight30, caplog):
     assert len((out / "history.csv").read_text().splitlines()) == 31
     _assert_same_model(out / "model.pt", straight30[0])
     assert _checkpoint(out / "state")["iteration"] == 30
-    assert torch.load(out / "state" / PREV_CHECKPOINT, weights_only=True)["iteration"] == 20
+    assert _checkpoint(out / "state", PREV_CHECKPOINT)["iteration"] == 20
 
     # Nothing left to do: no steps, outputs written again from the checkpoint.
     (out / "model.pt").unlink()
@@ -144,28 +150,31 @@ def test_architecture_change_starts_fresh(faces, tmp_path, caplog):
     out = tmp_path / "out"
     _run(faces, out, _quick(4))
     old = _checkpoint(out / "state")
-    summary = _run(faces, out, _quick(6), cfg=replace(CFG, ae_dims=32))
+    summary = _run(faces, out, _quick(6), cfg=replace(CFG, archi="liae-u"))
     assert summary["resumed_from"] is None and summary["steps"] == 6
-    assert "architecture changed" in caplog.text and "ae_dims: 64 -> 32" in caplog.text
+    assert "architecture changed" in caplog.text and "archi: 'df' -> 'liae-u'" in caplog.text
     aside = list((out / "state").glob("checkpoint.incompatible-*.pt"))
     assert len(aside) == 1
     kept = torch.load(aside[0], weights_only=True)
     assert kept["iteration"] == 4 and kept["model_config"] == old["model_config"]
-    assert _checkpoint(out / "state")["model_config"]["ae_dims"] == 32
-    assert load_model(out / "model.pt")[1]["model_config"]["ae_dims"] == 32
+    assert _checkpoint(out / "state")["model_config"]["archi"] == "liae-u"
+    assert load_model(out / "model.pt")[1]["model_config"]["archi"] == "liae-u"
 
 
-def _interrupt_forward(monkeypatch, at_call: int, action):
-    """Make DFModel.forward run `action` on its `at_call`-th call (two calls per step: src, dst)."""
-    original, calls = DFModel.forward, [0]
+def _interrupt_step(monkeypatch, at_call: int, action):
+    """Make the model's training pass run `action` on its `at_call`-th call (one call per step)."""
+    original, calls = DFModel.forward_pair, [0]
 
-    def forward(self, x, decoder):
+    def forward_pair(self, xs, xd):
         calls[0] += 1
         if calls[0] == at_call:
-            action()
-        return original(self, x, decoder)
+            result = action()
+            if result is not None:
+                return result
+        return original(self, xs, xd)
 
-    monkeypatch.setattr(DFModel, "forward", forward)
+    monkeypatch.setattr(DFModel, "forward_pair", forward_pair)
+    return calls
 
 
 def test_keyboard_interrupt_saves_and_resumes(faces, tmp_path, straight30, monkeypatch, caplog):
@@ -175,7 +184,7 @@ def test_keyboard_interrupt_saves_and_resumes(faces, tmp_path, straight30, monke
     def ctrl_c():
         raise KeyboardInterrupt
 
-    _interrupt_forward(monkeypatch, at_call=2 * 12 + 2, action=ctrl_c)  # inside step 13, after 12 are done
+    _interrupt_step(monkeypatch, at_call=13, action=ctrl_c)  # inside step 13, after 12 are done
     with pytest.raises(KeyboardInterrupt):
         _run(faces, out, _quick(30))
     monkeypatch.undo()
@@ -195,7 +204,7 @@ def test_keyboard_interrupt_saves_and_resumes(faces, tmp_path, straight30, monke
 def test_signal_finishes_step_saves_and_raises(faces, tmp_path, monkeypatch, sig):
     out = tmp_path / "out"
     before = signal.getsignal(sig)
-    _interrupt_forward(monkeypatch, at_call=2 * 4 + 1, action=lambda: os.kill(os.getpid(), sig))
+    _interrupt_step(monkeypatch, at_call=5, action=lambda: os.kill(os.getpid(), sig))
     with pytest.raises(TrainingInterrupted, match=f"{sig.name} at iteration 5"):
         _run(faces, out, _quick(30))
     assert signal.getsignal(sig) is before  # handler restored
@@ -203,30 +212,73 @@ def test_signal_finishes_step_saves_and_raises(faces, tmp_path, monkeypatch, sig
     assert not (out / "model.pt").exists()
 
 
-def test_truncated_checkpoint_is_an_error(faces, tmp_path):
+def test_nan_loss_rolls_back_lowers_lr_and_goes_on(faces, tmp_path, monkeypatch, caplog):
+    caplog.set_level(logging.INFO, logger="swaplib.train")
     out = tmp_path / "out"
-    _run(faces, out, _quick(3, save_every=2))  # saves at 2 and 3: a backup exists
+
+    def nan_outputs():
+        nan = torch.full((4, 3, R, R), float("nan"), requires_grad=True)
+        return nan, nan[:, :1], nan, nan[:, :1]
+
+    calls = _interrupt_step(monkeypatch, at_call=15, action=nan_outputs)  # step 15; the last save was at 10
+    summary = _run(faces, out, _quick(20, lr=1e-3))
+    assert "loss became nan/nan at iteration 15: rolled back to iteration 10, learning rate lowered to 0.0005" in caplog.text
+    assert summary["iterations"] == 20 and summary["rollbacks"] == 1 and summary["lr"] == 5e-4
+    assert calls[0] == 20 + 5  # steps 11..14 ran twice
+    history = np.loadtxt(out / "history.csv", delimiter=",", skiprows=1)
+    assert list(history[:, 0]) == list(range(1, 21)) and np.isfinite(history).all()
+    model, meta = load_model(out / "model.pt")
+    assert all(torch.isfinite(v).all() for v in model.state_dict().values())
+    assert _checkpoint(out / "state")["lr_scale"] == 0.5  # a resume keeps the lowered rate
+
+    # Before any save: back to the initial weights. And a loss that stays NaN gives up, clearly.
+    monkeypatch.undo()
+    _interrupt_step(monkeypatch, at_call=3, action=nan_outputs)
+    assert _run(faces, tmp_path / "early", _quick(6, save_every=0))["rollbacks"] == 1
+    monkeypatch.undo()
+    monkeypatch.setattr(DFModel, "forward_pair", lambda self, xs, xd: nan_outputs())
+    with pytest.raises(SwaplibError, match="giving up"):
+        _run(faces, tmp_path / "hopeless", _quick(6, max_rollbacks=2))
+
+
+def test_truncated_or_corrupt_checkpoint_falls_back_to_the_backup(faces, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="swaplib.train")
+    out = tmp_path / "out"
+    _run(faces, out, _quick(3, save_every=2))  # saves at 2 and 3: checkpoint.prev.pt is iteration 2
     path = out / "state" / CHECKPOINT
-    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    with pytest.raises(SwaplibError, match=f"{path}.*{PREV_CHECKPOINT}"):
-        _run(faces, out, _quick(6))
-    assert path.exists()  # not silently replaced
+    data = path.read_bytes()
+    path.unlink()  # a new inode: the truncation must not reach the hard-linked best.pt
+    path.write_bytes(data[: len(data) // 2])
+    summary = _run(faces, out, _quick(5, save_every=2))
+    assert summary["resumed_from"] == 2 and summary["iterations"] == 5
+    assert f"training state {path} is truncated or corrupt" in caplog.text
+    assert "resuming from the backup" in caplog.text and PREV_CHECKPOINT in caplog.text
+    assert len(list((out / "state").glob("checkpoint.corrupt-*.pt"))) == 1  # kept aside for a look
+
+    # A flipped byte inside the tensors (torch.load alone does not notice) is caught by the checksum.
+    caplog.clear()
+    data = bytearray(path.read_bytes())
+    path.unlink()
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    assert _run(faces, out, _quick(6, save_every=2))["resumed_from"] == 4  # prev: saved at 4
+    assert "checksum mismatch" in caplog.text
+
+    # Nothing usable at all: a clear error, nothing deleted.
+    for p in (out / "state").glob("*.pt"):
+        p.write_bytes(b"junk")
+    with pytest.raises(SwaplibError, match="every training state file is truncated or corrupt"):
+        _run(faces, out, _quick(8))
 
 
-def test_load_model_errors(faces, tmp_path):
-    with pytest.raises(SwaplibError, match="not found"):
-        load_model(tmp_path / "nope.pt")
+def test_backups_every_n_keep_k_and_best(faces, tmp_path):
     out = tmp_path / "out"
-    _run(faces, out, _quick(2))
-    model_path = out / "model.pt"
-    truncated = tmp_path / "truncated.pt"
-    truncated.write_bytes(model_path.read_bytes()[:1000])
-    with pytest.raises(SwaplibError, match="truncated.pt.*not a readable model"):
-        load_model(truncated)
-    other = tmp_path / "other.pt"
-    torch.save({"weights": torch.zeros(3)}, other)
-    with pytest.raises(SwaplibError, match="other.pt.*not a swaplib model"):
-        load_model(other)
+    _run(faces, out, _quick(12, save_every=2, backup_every=4, backup_keep=2))
+    backups = sorted(p.name for p in (out / "state" / BACKUPS).iterdir())
+    assert backups == ["iter-00000008.pt", "iter-00000012.pt"]
+    assert not (out / "state" / BACKUPS / "iter-00000008.pt").samefile(out / "state" / CHECKPOINT)  # a real copy
+    best = _checkpoint(out / "state", BEST)
+    assert best["recent_loss"] == best["best_loss"] == _checkpoint(out / "state")["best_loss"]
 
 
 def test_masks(faces, tmp_path):
@@ -253,8 +305,34 @@ def test_load_faces(faces, tmp_path):
         _run({"src": faces["src"], "dst": []}, tmp_path / "out", _quick(3))
 
 
-def test_settings_validation():
+def test_load_model_errors(faces, tmp_path):
+    with pytest.raises(SwaplibError, match="not found"):
+        load_model(tmp_path / "nope.pt")
+    out = tmp_path / "out"
+    _run(faces, out, _quick(2))
+    model_path = out / "model.pt"
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(model_path.read_bytes()[:1000])
+    with pytest.raises(SwaplibError, match="truncated.pt.*not a readable model"):
+        load_model(truncated)
+    other = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(3)}, other)
+    with pytest.raises(SwaplibError, match="other.pt.*not a swaplib model"):
+        load_model(other)
+
+
+def test_settings_and_recipes():
     with pytest.raises(SwaplibError, match="iterations=0"):
         TrainSettings(iterations=0)
     with pytest.raises(SwaplibError, match="batch_size"):
         TrainSettings(iterations=5, batch_size=0)
+    with pytest.raises(SwaplibError, match="ct_mode='xyz'"):
+        TrainSettings(iterations=5, ct_mode="xyz")
+    with pytest.raises(SwaplibError, match="lr_dropout and lr_cos need"):
+        TrainSettings(iterations=5, optimizer="adam", lr_dropout=0.3)
+    q = train_settings("quick96", 100)
+    assert (q.optimizer, q.lr, q.lr_dropout, q.batch_size) == ("rmsprop", 2e-4, 0.3, 4)
+    s = train_settings("saehd", 100, lr=0, batch_size=None, lr_dropout=True, masked_training=False, seed=0)
+    assert (s.optimizer, s.lr, s.batch_size, s.lr_dropout, s.lr_cos, s.masked_training) == ("adabelief", 5e-5, 8, 0.3, 500, False)
+    with pytest.raises(SwaplibError, match="unknown training setting"):
+        train_settings("tiny", 10, archi="df")

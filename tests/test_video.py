@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -256,3 +257,92 @@ def test_encode_failures_leave_no_output(frames, tmp_path):
 
 def test_find_font_finds_a_truetype_file():
     assert video.find_font().suffix == ".ttf"
+
+
+# ------------------------------------------------------------------------ encode options, marks
+
+
+def audio_packets(path: Path, n: int = 8) -> list[bytes]:
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        return [bytes(p) for p, _ in zip((p for p in container.demux(stream) if p.size), range(n))]
+
+
+def test_audio_is_copied_without_re_encoding(clip, frames, tmp_path):
+    out = tmp_path / "p.mp4"
+    video.encode_video(frames(WITH_AUDIO), out, fps="25/1", audio_source=clip(WITH_AUDIO))
+    assert audio_packets(out) == audio_packets(clip(WITH_AUDIO))  # the very same AAC packets
+    sidecar = json.loads(out.with_suffix(".provenance.json").read_text())
+    assert sidecar["audio"] == {"source": str(clip(WITH_AUDIO)), "codec": "aac", "handling": "copied"}
+
+
+def test_audio_mp4_cannot_hold_is_re_encoded_to_aac(frames, tmp_path):
+    wav = tmp_path / "voice.wav"
+    ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:duration=1", "-c:a", "pcm_s16le", wav)
+    out = tmp_path / "p.mp4"
+    video.encode_video(frames(NO_AUDIO), out, fps="25/1", audio_source=wav)
+    with av.open(str(out)) as container:
+        assert container.streams.audio[0].codec_context.name == "aac"
+    assert json.loads(out.with_suffix(".provenance.json").read_text())["audio"]["handling"] == "re-encoded to aac"
+
+
+def test_lossless_keeps_every_pixel(frames, tmp_path):
+    out = tmp_path / "lossless.mp4"
+    video.encode_video(frames(NO_AUDIO), out, fps="25/1", lossless=True, preset="ultrafast")
+    with av.open(str(out)) as container:
+        decoded = [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
+    originals = [cv2.imread(str(p)) for p in sorted(frames(NO_AUDIO).iterdir())]
+    assert len(decoded) == len(originals) == N
+    assert all(np.array_equal(a, b) for a, b in zip(decoded, originals))
+    assert json.loads(out.with_suffix(".provenance.json").read_text())["encoding"]["codec"] == "libx264rgb"
+
+
+def test_label_goes_to_the_corner_asked_for(frames, tmp_path):
+    plain, labelled = tmp_path / "plain.mp4", tmp_path / "labelled.mp4"
+    video.encode_video(frames(NO_AUDIO), plain, fps="25/1", preset="ultrafast")
+    video.encode_video(frames(NO_AUDIO), labelled, fps="25/1", preset="ultrafast", label="SYNTHETIC",
+                       label_corner="top-right")
+    diff = np.abs(decode_gray(plain) - decode_gray(labelled)).mean(axis=0)
+    rows, cols = np.nonzero(diff > 10)
+    height, width = diff.shape
+    assert rows.max() < 0.2 * height and cols.min() > 0.5 * width
+
+
+def test_provenance_names_inputs_by_hash_and_the_model_and_its_settings(clip, frames, tmp_path):
+    report = tmp_path / "merge.json"
+    model = {"path": "results/models/m/model.pt", "sha256": "ab" * 32, "iterations": 7}
+    report.write_text(json.dumps({"settings": {"mode": "overlay"}, "overrides": {"file": None, "rows": []},
+                                  "frames": N, "swapped": N - 1, "failed": 1, "model": model}))
+    out = tmp_path / "p.mp4"
+    source, destination = clip("lp_d12_man_glasses_talking"), clip(NO_AUDIO)
+    video.encode_video(frames(NO_AUDIO), out, fps="25/1", crf=20, preset="veryfast", merge_report=report,
+                       provenance={"pair": "p", "source": str(source), "destination": str(destination), "model": "m"})
+    sidecar = json.loads(out.with_suffix(".provenance.json").read_text())
+    for key, path in (("source", source), ("destination", destination)):
+        assert sidecar[key] == {"path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                                "bytes": path.stat().st_size}
+    assert sidecar["model"] == "m" and sidecar["model_file"] == model
+    assert sidecar["merge"] == {"settings": {"mode": "overlay"}, "overrides": {"file": None, "rows": []},
+                                "frames": N, "swapped": N - 1, "failed": 1}
+    assert sidecar["encoding"] == {"codec": "libx264", "preset": "veryfast", "crf": 20, "lossless": False,
+                                   "side_by_side": False}
+    assert sidecar["synthetic"] is True and sidecar["swaplib_version"] and sidecar["created"]
+    description = video.read_metadata_tags(out)["description"]
+    assert video.SYNTHETIC_TAG in description and "swaplib" in description and "model: m" in description
+    assert "abababab" in description
+
+
+def test_side_by_side_review_puts_the_destination_left(frames, tmp_path):
+    out = tmp_path / "review.mp4"
+    video.encode_video(frames(NO_AUDIO), out, fps="25/1", preset="ultrafast", compare_dir=frames(NO_AUDIO))
+    info = video.probe(out)
+    assert (info.width, info.height, info.frame_count) == (1024, 512, N)
+    with pytest.raises(SwaplibError, match="cannot be shown side by side"):
+        video.encode_video(frames(NO_AUDIO), out, fps="25/1", compare_dir=frames("lp_s18_woman_landscape_talking"))
+
+
+def test_unknown_preset_and_corner_are_named(frames, tmp_path):
+    with pytest.raises(SwaplibError, match="unknown x264 preset 'quick'"):
+        video.encode_video(frames(NO_AUDIO), tmp_path / "p.mp4", fps="25/1", preset="quick")
+    with pytest.raises(SwaplibError, match="unknown label corner 'middle'"):
+        video.encode_video(frames(NO_AUDIO), tmp_path / "p.mp4", fps="25/1", label_corner="middle")

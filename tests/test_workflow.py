@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from swaplib.faces import read_faces
 from swaplib.video import SYNTHETIC_TAG, probe, read_metadata_tags
 from workflow_support import make_workdir, planned_jobs, snakemake, write_config, write_sheet
 
@@ -80,7 +81,7 @@ def test_video_differs_inside_the_face_and_matches_outside(finished_run):
     out = decode(finished_run / f"results/pairs/{PAIR}.mp4")
     frames_dir = finished_run / f"results/videos/{DESTINATION}/frames"
     originals = [cv2.imread(str(p)) for p in sorted(frames_dir.glob("*.png"))]
-    faces = pd.read_parquet(finished_run / f"results/videos/{DESTINATION}/faces.parquet")
+    faces = read_faces(finished_run / f"results/videos/{DESTINATION}/faces.parquet")
     height, width = originals[0].shape[:2]
     inside_diffs, outside_diffs = [], []
     for frame, rows in faces.groupby("frame"):
@@ -107,13 +108,13 @@ def test_nothing_to_do_after_a_run(finished_run):
 
 def test_merge_setting_reruns_merge_and_video_only(finished_run):
     write_config(finished_run, {**SMALL, "merge": {"color_transfer": "none"}}, name="merge_change.yaml")
-    assert planned_jobs(finished_run, "--configfile", "merge_change.yaml") == {"all": 1, "merge": 1, "video": 1}
+    assert planned_jobs(finished_run, "--configfile", "merge_change.yaml") == {"all": 1, "merge": 1, "video": 1, "quality": 1, "quality_card": 1}
 
 
 def test_sort_setting_reruns_faceset_train_merge_video(finished_run):
     write_config(finished_run, {**SMALL, "sort": {"min_face_px": 33}}, name="sort_change.yaml")
     assert planned_jobs(finished_run, "--configfile", "sort_change.yaml") == {
-        "all": 1, "faceset": 2, "train": 1, "merge": 1, "video": 1,
+        "all": 1, "faceset": 2, "train": 1, "merge": 1, "video": 1, "quality": 1, "quality_card": 1,
     }
 
 
@@ -121,7 +122,7 @@ def test_curation_sheet_reruns_what_uses_that_video(finished_run):
     faceset = pd.read_parquet(finished_run / f"results/videos/{SOURCE}/faceset.parquet")
     sheet = finished_run / "curation" / f"{SOURCE}.tsv"
     sheet.parent.mkdir(exist_ok=True)
-    expected = {"all": 1, "faceset": 1, "train": 1, "merge": 1, "video": 1}
+    expected = {"all": 1, "faceset": 1, "train": 1, "merge": 1, "video": 1, "quality": 1, "quality_card": 1}
     try:
         sheet.write_text(f"face_id\taction\n{faceset['face_id'].iloc[0]}\texclude\n")
         assert planned_jobs(finished_run) == expected  # added
@@ -147,7 +148,7 @@ def test_pairs_sharing_videos_and_models_reuse_them(finished_run, clip):
         ],
         name="shared.tsv",
     )
-    assert planned_jobs(finished_run, "--config", "pairs=shared.tsv") == {"all": 1, "train": 1, "merge": 2, "video": 2}
+    assert planned_jobs(finished_run, "--config", "pairs=shared.tsv") == {"all": 1, "train": 1, "merge": 2, "video": 2, "quality": 2, "quality_card": 2}
 
 
 def test_editing_a_library_module_reruns_the_rules_that_run_it(run_copy):
@@ -155,10 +156,10 @@ def test_editing_a_library_module_reruns_the_rules_that_run_it(run_copy):
         with open(run_copy / "src/swaplib" / module, "a") as f:
             f.write("# edited\n")
 
-    edit("color.py")  # only merge imports it
-    assert planned_jobs(run_copy) == {"all": 1, "merge": 1, "video": 1}
-    edit("sort.py")
-    assert planned_jobs(run_copy) == {"all": 1, "faceset": 2, "train": 1, "merge": 1, "video": 1}
+    edit("masks.py")  # only merge (and what follows it) runs this module
+    assert planned_jobs(run_copy) == {"all": 1, "merge": 1, "video": 1, "quality": 1, "quality_card": 1}
+    edit("sort/scores.py")
+    assert planned_jobs(run_copy) == {"all": 1, "faceset": 2, "train": 1, "merge": 1, "video": 1, "quality": 1, "quality_card": 1}
 
 
 def train_log(workdir: Path) -> str:

@@ -57,14 +57,19 @@ _UNIT_FACE = np.array(
 )
 
 # Crop window of each face type in unit-face coordinates: (side, centre x, centre y).
-# "half" is the brows-to-lips square; each larger type adds margin; "whole_face" moves up to
-# take in the forehead and "head" further up for the hair and the top of the head.
+# DeepFaceLab's coverage: in DFL's own unit frame (its mean face from facelib/LandmarksProcessor.py)
+# a face type's square has side 1 + 2*sqrt(2)*padding (padding 0, 0.0675, 0.2109375, 0.40, 0.70 for
+# half, mid_full, full, whole_face, head), whole_face is moved up by 7% of that unit and head by
+# 50%. Fitting our template onto DFL's mean face (a similarity, scale 0.9385) carries those squares
+# into our unit frame, as below. Two deliberate differences: every window is centred on the
+# face's midline (DFL's is 1% of a unit to the right, because its mean face is not centred), and
+# head sits 0.0135 lower, so that it holds whole_face's chin margin too (in DFL it cuts 0.2% off).
 _WINDOWS: dict[str, tuple[float, float, float]] = {
-    "half": (1.0, 0.5, 0.5),
-    "mid_full": (1.2, 0.5, 0.5),
-    "full": (1.6, 0.5, 0.53),
-    "whole_face": (2.1, 0.5, 0.45),
-    "head": (3.0, 0.5, 0.1),
+    "half": (1.0655, 0.5, 0.5293),
+    "mid_full": (1.2690, 0.5, 0.5293),
+    "full": (1.7013, 0.5, 0.5293),
+    "whole_face": (2.2710, 0.5, 0.4547),
+    "head": (3.1752, 0.5, 0.0100),
 }
 
 # Points the transform is fitted on: brows, eyes, nose and the mouth corners. The jaw line slides

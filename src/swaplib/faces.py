@@ -1,30 +1,43 @@
 """The face table: every face found in a video's frames, its aligned crop and its geometry.
 
 `extract_faces` turns a folder of frames into a folder of aligned crops plus one parquet row per
-face (contract in DESIGN.md); later stages read it back with `read_faces`.
+face (contract in DESIGN.md); later stages read it back with `read_faces`, which gives the kept
+faces unless asked for all. It runs in three passes over the frames, each spread over `threads`
+worker processes: (1) detect, fit landmarks, embed, and measure each face's motion since the
+previous frame; then, in this process, follow faces into tracks; (2) embed the first face of any
+track still without an embedding; then choose whom to keep and smooth the landmarks along the
+tracks; (3) align and write the crops of the kept faces.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import multiprocessing
 import os
 import re
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Iterable, Iterator, Protocol
 
 import numpy as np
 import pandas as pd
 
 from . import align
 from .atomic import atomic_dir, atomic_path, read_image, write_image
-from .detect import Detection
+from .detect import Detection, to_rgb_uint8
 from .errors import SwaplibError
+from .identity import EMBEDDING_SIZE, SAME_PERSON, SELECT_MODES, FaceEmbedder, distances, reference_embedding
+from .identity import select_faces
+from .smoothing import assign_tracks, face_motion, smooth_landmarks, to_grey
 
 logger = logging.getLogger(__name__)
 
 FACE_COLUMNS = [
     "face_id", "frame", "index", "file", "box_x0", "box_y0", "box_x1", "box_y1", "score",
     "landmarks", "matrix", "face_type", "size", "frame_width", "frame_height",
+    "embedding", "track_id", "kept", "left_out",
 ]
 
 IMAGE_FORMATS = ("png", "jpg")
@@ -53,79 +66,143 @@ def frame_files(frames_dir: str | os.PathLike) -> list[tuple[int, Path]]:
     return found
 
 
-def face_row(
-    frame: int,
-    index: int,
-    detection: Detection,
-    matrix: np.ndarray,
-    face_type: str,
-    size: int,
-    image_format: str,
-    frame_shape: tuple[int, ...],
-) -> dict:
-    """One row of the face table."""
-    x0, y0, x1, y1 = (float(v) for v in detection.box)
-    face_id = f"{frame:06d}_{index}"
-    return {
-        "face_id": face_id,
-        "frame": frame,
-        "index": index,
-        "file": f"{face_id}.{image_format}",
-        "box_x0": x0,
-        "box_y0": y0,
-        "box_x1": x1,
-        "box_y1": y1,
-        "score": float(detection.score),
-        "landmarks": np.asarray(detection.landmarks, dtype=np.float64).reshape(-1).tolist(),
-        "matrix": np.asarray(matrix, dtype=np.float64).reshape(-1).tolist(),
-        "face_type": face_type,
-        "size": size,
-        "frame_width": int(frame_shape[1]),
-        "frame_height": int(frame_shape[0]),
-    }
+# ----------------------------------------------------------------------------- worker processes
+
+@dataclass
+class _Work:
+    """What the worker processes need; set before they are forked, so models load only once."""
+
+    detector: Detector
+    embedder: FaceEmbedder
+    embed_every: int
+    size: int
+    motion: bool  # measure each face's shift since the previous frame (for smoothing)
+    last_grey: tuple[Path, np.ndarray] | None = None  # this process's last frame, often the next one's previous
 
 
-def _table(rows: list[dict]) -> pd.DataFrame:
-    """The rows as a DataFrame with the contract's columns and dtypes."""
-    df = pd.DataFrame(rows, columns=FACE_COLUMNS)
-    ints = ["frame", "index", "size", "frame_width", "frame_height"]
-    floats = ["box_x0", "box_y0", "box_x1", "box_y1", "score"]
-    return df.astype({**{c: "int64" for c in ints}, **{c: "float64" for c in floats}})
+_WORK: _Work | None = None
 
 
-def _extract_frame(
-    image: np.ndarray,
-    frame: int,
-    out_dir: Path,
-    *,
-    detector: Detector,
-    size: int,
-    face_type: str,
-    image_format: str,
-    max_faces: int,
-) -> list[dict]:
-    """Detect, align and save the faces of one frame; return their table rows."""
-    detections = detector.detect(image)
-    if max_faces > 0:
-        detections = detections[:max_faces]
-    rows = []
-    for index, detection in enumerate(detections):
-        matrix = align.face_matrix(detection.landmarks, size, face_type)
-        row = face_row(frame, index, detection, matrix, face_type, size, image_format, image.shape)
-        write_image(out_dir / row["file"], align.warp_to_face(image, matrix, size))
-        rows.append(row)
-    return rows
+def _uses_torch(detector) -> bool:
+    parts = (detector, getattr(detector, "finder", None), getattr(detector, "landmarker", None))
+    return any(getattr(part, "uses_torch", False) for part in parts)
 
 
-def _check_settings(size: int, face_type: str, image_format: str, max_faces: int) -> None:
+@contextlib.contextmanager
+def _frame_pool(work: _Work, threads: int) -> Iterator[Callable[[Callable, Iterable], Iterator]]:
+    """A map over frames in `threads` forked processes, or in this one.
+
+    Forked workers inherit the loaded dlib models (no reload, no pickling) and work on whole
+    frames, so reading, detection and writing of different frames overlap. torch backends run
+    here instead, on torch's own threads: a fork after torch has started its threads can hang.
+    """
+    global _WORK
+    _WORK = work
+    if threads <= 1 or _uses_torch(work.detector):
+        if _uses_torch(work.detector):
+            import torch
+
+            torch.set_num_threads(max(threads, 1))
+        yield lambda fn, items: map(fn, items)
+        return
+    import cv2
+
+    # One frame per process: OpenCV's own threads would only compete. Set here, before the fork:
+    # changing it inside a forked child waits forever for the parent's OpenCV threads.
+    cv2_threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        with ProcessPoolExecutor(threads, mp_context=multiprocessing.get_context("fork")) as pool:
+            yield lambda fn, items: pool.map(fn, items, chunksize=4)
+    finally:
+        cv2.setNumThreads(cv2_threads)
+
+
+def _find_faces(task: tuple[int, Path, Path | None]) -> tuple:
+    """Pass 1 on one frame: (frame h w, detections, embeddings or None when not measured here,
+    each face's motion since the previous frame (F, 2), NaN where not measured)."""
+    position, path, previous = task
+    image = read_image(path)
+    detections = _WORK.detector.detect(image)
+    # Every face of a frame with several faces (to tell them apart), else every Nth frame's.
+    measure = len(detections) > 1 or (detections and position % _WORK.embed_every == 0)
+    embeddings = None
+    if measure:
+        embeddings = _WORK.embedder.embed(to_rgb_uint8(image), np.stack([d.landmarks for d in detections]))
+    motion = np.full((len(detections), 2), np.nan)
+    if _WORK.motion:
+        grey = to_grey(image)
+        if detections and previous is not None:
+            cached = _WORK.last_grey is not None and _WORK.last_grey[0] == previous
+            before = _WORK.last_grey[1] if cached else to_grey(read_image(previous))
+            motion = np.array([face_motion(before, grey, d.box) for d in detections])
+        _WORK.last_grey = (path, grey)
+    return image.shape[:2], detections, embeddings, motion
+
+
+def _embed_faces(task: tuple[Path, np.ndarray]) -> np.ndarray:
+    """Pass 2: embeddings of the faces with these landmarks (F, 68, 2) in one frame."""
+    path, landmarks = task
+    return _WORK.embedder.embed(to_rgb_uint8(read_image(path)), landmarks)
+
+
+def _write_crops(task: tuple[Path, Path, list[tuple[str, np.ndarray]]]) -> int:
+    """Pass 3: the aligned crops of one frame's kept faces, written into out_dir."""
+    path, out_dir, faces = task
+    image = read_image(path)
+    for name, matrix in faces:
+        write_image(out_dir / name, align.warp_to_face(image, matrix, _WORK.size))
+    return len(faces)
+
+
+# ----------------------------------------------------------------------------- extraction
+
+@dataclass
+class _Found:
+    """Every face found in pass 1, as flat per-face arrays in frame order (largest first)."""
+
+    frames: np.ndarray  # (N,) frame numbers
+    index: np.ndarray  # (N,) position in its frame
+    boxes: np.ndarray  # (N, 4)
+    scores: np.ndarray  # (N,)
+    landmarks: np.ndarray  # (N, 68, 2)
+    embeddings: np.ndarray  # (N, 128), NaN where not measured
+    motion: np.ndarray  # (N, 2) picture shift since the previous frame, NaN where not measured
+    frame_sizes: dict[int, tuple[int, int]]  # frame -> (h, w)
+
+    @classmethod
+    def collect(cls, numbers: list[int], results: Iterable) -> "_Found":
+        frames, index, boxes, scores, landmarks, embeddings, motion, sizes = [], [], [], [], [], [], [], {}
+        for frame, (size, detections, measured, moved) in zip(numbers, results):
+            sizes[frame] = tuple(size)
+            motion += list(moved)
+            for i, detection in enumerate(detections):
+                frames.append(frame), index.append(i), boxes.append(detection.box)
+                scores.append(detection.score), landmarks.append(detection.landmarks)
+                embeddings.append(measured[i] if measured is not None else np.full(EMBEDDING_SIZE, np.nan))
+        return cls(
+            frames=np.asarray(frames, np.int64), index=np.asarray(index, np.int64),
+            boxes=np.asarray(boxes, np.float64).reshape(-1, 4), scores=np.asarray(scores, np.float64),
+            landmarks=np.asarray(landmarks, np.float64).reshape(-1, 68, 2),
+            embeddings=np.asarray(embeddings, np.float32).reshape(-1, EMBEDDING_SIZE),
+            motion=np.asarray(motion, np.float64).reshape(-1, 2), frame_sizes=sizes,
+        )
+
+
+def _check_settings(size: int, face_type: str, image_format: str, select: str, embed_every: int,
+                    threads: int) -> None:
     align.check_face_type(face_type)
     if image_format not in IMAGE_FORMATS:
         choices = ", ".join(IMAGE_FORMATS)
         raise SwaplibError(f"unknown face image format {image_format!r}; choose one of: {choices}")
+    if select not in SELECT_MODES:
+        raise SwaplibError(f"unknown face selection {select!r}; choose one of: {', '.join(SELECT_MODES)}")
     if size < 16:
         raise SwaplibError(f"face size must be at least 16 px, got {size}")
-    if max_faces < 0:
-        raise SwaplibError(f"max_faces must be >= 0 (0 = all), got {max_faces}")
+    if embed_every < 1:
+        raise SwaplibError(f"embed_every must be >= 1 (1 = every face), got {embed_every}")
+    if threads < 1:
+        raise SwaplibError(f"threads must be >= 1, got {threads}")
 
 
 def extract_faces(
@@ -137,47 +214,142 @@ def extract_faces(
     size: int,
     face_type: str,
     image_format: str = "png",
-    max_faces: int = 0,
+    select: str = "largest",
+    reference: str | os.PathLike | None = None,
+    tolerance: float = SAME_PERSON,
+    embed_every: int = 5,
+    smooth: bool = True,
+    smooth_cutoff: float = 1.0,
+    smooth_beta: float = 10.0,
+    fps: float = 25.0,
+    threads: int = 1,
     progress: bool = False,
 ) -> pd.DataFrame:
-    """Detect and align the faces of every frame; write the crops to faces_dir and the table to table_path.
+    """Detect, choose and align the faces of every frame; crops to faces_dir, the table to table_path.
 
-    Both outputs appear whole or not at all; the table is written last, so a table on disk always
-    has its crops beside it. max_faces > 0 keeps that many faces per frame, largest first.
+    select: "largest" keeps the largest face of each frame, "all" every face; with a reference
+    photo, the face of that person (embedding within `tolerance`) instead. Faces not kept are
+    rows with kept False and the reason in left_out, and get no crop. embed_every: embed every
+    face of every Nth frame (plus frames with several faces and each track's first face; the
+    other rows' embedding is null). smooth: steady the landmarks along each track, the face's
+    motion measured on the pixels taken out first (zero-lag One-Euro filter with smooth_cutoff Hz
+    and smooth_beta at the video's fps; see swaplib.smoothing).
+    Both outputs appear whole or not at all; the table is written last.
     """
-    _check_settings(size, face_type, image_format, max_faces)
+    _check_settings(size, face_type, image_format, select, embed_every, threads)
     frames = frame_files(frames_dir)
     name = getattr(detector, "name", type(detector).__name__)
-    logger.info("extracting %s faces (%d px, %s detector) from %d frames of %s",
-                face_type, size, name, len(frames), frames_dir)
-    rows: list[dict] = []
-    with atomic_dir(faces_dir) as tmp_dir:
-        for done, (frame, path) in enumerate(_progress(frames, progress), start=1):
-            rows += _extract_frame(read_image(path), frame, tmp_dir, detector=detector, size=size,
-                                   face_type=face_type, image_format=image_format, max_faces=max_faces)
-            if done % 50 == 0 or done == len(frames):
-                logger.info("%d/%d frames done, %d faces found", done, len(frames), len(rows))
-        if not rows:
+    logger.info("extracting %s faces (%d px, %s detector, %d threads) from %d frames of %s",
+                face_type, size, name, threads, len(frames), frames_dir)
+    embedder = FaceEmbedder()
+    reference_vector = reference_embedding(reference, detector, embedder) if reference else None
+    numbers, paths = [n for n, _ in frames], {n: p for n, p in frames}
+    work = _Work(detector=detector, embedder=embedder, embed_every=embed_every, size=size, motion=smooth)
+    # Each frame's previous one, when there is one (a frame-number gap is no motion to measure).
+    tasks = [(i, path, paths.get(number - 1)) for i, (number, path) in enumerate(frames)]
+
+    with _frame_pool(work, threads) as frame_map:
+        results = frame_map(_find_faces, tasks)
+        found = _Found.collect(numbers, _logged(results, len(frames), "frames searched", progress))
+        if not len(found.frames):
             raise SwaplibError(f"no face found in any of {len(frames)} frames of {frames_dir}")
-    table = _table(rows)
+        tracks = assign_tracks(found.frames, found.boxes, found.embeddings)
+        _embed_track_starts(found, tracks, paths, frame_map)
+        reference_distances = None if reference_vector is None else distances(found.embeddings, reference_vector)
+        kept, reasons = select_faces(found.frames, tracks, select, reference_distances, tolerance)
+        if not kept.any():
+            raise SwaplibError(f"{reference}: none of the {len(found.frames)} faces found in {frames_dir} "
+                               f"is this reference person (distance > {tolerance})")
+        landmarks = found.landmarks
+        if smooth:
+            landmarks = smooth_landmarks(found.frames, tracks, landmarks, found.motion, fps=fps,
+                                         min_cutoff=smooth_cutoff, beta=smooth_beta)
+        matrices = np.stack([align.face_matrix(points, size, face_type) for points in landmarks])
+        table = _table(found, tracks, kept, reasons, landmarks, matrices, face_type, size, image_format)
+        with atomic_dir(faces_dir) as tmp_dir:
+            crops = _crop_tasks(table, matrices, paths, tmp_dir)
+            written = sum(_logged(frame_map(_write_crops, crops), len(crops), "frames cropped", progress))
     with atomic_path(table_path) as tmp:
         table.to_parquet(tmp, index=False)
-    with_face = table["frame"].nunique()
-    logger.info("%d faces in %d of %d frames -> %s, %s",
-                len(table), with_face, len(frames), faces_dir, table_path)
+    logger.info("%d faces in %d of %d frames; %d kept (%d crops) -> %s, %s; left out: %s",
+                len(table), table["frame"].nunique(), len(frames), int(kept.sum()), written, faces_dir, table_path,
+                table.loc[~table["kept"], "left_out"].value_counts().to_dict() or "none")
     return table
 
 
-def _progress(frames: list, enabled: bool):
-    if not enabled:
-        return frames
-    from tqdm import tqdm
+def _logged(results: Iterable, total: int, what: str, progress: bool) -> Iterator:
+    """The results, passed through, with a log line every 50 (and a bar when progress is on)."""
+    bar = None
+    if progress:
+        from tqdm import tqdm
 
-    return tqdm(frames, desc="faces", unit="frame")
+        bar = tqdm(total=total, desc=what, unit="frame")
+    for done, result in enumerate(results, start=1):
+        if done % 50 == 0 or done == total:
+            logger.info("%d/%d %s", done, total, what)
+        if bar is not None:
+            bar.update()
+        yield result
+    if bar is not None:
+        bar.close()
 
 
-def read_faces(table_path: str | os.PathLike) -> pd.DataFrame:
-    """The face table at table_path, checked for the contract's columns."""
+def _embed_track_starts(found: _Found, tracks: np.ndarray, paths: dict[int, Path], frame_map) -> None:
+    """Pass 2: embed the first face of every track that has no measured embedding yet."""
+    measured = ~np.isnan(found.embeddings).any(axis=1)
+    starts = [np.flatnonzero(tracks == t)[0] for t in np.unique(tracks) if not measured[tracks == t].any()]
+    by_frame: dict[int, list[int]] = {}
+    for face in starts:
+        by_frame.setdefault(int(found.frames[face]), []).append(face)
+    tasks = [(paths[frame], found.landmarks[faces]) for frame, faces in by_frame.items()]
+    for faces, embeddings in zip(by_frame.values(), frame_map(_embed_faces, tasks)):
+        found.embeddings[faces] = embeddings
+
+
+def _table(found: _Found, tracks, kept, reasons, landmarks, matrices, face_type, size, image_format) -> pd.DataFrame:
+    """The face table, with the contract's columns and dtypes."""
+    face_ids = [f"{frame:06d}_{i}" for frame, i in zip(found.frames, found.index)]
+    heights, widths = zip(*(found.frame_sizes[int(f)] for f in found.frames))
+    measured = ~np.isnan(found.embeddings).any(axis=1)
+    table = pd.DataFrame({
+        "face_id": face_ids,
+        "frame": found.frames,
+        "index": found.index,
+        "file": [f"{face_id}.{image_format}" if k else "" for face_id, k in zip(face_ids, kept)],
+        "box_x0": found.boxes[:, 0], "box_y0": found.boxes[:, 1],
+        "box_x1": found.boxes[:, 2], "box_y1": found.boxes[:, 3],
+        "score": found.scores,
+        "landmarks": list(landmarks.reshape(-1, 136)),
+        "matrix": list(matrices.reshape(-1, 6)),
+        "face_type": face_type,
+        "size": size,
+        "frame_width": np.asarray(widths, np.int64),
+        "frame_height": np.asarray(heights, np.int64),
+        "embedding": [e.astype(np.float64) if m else None for e, m in zip(found.embeddings, measured)],
+        "track_id": np.asarray(tracks, np.int64),
+        "kept": np.asarray(kept, bool),
+        "left_out": reasons,
+    }, columns=FACE_COLUMNS)
+    return table.astype({"size": "int64", "frame": "int64", "index": "int64"})
+
+
+def _crop_tasks(table: pd.DataFrame, matrices: np.ndarray, paths: dict[int, Path], out_dir: Path) -> list:
+    """(frame path, out_dir, [(crop file, matrix), ...]) for each frame with a kept face."""
+    tasks: dict[int, list] = {}
+    for row, matrix in zip(table.itertuples(), matrices):
+        if row.kept:
+            tasks.setdefault(row.frame, []).append((row.file, matrix))
+    return [(paths[frame], out_dir, faces) for frame, faces in tasks.items()]
+
+
+# ----------------------------------------------------------------------------- reading the table
+
+def read_faces(table_path: str | os.PathLike, *, kept_only: bool = True) -> pd.DataFrame:
+    """The face table at table_path, checked for the contract's columns.
+
+    kept_only: only the faces extraction kept (the ones with crops; what sort and merge use).
+    A table from before the kept column existed counts all its faces as kept.
+    """
     table_path = Path(table_path)
     if not table_path.is_file():
         raise SwaplibError(f"{table_path}: face table not found")
@@ -185,9 +357,12 @@ def read_faces(table_path: str | os.PathLike) -> pd.DataFrame:
         df = pd.read_parquet(table_path)
     except Exception as err:  # pyarrow raises several types for damaged files
         raise SwaplibError(f"{table_path}: not a readable face table ({type(err).__name__}: {err})") from None
-    missing = [c for c in FACE_COLUMNS if c not in df.columns]
+    required = [c for c in FACE_COLUMNS if c not in ("embedding", "track_id", "kept", "left_out")]
+    missing = [c for c in required if c not in df.columns]
     if missing:
         raise SwaplibError(f"{table_path}: face table lacks columns {', '.join(missing)}")
+    if kept_only and "kept" in df.columns:
+        df = df[df["kept"]].reset_index(drop=True)
     return df
 
 
@@ -199,6 +374,13 @@ def landmarks_array(df: pd.DataFrame) -> np.ndarray:
 def matrices_array(df: pd.DataFrame) -> np.ndarray:
     """(N, 2, 3) float64 frame -> crop matrices."""
     return _stack(df["matrix"], np.float64).reshape(-1, 2, 3)
+
+
+def embeddings_array(df: pd.DataFrame) -> np.ndarray:
+    """(N, 128) float32 identity embeddings; NaN rows for faces that were not measured."""
+    unknown = np.full(EMBEDDING_SIZE, np.nan, np.float32)
+    values = [unknown if v is None else np.asarray(v, np.float32) for v in df["embedding"]]
+    return np.stack(values) if values else np.zeros((0, EMBEDDING_SIZE), np.float32)
 
 
 def _stack(column: pd.Series, dtype) -> np.ndarray:

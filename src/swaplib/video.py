@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import hashlib
 import json
 import os
 import re
@@ -231,6 +232,12 @@ def _frame_files(frames_dir: Path) -> list[Path]:
 # frames in
 
 
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
+LABEL_CORNERS = ("bottom-left", "bottom-right", "top-left", "top-right")
+# Audio codecs the mp4 container takes as they are: these are copied, anything else becomes AAC.
+MP4_AUDIO_CODECS = ("aac", "mp3", "alac", "ac3", "eac3")
+
+
 def encode_video(
     frames_dir: str | os.PathLike,
     out_path: str | os.PathLike,
@@ -238,38 +245,78 @@ def encode_video(
     fps: str,
     audio_source: str | os.PathLike | None = None,
     crf: int = 18,
+    preset: str = "medium",
+    lossless: bool = False,
     label: str | None = None,
+    label_corner: str = "bottom-left",
     provenance: dict | None = None,
+    merge_report: str | os.PathLike | None = None,
+    compare_dir: str | os.PathLike | None = None,
 ) -> None:
     """Encode frames_dir/000000.png|jpg ... to an H.264 mp4 at exactly `fps`, one frame per image.
 
-    Muxes the audio of `audio_source` (when it has any), cut to the video's length. The output
-    is always marked synthetic: container tags, a `.provenance.json` sidecar, and a visible
-    `label` burnt in at the bottom left when one is given.
+    x264 at `crf` and `preset`, yuv420p; lossless: x264's RGB lossless mode (exactly the frames,
+    larger, not every player plays it). Muxes the audio of `audio_source` (when it has any), cut
+    to the video's length, copied as it is when mp4 takes its codec. compare_dir: frames put to
+    the left of the swap (a side-by-side review video).
+
+    The output is always marked synthetic: container tags (naming swaplib and the model), a
+    `.provenance.json` sidecar (inputs with hashes, model and merge settings from `merge_report`,
+    encoding), and a visible `label` burnt in at `label_corner` when one is given.
     """
     frames_dir, out_path = Path(frames_dir), Path(out_path)
+    _check_choice(preset, X264_PRESETS, "x264 preset", out_path)
+    _check_choice(label_corner, LABEL_CORNERS, "label corner", out_path)
     ext, count = _check_frames(frames_dir)
     rate = _parse_fps(fps, out_path)
     width, height = _image_size(frames_dir / f"{0:06d}.{ext}")
+    sequences = [_image_pattern(frames_dir, ext)]
+    if compare_dir is not None:
+        compare_ext, compare_width = _check_comparable(Path(compare_dir), frames_dir, count, height)
+        sequences.insert(0, _image_pattern(Path(compare_dir), compare_ext))
+        width += compare_width
+    audio = _audio_plan(Path(audio_source)) if audio_source is not None else {"handling": "none"}
+    merged = _read_merge_report(merge_report) if merge_report is not None else {}
+    record = _provenance_record(out_path, count, fps, label, provenance, merged)
+    record["encoding"] = {"codec": "libx264rgb" if lossless else "libx264", "preset": preset,
+                          "crf": None if lossless else crf, "lossless": lossless,
+                          "side_by_side": compare_dir is not None}
+    record["audio"] = {"source": str(audio_source), **audio} if audio_source is not None else None
     sidecar = out_path.with_suffix(".provenance.json")
 
     with tempfile.TemporaryDirectory(prefix="swaplib-encode-") as scratch, atomic_path(out_path) as tmp:
-        args = ["-framerate", str(fps), "-start_number", "0", "-i", _image_pattern(frames_dir, ext)]
-        if audio_source is not None and _has_audio(Path(audio_source)):
+        args = [arg for pattern in sequences for arg in ("-framerate", str(fps), "-start_number", "0", "-i", pattern)]
+        if audio["handling"] != "none":
             # Input-side -t cuts only the audio; the video keeps every frame.
-            args += ["-t", f"{float(count / rate):.6f}", "-i", str(audio_source), "-map", "0:v:0", "-map", "1:a:0"]
-            args += ["-c:a", "aac", "-b:a", "160k"]
+            args += ["-t", f"{float(count / rate):.6f}", "-i", str(audio_source), "-map", f"{len(sequences)}:a:0"]
+            args += ["-c:a", "copy"] if audio["handling"] == "copied" else ["-c:a", "aac", "-b:a", "192k"]
+        graph = _filter_graph(len(sequences), width, height, label, label_corner, Path(scratch))
+        args += ["-filter_complex", graph, "-map", "[v]", "-fps_mode", "passthrough", "-preset", preset]
+        if lossless:  # RGB in, RGB out: no colour conversion, so no rounding either
+            args += ["-c:v", "libx264rgb", "-qp", "0", "-pix_fmt", "rgb24"]
         else:
-            args += ["-map", "0:v:0"]
-        video_filter = _video_filter(width, height, label, Path(scratch))
-        if video_filter:
-            args += ["-vf", video_filter]
-        args += ["-fps_mode", "passthrough", "-c:v", "libx264", "-crf", str(crf), "-pix_fmt", "yuv420p"]
-        args += ["-movflags", "+faststart", "-map_metadata", "-1", *_synthetic_metadata_args()]
+            args += ["-c:v", "libx264", "-crf", str(crf), "-pix_fmt", "yuv420p"]
+        args += ["-movflags", "+faststart", "-map_metadata", "-1"]
+        args += _synthetic_metadata_args(record.get("model"), record["model_file"])
         log = _run_ffmpeg([*args, str(tmp)], f"{out_path}: encoding {frames_dir}")
         _check_encoded(tmp, out_path, frames_dir, count, rate, log)
         # Written before the video is renamed into place: no finished video without its sidecar.
-        write_json(sidecar, _provenance_record(out_path, count, fps, label, audio_source, provenance))
+        write_json(sidecar, record)
+
+
+def _check_choice(value: str, choices: tuple[str, ...], what: str, out_path: Path) -> None:
+    if value not in choices:
+        raise SwaplibError(f"{out_path}: unknown {what} {value!r}; choose one of {', '.join(choices)}")
+
+
+def _check_comparable(compare_dir: Path, frames_dir: Path, count: int, height: int) -> tuple[str, int]:
+    """Extension and width of the comparison frames; they must match the frames in number and height."""
+    ext, compare_count = _check_frames(compare_dir)
+    width, compare_height = _image_size(compare_dir / f"{0:06d}.{ext}")
+    if compare_count != count or compare_height != height:
+        raise SwaplibError(f"{compare_dir} ({compare_count} frames, {compare_height} px high) and {frames_dir} "
+                           f"({count} frames, {height} px high) cannot be shown side by side")
+    return ext, width
 
 
 def _check_frames(frames_dir: Path) -> tuple[str, int]:
@@ -306,28 +353,33 @@ def _image_size(path: Path) -> tuple[int, int]:
     return image.shape[1], image.shape[0]
 
 
-def _has_audio(path: Path) -> bool:
-    """Whether `path` has an audio stream (any media file, audio-only ones included)."""
+def _audio_plan(path: Path) -> dict:
+    """What happens to the audio of `path`: copied (mp4 takes its codec), re-encoded to AAC, or none."""
     if not path.is_file():
         raise SwaplibError(f"{path}: audio source not found")
     try:
         with av.open(str(path)) as container:
-            return bool(container.streams.audio)
+            stream = next(iter(container.streams.audio), None)
+            codec = stream.codec_context.name if stream is not None else None
     except (av.FFmpegError, OSError, ValueError) as exc:
         raise SwaplibError(f"{path}: audio source is not a readable media file ({exc})") from exc
+    if codec is None:
+        return {"codec": None, "handling": "none"}
+    return {"codec": codec, "handling": "copied" if codec in MP4_AUDIO_CODECS else "re-encoded to aac"}
 
 
-def _video_filter(width: int, height: int, label: str | None, scratch: Path) -> str:
-    """Filter chain: pad odd sizes by 1px (yuv420p needs even ones), then the visible label."""
-    filters = []
+def _filter_graph(inputs: int, width: int, height: int, label: str | None, corner: str, scratch: Path) -> str:
+    """The video filter graph: inputs side by side, odd sizes padded by 1px (yuv420p needs even
+    ones), then the visible label; its output is [v]."""
+    filters = ["hstack=inputs=2"] if inputs == 2 else []
     if width % 2 or height % 2:
         filters.append(f"pad={width + width % 2}:{height + height % 2}:0:0:black")
     if label:
-        filters.append(_drawtext_filter(label, height, scratch))
-    return ",".join(filters)
+        filters.append(_drawtext_filter(label, height, corner, scratch))
+    return "".join(f"[{i}:v]" for i in range(inputs)) + (",".join(filters) or "null") + "[v]"
 
 
-def _drawtext_filter(label: str, height: int, scratch: Path) -> str:
+def _drawtext_filter(label: str, height: int, corner: str, scratch: Path) -> str:
     # The text goes through a file with expansion off, so no character in it needs escaping.
     text_file = scratch / "label.txt"
     text_file.write_text(label, encoding="utf-8")
@@ -341,8 +393,8 @@ def _drawtext_filter(label: str, height: int, scratch: Path) -> str:
         "box": "1",
         "boxcolor": "black@0.55",
         "boxborderw": str(max(4, size // 3)),
-        "x": str(size),
-        "y": f"h-th-{size}",
+        "x": f"w-tw-{size}" if corner.endswith("right") else str(size),
+        "y": str(size) if corner.startswith("top") else f"h-th-{size}",
     }
     return "drawtext=" + ":".join(f"{key}={_escape_filter_value(value)}" for key, value in options.items())
 
@@ -386,11 +438,16 @@ def find_font() -> Path:
     )
 
 
-def _synthetic_metadata_args() -> list[str]:
+def _synthetic_metadata_args(model_name: str | None, model_file: dict | None) -> list[str]:
+    made_with = [f"generator: swaplib {__version__}"]
+    if model_name:
+        made_with.append(f"model: {model_name}")
+    if model_file and model_file.get("sha256"):
+        made_with.append(f"model sha256: {model_file['sha256'][:16]}")
     tags = {
         "comment": SYNTHETIC_TAG,
         "title": "SYNTHETIC face-swapped video",
-        "description": f"{SYNTHETIC_TAG} (generator: swaplib {__version__})",
+        "description": f"{SYNTHETIC_TAG} ({'; '.join(made_with)})",
     }
     return [arg for key, value in tags.items() for arg in ("-metadata", f"{key}={value}")]
 
@@ -412,19 +469,46 @@ def _check_encoded(tmp: Path, out_path: Path, frames_dir: Path, count: int, rate
         raise SwaplibError(f"{out_path}: encoded at {info.fps_fraction} fps instead of {rate}")
 
 
-def _provenance_record(
-    out_path: Path, count: int, fps: str, label: str | None, audio_source, provenance: dict | None
-) -> dict:
+def _read_merge_report(path) -> dict:
+    try:
+        report = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise SwaplibError(f"{path}: cannot read the merge report ({exc})") from exc
+    if not isinstance(report, dict):
+        raise SwaplibError(f"{path}: not a merge report (expected a JSON object)")
+    return report
+
+
+def _file_record(value):
+    """A path that names a file → {"path", "sha256", "bytes"}; anything else as it is."""
+    if not isinstance(value, (str, os.PathLike)) or not Path(value).is_file():
+        return value
+    digest = hashlib.sha256()
+    with open(value, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return {"path": str(value), "sha256": digest.hexdigest(), "bytes": Path(value).stat().st_size}
+
+
+def _provenance_record(out_path: Path, count: int, fps: str, label: str | None, provenance: dict | None,
+                       merged: dict) -> dict:
+    given = dict(provenance or {})
+    for key in ("source", "destination"):  # the input videos, identified by their content
+        if key in given:
+            given[key] = _file_record(given[key])
     return {
         "generator": f"swaplib {__version__}",
+        "swaplib_version": __version__,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "video": out_path.name,
         "frame_count": count,
         "fps": fps,
         "visible_label": label or None,
-        "audio_source": str(audio_source) if audio_source is not None else None,
         "metadata_comment": SYNTHETIC_TAG,
-        **(provenance or {}),
+        "model_file": merged.get("model"),
+        "merge": {key: merged[key] for key in ("settings", "overrides", "frames", "swapped", "failed") if key in merged}
+        or None,
+        **given,
         "synthetic": True,  # last, so a caller's provenance cannot unset it
     }
 

@@ -39,7 +39,10 @@ def lib(*modules):
 
 
 def all_videos(wildcards):
-    return expand("results/pairs/{pair}.mp4", pair=PAIRS.index)
+    return expand(
+        ["results/pairs/{pair}.mp4", "results/pairs/{pair}/quality.json", "results/pairs/{pair}/quality.html"],
+        pair=PAIRS.index,
+    )
 
 
 def video_file(wildcards):
@@ -65,6 +68,12 @@ def train_inputs(wildcards):
         "dst_facesets": expand("results/videos/{video}/faceset.parquet", video=destinations),
         "dst_faces": expand("results/videos/{video}/faces", video=destinations),
     }
+
+
+def merge_overrides(wildcards):
+    """The optional frame-range overrides of a pair's merge: adding, editing or removing it reruns merge."""
+    path = Path(config["merge"]["overrides_dir"]) / f"{wildcards.pair}.tsv"
+    return [str(path)] if path.exists() else []
 
 
 def merge_inputs(wildcards):
@@ -95,4 +104,18 @@ def provenance(wildcards):
         "source": pair["source"],
         "destination": pair["destination"],
         "model": pair["model"],
+    }
+
+
+def quality_inputs(wildcards):
+    """A pair's merged frames, its destination's frames and faces, and both face sets (the identities)."""
+    pair = PAIRS.loc[wildcards.pair]
+    source, destination = pair["source_video"], pair["destination_video"]
+    return {
+        "merged": f"results/pairs/{wildcards.pair}/merged",
+        "frames": f"results/videos/{destination}/frames",
+        "faces": f"results/videos/{destination}/faces.parquet",
+        "dst_faceset": f"results/videos/{destination}/faceset.parquet",
+        "src_frames": f"results/videos/{source}/frames",
+        "src_faceset": f"results/videos/{source}/faceset.parquet",
     }

@@ -1,26 +1,41 @@
 rule faces:
-    """Detect faces and 68 landmarks on every frame; write aligned crops and faces.parquet."""
+    """Detect faces and 68 landmarks on every frame, keep the wanted person, smooth over time;
+    write aligned crops and faces.parquet."""
     input:
         frames="results/videos/{video}/frames",
         info="results/videos/{video}/video.json",
-        code=lib("faces", "detect", "align"),
+        # The video's reference photo (extract.references): an input, so that replacing it reruns
+        # extraction and a missing one stops the run naming the file.
+        reference=lambda wc: [photo for video, photo in config["extract"]["references"].items() if video == wc.video],
+        code=lib("faces", "detect", "align", "identity", "smoothing", "video"),
     output:
         faces=directory("results/videos/{video}/faces"),
         table="results/videos/{video}/faces.parquet",
     params:
         detector=config["extract"]["detector"],
+        landmarks=config["extract"]["landmarks"],
+        fan_weights=config["extract"]["fan_weights"],
         upsample=config["extract"]["upsample"],
+        multiscale=config["extract"]["multiscale"],
+        min_size=config["extract"]["min_size"],
+        min_score=config["extract"]["min_score"],
         size=config["extract"]["size"],
         face_type=config["extract"]["face_type"],
-        max_faces=config["extract"]["max_faces"],
+        select=config["extract"]["select"],
+        tolerance=config["extract"]["tolerance"],
+        embed_every=config["extract"]["embed_every"],
+        smooth=config["extract"]["smooth"],
+        smooth_cutoff=config["extract"]["smooth_cutoff"],
+        smooth_beta=config["extract"]["smooth_beta"],
         image_format=config["extract"]["format"],
     log:
         "logs/faces/{video}.log",
     benchmark:
         "benchmarks/faces/{video}.tsv"
-    threads: 1
+    # Frames are spread over worker processes; Snakemake lowers this to --cores when fewer.
+    threads: 8
     resources:
-        mem_mb=2000,
+        mem_mb=3000,
     conda:
         ENV
     script:

@@ -1,16 +1,27 @@
 rule merge:
-    """Swap the face in every destination frame; frames without a face pass through."""
+    """Swap the face in every destination frame; frames without a face pass through, and faces
+    that cannot be swapped are listed in merge.json with the reason."""
     input:
         unpack(merge_inputs),
+        overrides=merge_overrides,  # optional merge/{pair}.tsv, tracked like a curation sheet
         code=lib("merge"),
     output:
         merged=directory("results/pairs/{pair}/merged"),
+        report="results/pairs/{pair}/merge.json",
     params:
         mode=config["merge"]["mode"],
-        color_transfer=config["merge"]["color_transfer"],
         mask=config["merge"]["mask"],
+        color_transfer=config["merge"]["color_transfer"],
         erode=config["merge"]["erode"],
         blur=config["merge"]["blur"],
+        motion_blur=config["merge"]["motion_blur"],
+        face_scale=config["merge"]["face_scale"],
+        sharpen=config["merge"]["sharpen"],
+        sharpen_amount=config["merge"]["sharpen_amount"],
+        hist_match_threshold=config["merge"]["hist_match_threshold"],
+        denoise=config["merge"]["denoise"],
+        bicubic_degrade=config["merge"]["bicubic_degrade"],
+        color_degrade=config["merge"]["color_degrade"],
     log:
         "logs/merge/{pair}.log",
     benchmark:

@@ -2,13 +2,17 @@ rule video:
     """Encode the merged frames at the destination's fps, with its audio, marked synthetic."""
     input:
         unpack(video_inputs),
+        merge_report="results/pairs/{pair}/merge.json",
         code=lib("video"),
     output:
         video=report("results/pairs/{pair}.mp4", caption="../report/video.rst", category="Videos"),
         provenance="results/pairs/{pair}.provenance.json",
     params:
         crf=config["video"]["crf"],
+        preset=config["video"]["preset"],
+        lossless=config["video"]["lossless"],
         label=config["video"]["label"],
+        label_corner=config["video"]["label_corner"],
         provenance=provenance,
     log:
         "logs/video/{pair}.log",
@@ -21,3 +25,20 @@ rule video:
         ENV
     script:
         "../scripts/video.py"
+
+
+use rule video as review with:
+    """Destination | swap side by side, for review; built only when asked for:
+    snakemake results/pairs/{pair}.review.mp4"""
+    input:
+        unpack(video_inputs),
+        compare=lambda wildcards: merge_inputs(wildcards)["frames"],
+        merge_report="results/pairs/{pair}/merge.json",
+        code=lib("video"),
+    output:
+        video="results/pairs/{pair}.review.mp4",
+        provenance="results/pairs/{pair}.review.provenance.json",
+    log:
+        "logs/review/{pair}.log",
+    benchmark:
+        "benchmarks/review/{pair}.tsv"

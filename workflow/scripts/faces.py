@@ -1,18 +1,32 @@
 from swaplib.detect import make_detector
 from swaplib.faces import extract_faces
 from swaplib.jobs import run_job
+from swaplib.video import read_info
 
 params = snakemake.params
+reference = snakemake.input.reference  # a one-item list when extract.references names a photo
+
 run_job(
     snakemake,
     lambda: extract_faces(
         snakemake.input.frames,
         snakemake.output.faces,
         snakemake.output.table,
-        detector=make_detector(params.detector, upsample=params.upsample),
+        detector=make_detector(
+            params.detector, landmarks=params.landmarks, weights=params.fan_weights, upsample=params.upsample,
+            multiscale=params.multiscale, min_size=params.min_size, min_score=params.min_score,
+        ),
         size=params.size,
         face_type=params.face_type,
         image_format=params.image_format,
-        max_faces=params.max_faces,
+        select=params.select,
+        reference=reference[0] if reference else None,
+        tolerance=params.tolerance,
+        embed_every=params.embed_every,
+        smooth=params.smooth,
+        smooth_cutoff=params.smooth_cutoff,
+        smooth_beta=params.smooth_beta,
+        fps=read_info(snakemake.input.info)["fps"],
+        threads=snakemake.threads,
     ),
 )

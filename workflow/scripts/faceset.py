@@ -7,10 +7,9 @@ run_job(
         snakemake.input.table,
         snakemake.input.faces,
         snakemake.output.faceset,
-        snakemake.output.sheet,
+        snakemake.output.sheets,
         curation_path=snakemake.input.curation[0] if snakemake.input.curation else None,
-        min_face_px=snakemake.params.min_face_px,
-        blur_keep=snakemake.params.blur_keep,
-        max_faces=snakemake.params.max_faces,
+        threads=snakemake.threads,
+        **dict(snakemake.params.items()),  # the sort settings, each a param of the rule
     ),
 )

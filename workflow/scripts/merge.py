@@ -1,7 +1,6 @@
 from swaplib.jobs import run_job
 from swaplib.merge import merge_video
 
-params = snakemake.params
 run_job(
     snakemake,
     lambda: merge_video(
@@ -9,10 +8,9 @@ run_job(
         snakemake.input.faces,
         snakemake.input.model,
         snakemake.output.merged,
-        mode=params.mode,
-        color_transfer=params.color_transfer,
-        mask=params.mask,
-        erode=params.erode,
-        blur=params.blur,
+        report=snakemake.output.report,
+        overrides=snakemake.input.overrides[0] if snakemake.input.overrides else None,
+        threads=snakemake.threads,
+        **dict(snakemake.params.items()),  # the merge settings, each a param of the rule
     ),
 )

@@ -1,23 +1,19 @@
 from swaplib.jobs import run_job
 from swaplib.train import train_model
 
-params = snakemake.params
+# Every params entry but the state folder is a train_model keyword (architecture, recipe, saving).
+settings = {key: value for key, value in snakemake.params.items() if key != "state"}
 run_job(
     snakemake,
     lambda: train_model(
         src=(snakemake.input.src_faceset, snakemake.input.src_faces),
         dst=list(zip(snakemake.input.dst_facesets, snakemake.input.dst_faces)),
-        preset=params.preset,
-        resolution=params.resolution,
-        iterations=params.iterations,
-        batch_size=params.batch_size,
-        lr=params.lr,
-        seed=params.seed,
-        save_every=params.save_every,
-        state_dir=params.state,
+        state_dir=snakemake.params.state,
         model_path=snakemake.output.model,
         preview_path=snakemake.output.preview,
         history_path=snakemake.output.history,
         plot_path=snakemake.output.plot,
+        threads=snakemake.threads,
+        **settings,
     ),
 )

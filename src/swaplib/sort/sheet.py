@@ -1,0 +1,94 @@
+"""Contact sheets for review: every face of a set as a thumbnail, on pages of a fixed size.
+
+Selected faces come first, in training order, each labelled with its face id and the score that
+placed it; then the faces left out, greyed, grouped by reason and labelled with it. The ids are
+what the curation sheet (or `python -m swaplib curate`) takes.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from ..atomic import atomic_dir, write_image
+from .select import REASONS
+
+COLUMNS = 16
+LABEL_PX = 28  # two text lines under each thumbnail
+HEADER_PX = 44  # two text lines on top of each page
+FONT = cv2.FONT_HERSHEY_PLAIN
+WHITE, RED, GREY = (255, 255, 255), (80, 80, 255), (170, 170, 170)
+
+
+def _fmt(value: float) -> str:
+    if value is None or not np.isfinite(value):
+        return ""
+    return f"{value:.0f}" if abs(value) >= 100 else f"{value:.1f}" if abs(value) >= 1 else f"{value:.3f}"
+
+
+def _text(image: np.ndarray, text: str, x: int, y: int, colour, scale: float = 0.8) -> None:
+    """Draw text, shrunk to fit the image's width (a long reason on a narrow tile)."""
+    width = cv2.getTextSize(text, FONT, scale, 1)[0][0]
+    scale *= min(1.0, (image.shape[1] - x - 1) / max(width, 1))
+    cv2.putText(image, text, (x, y), FONT, scale, colour, 1, cv2.LINE_AA)
+
+
+def _tile(thumb: np.ndarray, face_id: str, note: str, left_out: bool) -> np.ndarray:
+    size = thumb.shape[0]
+    if left_out:  # grey and faded, so the selected set stands out
+        grey = cv2.cvtColor(cv2.cvtColor(thumb, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+        thumb = cv2.addWeighted(grey, 0.5, np.full_like(grey, 128), 0.5, 0)
+    tile = np.zeros((size + LABEL_PX, size, 3), np.uint8)
+    tile[:size] = thumb
+    _text(tile, face_id, 2, size + 12, GREY if left_out else WHITE)
+    _text(tile, note, 2, size + 25, RED if left_out else WHITE)
+    return tile
+
+
+def review_order(faceset: pd.DataFrame) -> np.ndarray:
+    """Positions in sheet order: the selected set by rank, then left-out faces by reason, frame."""
+    selected = np.flatnonzero(faceset["selected"].to_numpy())
+    selected = selected[np.argsort(faceset["rank"].to_numpy()[selected], kind="stable")]
+    priority = {reason: i for i, reason in enumerate(REASONS)}
+    left = faceset.assign(_p=faceset["reason"].map(lambda r: priority.get(r, len(REASONS)))).reset_index(drop=True)
+    left = left[~left["selected"]].sort_values(["_p", "frame", "index"], kind="stable")
+    return np.concatenate([selected, left.index.to_numpy()]).astype(np.int64)
+
+
+def contact_sheets(faceset: pd.DataFrame, thumbs: np.ndarray, *, title: str, faces_per_page: int) -> list[np.ndarray]:
+    """The pages (BGR images) of a face set's contact sheet."""
+    order = review_order(faceset)
+    size = thumbs.shape[1] if len(thumbs) else 80
+    n_pages = max(1, math.ceil(len(order) / faces_per_page))
+    left_out = faceset.loc[~faceset["selected"], "reason"].value_counts()
+    summary = f"selected {int(faceset['selected'].sum())} of {len(faceset)}" + (
+        "; left out (grey): " + ", ".join(f"{n} {reason}" for reason, n in left_out.items()) if len(left_out) else ""
+    )
+    pages = []
+    for page in range(n_pages):
+        chunk = order[page * faces_per_page : (page + 1) * faces_per_page]
+        rows = max(1, math.ceil(len(chunk) / COLUMNS))
+        sheet = np.full((HEADER_PX + rows * (size + LABEL_PX), COLUMNS * size, 3), 24, np.uint8)
+        _text(sheet, f"{title}  (page {page + 1}/{n_pages})", 4, 17, WHITE, 1.0)
+        _text(sheet, summary, 4, 36, GREY, 1.0)
+        for i, position in enumerate(chunk):
+            row = faceset.iloc[position]
+            label = _fmt(row["order_score"]) if row["selected"] else row["reason"]
+            r, c = divmod(i, COLUMNS)
+            y = HEADER_PX + r * (size + LABEL_PX)
+            sheet[y : y + size + LABEL_PX, c * size : (c + 1) * size] = _tile(
+                thumbs[position], row["face_id"], label, not row["selected"]
+            )
+        pages.append(sheet)
+    return pages
+
+
+def write_sheets(folder: str | Path, pages: list[np.ndarray]) -> None:
+    """page-001.png, page-002.png, ... in `folder`, which appears whole or not at all."""
+    with atomic_dir(folder) as tmp:
+        for number, page in enumerate(pages, 1):
+            write_image(tmp / f"page-{number:03d}.png", page)

@@ -1,0 +1,79 @@
+"""`python -m swaplib curate`: appends checked rows to a video's curation sheet."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from swaplib.cli import main
+from swaplib.sort import read_curation
+
+VIDEO = "lp_d12_man_glasses_talking"
+IDS = {"000010_0", "000011_0", "000012_0", "000012_1", "000020_0"}
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """A workflow folder: a config naming the curation folder, and a face table to check ids against."""
+    (tmp_path / "config.yaml").write_text("curation:\n  dir: review\n")
+    table = tmp_path / "results" / "videos" / VIDEO / "faces.parquet"
+    table.parent.mkdir(parents=True)
+    pd.DataFrame({"face_id": sorted(IDS)}).assign(
+        frame=lambda t: t["face_id"].str[:6].astype(int), index=lambda t: t["face_id"].str[-1].astype(int)
+    ).reindex(columns=["face_id", "frame", "index", "file", "box_x0", "box_y0", "box_x1", "box_y1", "score",
+                       "landmarks", "matrix", "face_type", "size", "frame_width", "frame_height"]).to_parquet(table)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_curate_creates_the_sheet_then_appends(workdir, capsys):
+    assert main(["curate", f"videos/{VIDEO}.mp4", "--exclude", "000010_0", "000012-000012", "--note", "eyes  closed"]) == 0
+    assert main(["curate", VIDEO, "--include", "000020_0", "--reference", "000011_0"]) == 0
+    sheet = workdir / "review" / f"{VIDEO}.tsv"
+    assert sheet.read_text().splitlines() == [
+        "face\taction\tnote",
+        "000010_0\texclude\teyes closed",
+        "000012-000012\texclude\teyes closed",
+        "000020_0\tinclude",
+        "000011_0\treference",
+    ]
+    curation = read_curation(sheet, IDS)
+    assert curation.actions == {"000010_0": "exclude", "000012_0": "exclude", "000012_1": "exclude", "000020_0": "include"}
+    assert curation.references == {"000011_0"}
+    assert "reruns sort, train, merge and video" in capsys.readouterr().out
+
+
+def test_curate_keeps_an_old_sheet_format(workdir):
+    sheet = workdir / "review" / f"{VIDEO}.tsv"
+    sheet.parent.mkdir()
+    sheet.write_text("face_id\taction\n000010_0\texclude")  # old header, no final newline, no note column
+    assert main(["curate", VIDEO, "--include", "000010_0"]) == 0
+    assert sheet.read_text() == "face_id\taction\n000010_0\texclude\n000010_0\tinclude\n"
+    assert main(["curate", VIDEO, "--exclude", "000011_0", "--note", "why"]) == 2  # nowhere to keep the note
+    assert read_curation(sheet, IDS).actions == {"000010_0": "include"}
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--exclude", "999999_0"], "faces.parquet: face '999999_0' is not among the extracted faces"),
+        (["--exclude", "12_a"], "'12_a' is neither a face id"),
+        (["--exclude", "000030-000040"], "no face was extracted from frames 000030-000040"),
+        ([], "nothing to add"),
+    ],
+)
+def test_curate_refuses_bad_ids_and_writes_nothing(workdir, capsys, args, message):
+    assert main(["curate", VIDEO, *args]) == 2
+    assert message in capsys.readouterr().err
+    assert not (workdir / "review").exists()
+
+
+def test_module_entry_point_runs(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "swaplib", "curate", "v", "--dir", str(tmp_path), "--exclude", "000001_0"],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "not checked" in proc.stdout  # no results/ here to check the id against
+    assert (tmp_path / "v.tsv").read_text() == "face\taction\tnote\n000001_0\texclude\n"

@@ -1,0 +1,69 @@
+"""Blend masks: the DFL mask kinds, feathering, and the face size that scales erode and blur."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from swaplib import masks
+from swaplib.align import FACE_TYPES, mean_face
+from swaplib.errors import SwaplibError
+
+
+def square(size: int, a: int, b: int, value: float = 1.0) -> np.ndarray:
+    mask = np.zeros((1, size, size), np.float32)
+    mask[0, a:b, a:b] = value
+    return mask
+
+
+def test_mask_kinds_combine_as_dfl_does():
+    hull, prd, dst = square(32, 4, 28), square(32, 8, 24, 0.5), square(32, 12, 30, 0.8)
+    assert np.array_equal(masks.build("dst", hull=hull), hull)
+    assert np.array_equal(masks.build("learned-prd", prd=prd), prd)
+    assert np.array_equal(masks.build("learned-dst", dst=dst), dst)
+    both = masks.build("learned-prd*learned-dst", prd=prd, dst=dst)
+    assert both[0, 14, 14] == pytest.approx(0.4) and both[0, 9, 9] == 0 and both[0, 26, 26] == 0
+    either = masks.build("learned-prd+learned-dst", prd=prd, dst=dst)
+    assert either[0, 14, 14] == 1.0 and either[0, 9, 9] == 0.5 and either[0, 26, 26] == pytest.approx(0.8)
+
+
+def test_mask_noise_is_cut_and_missing_parts_are_named():
+    faint = square(16, 2, 14, 0.5 / 255)
+    assert not masks.build("learned-prd", prd=faint).any()
+    with pytest.raises(SwaplibError, match="learned-dst"):
+        masks.build("learned-prd*learned-dst", prd=faint)
+    with pytest.raises(SwaplibError, match="unknown merge mask 'hull'.*dst, learned-prd"):
+        masks.check_mask("hull")
+
+
+def test_which_kinds_need_the_learned_masks():
+    assert [masks.uses_learned(k) for k in masks.MASKS] == [False, True, True, True, True]
+    assert [masks.uses_dst_decoder(k) for k in masks.MASKS] == [False, False, True, True, True]
+
+
+def test_hull_masks_cover_the_template_face():
+    size = 64
+    hull = masks.hull_masks(np.stack([mean_face(size, "whole_face")] * 2), size)
+    assert hull.shape == (2, size, size) and hull.dtype == np.float32
+    centre = mean_face(size, "whole_face").mean(0).round().astype(int)
+    assert hull[0, centre[1], centre[0]] == 1 and hull[0, 0, 0] == 0
+
+
+def test_feather_softens_erodes_grows_and_keeps_clear_of_the_border():
+    mask = square(100, 20, 80)[0]
+    soft = masks.feather(mask, erode=0.0, blur=0.2, face_px=60)
+    assert soft[50, 50] > 0.99 and 0 < soft[50, 22] < 1 and soft.max() <= 1
+    assert soft[50, 5] == 0  # the blur reaches out, but not to the far outside
+    shrunk = masks.feather(mask, erode=0.1, blur=0.0, face_px=60)
+    assert shrunk.sum() < mask.sum() and shrunk[50, 50] == 1
+    grown = masks.feather(mask, erode=-0.1, blur=0.0, face_px=60)
+    assert grown.sum() > mask.sum()
+    full = masks.feather(np.ones((64, 64), np.float32), erode=-0.2, blur=0.1, face_px=30)
+    assert full[0].max() == full[:, 0].max() == full[-1].max() == 0  # the prediction ends at the crop edge
+    assert full[32, 32] == pytest.approx(1.0)
+
+
+def test_face_size_follows_the_face_type_not_the_landmarks():
+    sizes = [masks.face_size(face_type, 128) for face_type in FACE_TYPES]
+    assert sizes == sorted(sizes, reverse=True)  # a bigger window leaves a smaller face
+    assert masks.face_size("whole_face", 256) == pytest.approx(2 * masks.face_size("whole_face", 128))

@@ -1,0 +1,82 @@
+"""Scale-out settings: the SLURM profile (dry run with the real executor plugin) sends train and merge
+to a GPU, the local profile loads, and the conda environment holds what the package needs."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tomllib
+
+import pytest
+import yaml
+
+from workflow_support import REPO, make_workdir, snakemake, write_sheet
+
+PAIR = "glasses_to_outdoors"
+GPU_RULES = {"train", "merge"}
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory, clip):
+    workdir = make_workdir(tmp_path_factory.mktemp("profiles"))
+    write_sheet(workdir, [(PAIR, clip("lp_d12_man_glasses_talking"), clip("lp_d20_young_man_talking"))])
+    return workdir
+
+
+def planned_resources(output: str) -> dict[str, list[dict[str, str]]]:
+    """rule -> the resources of each job a dry run printed ("rule X:" ... "resources: a=1, b=gpu:1")."""
+    plans: dict[str, list[dict[str, str]]] = {}
+    for rule, block in re.findall(r"^rule (\w+):\n(.*?)(?=^\S|\Z)", output, flags=re.M | re.S):
+        found = re.search(r"^\s+resources: (.*)$", block, flags=re.M)
+        resources = dict(item.split("=", 1) for item in found.group(1).split(", ")) if found else {}
+        plans.setdefault(rule, []).append(resources)
+    return plans
+
+
+@pytest.mark.workflow
+def test_slurm_profile_sends_train_and_merge_to_a_gpu(workdir):
+    proc = snakemake(workdir, "--dry-run", "--workflow-profile", str(REPO / "profiles" / "slurm"), check=False)
+    output = proc.stdout + proc.stderr
+    assert "No module named 'snakemake_executor_plugin_slurm'" not in output, "pip install -e '.[test]'"
+    assert proc.returncode == 0, output
+    plans = planned_resources(proc.stdout)
+    assert GPU_RULES | {"frames", "faces", "faceset", "video", "quality"} <= set(plans)
+    for rule, jobs in plans.items():
+        for resources in jobs:
+            if rule == "all":
+                continue
+            gpu = rule in GPU_RULES
+            assert resources.get("slurm_partition") == ("gpu" if gpu else "cpu"), (rule, resources)
+            assert (resources.get("gres") == "gpu:1") == gpu, (rule, resources)
+            assert int(resources["runtime"]) >= (1440 if rule == "train" else 60), (rule, resources)
+
+
+@pytest.mark.workflow
+def test_local_profile_plans_the_gpu_rules_with_their_gpu(workdir):
+    proc = snakemake(workdir, "--dry-run", "--workflow-profile", str(REPO / "profiles" / "default"))
+    plans = planned_resources(proc.stdout)
+    for rule in GPU_RULES:
+        assert all(resources.get("gpu") == "1" for resources in plans[rule]), plans[rule]
+
+
+def pip_requirements(env: dict) -> list[str]:
+    return next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+
+
+@pytest.mark.parametrize("env_file", sorted((REPO / "envs").glob("*.yaml")), ids=lambda p: p.name)
+def test_conda_environment_holds_the_package_dependencies(env_file):
+    env = yaml.safe_load(env_file.read_text())
+    assert "conda-forge" in env["channels"]
+    assert "python=3.11" in env["dependencies"]  # the version the jobs' compiled wheels are tested with
+    package = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    wanted = [d for d in package if not d.startswith("snakemake")]  # snakemake runs the jobs from outside
+    assert sorted(pip_requirements(env)) == sorted(wanted), "keep envs/ in step with pyproject.toml"
+    # Snakemake builds a copy of the file under .snakemake/conda/: a relative local path would break.
+    assert not [r for r in pip_requirements(env) if r.startswith(("-e", ".", "/"))]
+
+
+@pytest.mark.workflow
+def test_conda_environment_builds(workdir):
+    if not (shutil.which("conda") or shutil.which("mamba")):
+        pytest.skip("no conda here: the environment file is only linted (test above)")
+    snakemake(workdir, "--software-deployment-method", "conda", "--conda-create-envs-only", timeout=3600)

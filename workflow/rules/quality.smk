@@ -1,0 +1,59 @@
+# Measured swap quality per pair, and the page of each pair in `snakemake --report`.
+
+import json
+
+
+# The report's front page (a global directive; it lives here beside the report's per-pair pages).
+report: "../report/workflow.rst"
+
+
+rule quality:
+    """Measure identity, pose/expression kept, jitter and coverage of a pair's merged frames."""
+    input:
+        unpack(quality_inputs),
+        code=lib("quality"),
+    output:
+        quality="results/pairs/{pair}/quality.json",
+        table=report("results/pairs/{pair}/quality.csv", caption="../report/quality_table.rst", category="Pairs", subcategory="{pair}", labels={"pair": "{pair}", "figure": "per-face table"}),
+        plot=report("results/pairs/{pair}/quality.png", caption="../report/quality_plot.rst", category="Pairs", subcategory="{pair}", labels={"pair": "{pair}", "figure": "quality over time"}),
+        strip=report("results/pairs/{pair}/strip.jpg", caption="../report/strip.rst", category="Pairs", subcategory="{pair}", labels={"pair": "{pair}", "figure": "destination / swap"}),
+    params:
+        identity_faces=config["quality"]["identity_faces"],
+        strip_frames=config["quality"]["strip_frames"],
+        detector=config["extract"]["detector"],
+        # Recorded in quality.json beside the figures they produced (canonical text: params trigger).
+        merge=json.dumps(config["merge"], sort_keys=True),
+    log:
+        "logs/quality/{pair}.log",
+    benchmark:
+        "benchmarks/quality/{pair}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+    conda:
+        ENV
+    script:
+        "../scripts/quality.py"
+
+
+rule quality_card:
+    """The pair's page in the report: quality figures, merge settings and the video's provenance.
+
+    A rule of its own so that a video setting (crf, label) redraws this page, not the measurement.
+    """
+    input:
+        quality="results/pairs/{pair}/quality.json",
+        provenance="results/pairs/{pair}.provenance.json",
+        code=lib("quality"),
+    output:
+        card=report("results/pairs/{pair}/quality.html", caption="../report/quality_card.rst", category="Pairs", subcategory="{pair}", labels={"pair": "{pair}", "figure": "quality figures"}),
+    log:
+        "logs/quality_card/{pair}.log",
+    benchmark:
+        "benchmarks/quality_card/{pair}.tsv"
+    resources:
+        mem_mb=500,
+    conda:
+        ENV
+    script:
+        "../scripts/quality.py"
