@@ -57,3 +57,14 @@ def write_frames(clip):
         return folder
 
     return _write
+
+
+@pytest.fixture
+def torch_one_thread():
+    """Tiny models: one compute thread is as fast, and far faster on a CPU shared with other jobs."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

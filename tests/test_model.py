@@ -25,13 +25,7 @@ OPTION_SETS = ["".join(c) for n in range(4) for c in itertools.combinations("udt
 ARCHIS = [kind + (f"-{opts}" if opts else "") for kind in ("df", "liae") for opts in OPTION_SETS]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: one compute thread is as fast, and far faster on a CPU shared with other jobs."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def _on_meta(cfg: ModelConfig) -> torch.nn.Module:

@@ -43,7 +43,8 @@ if scenario == "mid-write":  # the second checkpoint is half written when the pr
             saves[0] += 1
             if saves[0] == 2:
                 buf = io.BytesIO(); real_save(obj, buf)
-                f.write(buf.getvalue()[: len(buf.getvalue()) // 2]); f.flush(); os.fsync(f.fileno())
+                with open(f, "wb") as out:  # f is the temporary path of the atomic write
+                    out.write(buf.getvalue()[: len(buf.getvalue()) // 2]); out.flush(); os.fsync(out.fileno())
                 die()
         return real_save(obj, f, *a, **k)
     T.torch.save = save
@@ -70,12 +71,7 @@ print("finished without being killed")
 """
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.fixture(scope="module")

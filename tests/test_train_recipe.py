@@ -22,12 +22,7 @@ from test_train import _face, _quick, _run, faces  # noqa: F401 (faces is a fixt
 R = 32
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def _data(name: str, skin, n: int = 5, yaw=None) -> FaceData:

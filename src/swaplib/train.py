@@ -33,7 +33,6 @@ import os
 import shutil
 import signal
 import sys
-import tempfile
 import threading
 import time
 import zlib
@@ -44,7 +43,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .atomic import atomic_path, write_image
+from .atomic import atomic_path, fsync_dir, write_image
 from .dataset import (
     CT_MODES, Augmentation, BatchLoader, Batches, FaceData, FaceSetFiles, combined_data, load_face_data,
     load_faces,
@@ -232,41 +231,10 @@ def _checksum(obj) -> int:
     return crc
 
 
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def save_state(path: Path, obj: dict) -> None:
     """torch.save `obj` (+ a CRC of its tensors) durably: temporary file, fsync, rename, fsync folder."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save({**obj, "checksum": _checksum(obj)}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    with atomic_path(path, durable=True) as tmp:
+        torch.save({**obj, "checksum": _checksum(obj)}, tmp)
 
 
 class OldStateFormat(ValueError):
@@ -295,24 +263,15 @@ def _link_or_copy(src: Path, dst: Path, copy: bool = False) -> None:
     """Put `src` at `dst` atomically: a hard link (cheap) or, with copy=True, an independent copy."""
     if not copy and dst.exists() and os.path.samefile(src, dst):
         return  # already so (and rename() would do nothing, leaving the temporary link behind)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
-    os.close(fd)
-    tmp = Path(tmp)
-    try:
-        tmp.unlink()
+    with atomic_path(dst, durable=copy) as tmp:
+        tmp.unlink()  # the link or copy takes the temporary name itself
         if copy:
             shutil.copyfile(src, tmp)
-            with open(tmp, "rb+") as f:
-                os.fsync(f.fileno())
         else:
             try:
                 os.link(src, tmp)
             except OSError:
                 shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 class StateFolder:
@@ -322,7 +281,7 @@ class StateFolder:
         self.dir = Path(folder)
         self.log = log
         self.dir.mkdir(parents=True, exist_ok=True)
-        for stale in list(self.dir.glob(".*.tmp")) + list((self.dir / BACKUPS).glob(".*.tmp")):
+        for stale in list(self.dir.glob(".*.tmp*")) + list((self.dir / BACKUPS).glob(".*.tmp*")):
             stale.unlink(missing_ok=True)  # left by a killed save: never complete, never used
 
     @property
@@ -342,7 +301,7 @@ class StateFolder:
                 old.unlink(missing_ok=True)
         if best:
             _link_or_copy(path, self.dir / BEST)
-        _fsync_dir(self.dir)
+        fsync_dir(self.dir)
 
     def backups(self) -> list[Path]:
         """Backup files, newest first."""
@@ -849,20 +808,8 @@ def train(
 
 def save_state_plain(path: Path, obj: dict) -> None:
     """torch.save durably (temporary file, fsync, rename): for model.pt, which load_model reads."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+    with atomic_path(path, durable=True) as tmp:
+        torch.save(obj, tmp)
 
 
 # --------------------------------------------------------------------------- the workflow's train stage
