@@ -100,7 +100,7 @@ def select_faces(
         kept = first_in_frame if mode == "largest" else np.ones(len(frames), bool)
         return kept, ["" if k else NOT_LARGEST for k in kept]
 
-    judged = _fill_from_tracks(np.asarray(reference_distances, np.float64), tracks)
+    judged = fill_from_tracks(np.asarray(reference_distances, np.float64), tracks)
     close = judged <= tolerance  # NaN (a track never measured) compares False: not kept
     kept, reasons = np.zeros(len(frames), bool), [OTHER_PERSON] * len(frames)
     for frame in np.unique(frames[close]):
@@ -112,12 +112,14 @@ def select_faces(
     return kept, reasons
 
 
-def _fill_from_tracks(values: np.ndarray, tracks: np.ndarray) -> np.ndarray:
-    """values with each NaN replaced by the median of its track's measured values."""
+def fill_from_tracks(values: np.ndarray, tracks: np.ndarray, reduce=np.median) -> np.ndarray:
+    """Rows without a value (any NaN) take `reduce` of their track's measured rows: a track is one
+    person, so a face not measured itself borrows its track's value. Works on (N,) and (N, D)."""
     filled = values.copy()
-    for track in np.unique(tracks):
+    missing = np.isnan(values).reshape(len(values), -1).any(axis=1)
+    for track in np.unique(tracks[missing]):
         members = tracks == track
-        measured = values[members & ~np.isnan(values)]
-        if len(measured):
-            filled[members & np.isnan(values)] = np.median(measured)
+        measured = members & ~missing
+        if measured.any():
+            filled[members & missing] = reduce(values[measured], axis=0)
     return filled

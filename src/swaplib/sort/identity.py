@@ -21,7 +21,7 @@ import pandas as pd
 from ..atomic import read_image
 from ..errors import SwaplibError
 from ..faces import embeddings_array
-from ..identity import EMBEDDING_SIZE, FaceEmbedder
+from ..identity import EMBEDDING_SIZE, FaceEmbedder, distances, fill_from_tracks
 
 log = logging.getLogger(__name__)
 
@@ -31,14 +31,7 @@ IDENTITY_MODES = ("auto", "dlib", "none")
 
 def fill_by_track(embeddings: np.ndarray, tracks: np.ndarray) -> np.ndarray:
     """Rows without an embedding take the mean of the measured ones of their track."""
-    filled = embeddings.copy()
-    missing = np.isnan(filled).any(axis=1)
-    for track in np.unique(tracks[missing]):
-        members = tracks == track
-        measured = members & ~missing
-        if measured.any():
-            filled[members & missing] = embeddings[measured].mean(axis=0)
-    return filled
+    return fill_from_tracks(embeddings, tracks, reduce=np.mean)
 
 
 def crop_embeddings(files: list[Path], crop_points: np.ndarray) -> np.ndarray:
@@ -83,4 +76,4 @@ def identity_distance(embeddings: np.ndarray, references: np.ndarray) -> np.ndar
         return np.full(len(embeddings), np.nan)
     anchors = references & measured
     anchor = embeddings[anchors].mean(axis=0) if anchors.any() else np.median(embeddings[measured], axis=0)
-    return np.linalg.norm(embeddings - anchor, axis=1)
+    return distances(embeddings, anchor)
