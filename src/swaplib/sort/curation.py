@@ -91,12 +91,7 @@ def read_rows(path: str | Path) -> list[Row]:
         face, action = values.get("face", ""), values.get("action", "")
         if not action:
             raise SwaplibError(f"{path}:{line}: {text.strip()!r} has no action (columns: {', '.join(header)}, tab-separated)")
-        if action not in ACTIONS:
-            raise SwaplibError(f"{path}:{line}: action {action!r} is not one of {', '.join(ACTIONS)}")
-        try:
-            check_target(face)
-        except ValueError as exc:
-            raise SwaplibError(f"{path}:{line}: {exc}") from None
+        _check_entry(face, action, where=f"{path}:{line}")
         rows.append(Row(line, face, action, values.get("note", "")))
     return rows
 
@@ -130,6 +125,16 @@ def resolve(rows: list[Row], known_ids: set[str], path: str | Path) -> Curation:
     return curation
 
 
+def _check_entry(face: str, action: str, where: str) -> None:
+    """One curation entry: a known action and a face id or frame range; errors say `where`."""
+    if action not in ACTIONS:
+        raise SwaplibError(f"{where}: action {action!r} is not one of {', '.join(ACTIONS)}")
+    try:
+        check_target(face)
+    except ValueError as exc:
+        raise SwaplibError(f"{where}: {exc}") from None
+
+
 def read_curation(path: str | Path, known_ids: set[str]) -> Curation:
     """Read a curation sheet and resolve it against the face ids of the face table."""
     return resolve(read_rows(path), set(known_ids), path)
@@ -141,12 +146,7 @@ def append_curation(path: str | Path, entries: list[tuple[str, str, str]]) -> No
     Checked first, so a typo never lands in the file; the file is replaced atomically."""
     path = Path(path)
     for face, action, _ in entries:
-        if action not in ACTIONS:
-            raise SwaplibError(f"{path}: action {action!r} is not one of {', '.join(ACTIONS)}")
-        try:
-            check_target(face)
-        except ValueError as exc:
-            raise SwaplibError(f"{path}: {exc}") from None
+        _check_entry(face, action, where=str(path))
     if path.exists():
         read_rows(path)  # refuse to add to a sheet that is already broken
         text = path.read_text(encoding="utf-8")
