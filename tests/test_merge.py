@@ -19,7 +19,7 @@ from swaplib.color import COLOR_TRANSFERS
 from swaplib.detect import make_detector
 from swaplib.errors import SwaplibError
 from swaplib.faces import extract_faces, landmarks_array, read_faces
-from swaplib.model import MODEL_FORMAT, build_model, load_model, model_config
+from swaplib.model import MODEL_FORMAT, PRECISIONS, build_model, load_model, model_config
 
 FACELESS = (2, 4)  # frames whose face is painted over: they must pass through unchanged
 
@@ -196,6 +196,15 @@ def test_raw_predict_writes_the_prediction_of_every_frame(scene, tmp_path):
     assert cv2.imread(str(tmp_path / "m" / "000002.png")).max() == 0
 
 
+def test_bf16_merge_matches_fp32_within_rounding(scene, tmp_path):
+    # raw-predict: the model's own pixels (a colour transfer would magnify the flat untrained faces' rounding)
+    fp32, bf16 = (run(scene, tmp_path / p, precision=p, mode="raw-predict") for p in ("fp32", "bf16"))
+    assert (fp32["precision"], bf16["precision"]) == ("fp32", "bf16")
+    assert fp32["swapped"] == bf16["swapped"] > 0
+    for path in sorted((tmp_path / "fp32").iterdir()):
+        assert np.abs(image(path) - image(tmp_path / "bf16" / path.name)).max() <= 2
+
+
 def test_failed_and_left_out_faces_are_listed_with_reasons(scene, tmp_path):
     table = read_faces(scene / "faces.parquet", kept_only=False)
     broken = table.copy()
@@ -289,10 +298,12 @@ def test_stale_tables_bad_settings_and_missing_models_are_named(scene, tmp_path)
 
 
 def test_config_schema_and_settings_agree():
-    """config.yaml's merge section is MergeSettings' defaults; the schema allows exactly the library's names."""
+    """config.yaml's merge section is MergeSettings' defaults (plus where overrides live and the model's
+    precision); the schema allows exactly the library's names."""
     config = yaml.safe_load((REPO / "config.yaml").read_text())["merge"]
     schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())["properties"]["merge"]
-    assert {k: v for k, v in config.items() if k != "overrides_dir"} == merge.MergeSettings().to_dict()
+    assert {k: v for k, v in config.items() if k not in ("overrides_dir", "precision")} == merge.MergeSettings().to_dict()
+    assert tuple(schema["properties"]["precision"]["enum"]) == PRECISIONS
     enums = {key: tuple(schema["properties"][key]["enum"]) for key in ("mode", "mask", "color_transfer", "sharpen")}
     assert enums == {"mode": merge.MODES, "mask": masks.MASKS, "color_transfer": COLOR_TRANSFERS,
                      "sharpen": merge.SHARPEN}

@@ -18,8 +18,10 @@ from swaplib.model import (
     build_model,
     count_parameters,
     model_config,
+    amp_dtype,
     swap_faces,
 )
+from swaplib.model.base import amx_available
 
 OPTION_SETS = ["".join(c) for n in range(4) for c in itertools.combinations("udt", n)]
 ARCHIS = [kind + (f"-{opts}" if opts else "") for kind in ("df", "liae") for opts in OPTION_SETS]
@@ -151,3 +153,32 @@ def test_swap_faces_helper():
     assert np.array_equal(single[0], out[0])
     with pytest.raises(SwaplibError, match=r"\(N,32,32,3\)"):
         swap_faces(model, np.zeros((2, 64, 64, 3), np.uint8))
+
+
+def test_precision_settings():
+    cpu = torch.device("cpu")
+    assert amp_dtype("fp32", cpu) is None and amp_dtype("bf16", cpu) is torch.bfloat16
+    assert amp_dtype("auto", cpu) is (torch.bfloat16 if amx_available() else None)  # emulated bf16 is slow
+    with pytest.raises(SwaplibError, match="fp16 needs a CUDA device"):
+        amp_dtype("fp16", cpu)
+    with pytest.raises(SwaplibError, match="precision must be one of auto, fp32, bf16, fp16, not 'fp64'"):
+        amp_dtype("fp64", cpu)
+
+
+def test_bf16_inference_draws_what_fp32_draws():
+    """bf16 swapping (channels_last weights, oneDNN's fast path) gives the fp32 faces to within
+    bf16 rounding, as float32 tensors."""
+    torch.manual_seed(0)
+    model = build_model(model_config("tiny", resolution=32))
+    faces = torch.rand(4, 3, 32, 32)
+    model.for_inference(torch.device("cpu"), "fp32")
+    assert model.amp is None and all(p.is_contiguous() for p in model.parameters())
+    rgb32, mask32 = model.swap(faces)
+    model.for_inference(torch.device("cpu"), "bf16")
+    conv = next(p for p in model.parameters() if p.ndim == 4)
+    assert model.amp is torch.bfloat16 and conv.is_contiguous(memory_format=torch.channels_last)
+    rgb16, mask16 = model.swap(faces)
+    assert rgb16.dtype == mask16.dtype == torch.float32
+    difference = (rgb16 - rgb32).abs()
+    assert 0 < difference.mean() < 0.01 and difference.max() < 0.06  # rounding, not another picture
+    assert (mask16 - mask32).abs().max() < 0.06

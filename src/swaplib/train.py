@@ -32,7 +32,6 @@ import math
 import os
 import shutil
 import signal
-import sys
 import threading
 import time
 import zlib
@@ -49,8 +48,10 @@ from .dataset import (
     load_faces,
 )
 from .errors import SwaplibError
-from .model import MODEL_FORMAT, ModelConfig, SwapModel, autocast, build_model, count_parameters, model_config, resolve_device
+from .model import (MODEL_FORMAT, PRECISIONS, ModelConfig, SwapModel, amp_dtype, autocast, build_model,
+                    count_parameters, model_config, resolve_device)
 from .optim import OPTIMIZERS, make_optimizer
+from .progress import PROGRESS_MODES, Progress
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +63,6 @@ PREV_CHECKPOINT = "checkpoint.prev.pt"
 BEST = "best.pt"
 BACKUPS = "backups"
 CHECKPOINT_FORMAT = "swaplib-train-state/2"
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 @dataclass
@@ -120,7 +120,7 @@ class TrainSettings:
             "precision": self.precision in PRECISIONS,
             "workers": self.workers >= 0,
             "threads": self.threads >= 0,
-            "progress": self.progress in ("auto", "on", "off"),
+            "progress": self.progress in PROGRESS_MODES,
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
@@ -403,7 +403,7 @@ class _StopOnSignal:
 # --------------------------------------------------------------------------- outputs
 
 
-def _preview(model: SwapModel, src: FaceData, dst: FaceData, device, n: int = 6) -> np.ndarray:
+def _preview(model: SwapModel, src: FaceData, dst: FaceData, device, amp, n: int = 6) -> np.ndarray:
     """Grid, one face per column; rows: src | src→src | its mask | dst | dst→dst | its mask |
     dst→src (the swap) | the swap's mask. BGR uint8."""
     pick = lambda data: data.faces[np.linspace(0, len(data) - 1, min(n, len(data))).round().astype(int)]
@@ -413,7 +413,7 @@ def _preview(model: SwapModel, src: FaceData, dst: FaceData, device, n: int = 6)
     s, d = pick(src), pick(dst)
     was_training = model.training
     model.eval()
-    with torch.no_grad(), autocast(device):
+    with torch.no_grad(), autocast(device, amp):
         ss, sm = model(to_tensor(s), "src")
         dd, dm = model(to_tensor(d), "dst")
         sw, swm = model(to_tensor(d), "src")
@@ -468,64 +468,7 @@ def _fmt(x) -> str:
     return "n/a" if x is None else f"{x:.4f}"
 
 
-def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
-    return f"{h}h{rest // 60:02d}m" if h else f"{rest // 60}m{rest % 60:02d}s"
-
-
-class _Progress:
-    """A progress bar (tqdm, on a terminal) and a log line every ~5 %: iteration, losses, samples/s, ETA."""
-
-    def __init__(self, start: int, total: int, batch_size: int, mode: str, log: logging.Logger):
-        self.total, self.batch_size, self.log = total, batch_size, log
-        self.every = max(1, total // 20)
-        self.t0 = self.t_log = time.perf_counter()
-        self.it0 = self.it_log = start
-        self.bar = None
-        if mode == "on" or (mode == "auto" and sys.stderr.isatty()):
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, initial=start, unit="it", dynamic_ncols=True, mininterval=1.0, leave=False)
-
-    def rate(self) -> float:
-        return (self.it_log - self.it0) / max(self.t_log - self.t0, 1e-9)
-
-    def update(self, it: int, src: float, dst: float) -> None:
-        if self.bar is not None:  # tqdm shows iteration, it/s and ETA; the losses and samples/s beside
-            self.bar.update(1)
-            rate = (it - self.it0) / max(time.perf_counter() - self.t0, 1e-9)
-            self.bar.set_postfix_str(f"src {src:.4f} dst {dst:.4f} {rate * 2 * self.batch_size:.1f} samples/s", refresh=False)
-        if it % self.every == 0 or it == self.total:
-            now = time.perf_counter()
-            its = (it - self.it_log) / max(now - self.t_log, 1e-9)
-            self.t_log, self.it_log = now, it
-            eta = (self.total - it) / max(self.rate(), 1e-9)
-            self.log.info("iteration %d/%d  src %.4f  dst %.4f  %.2f it/s  %.1f samples/s  ETA %s", it, self.total,
-                          src, dst, its, its * 2 * self.batch_size, _duration(eta))
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()
-
-
 # --------------------------------------------------------------------------- the loop
-
-
-def _precision(setting: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype, or None for plain fp32."""
-    if setting == "fp32":
-        return None
-    if setting == "fp16":
-        if device.type != "cuda":
-            raise SwaplibError("precision fp16 needs a CUDA device; use bf16 or fp32 on CPU")
-        return torch.float16
-    if setting == "bf16":
-        return torch.bfloat16
-    if device.type == "cuda":  # auto
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    amx = getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()  # bf16 matrix units (Xeon 4th gen on)
-    return torch.bfloat16 if amx else None
 
 
 def train(
@@ -574,7 +517,7 @@ def train(
     # Fresh start: everything seeded. A checkpoint, if any, overwrites it below.
     torch.manual_seed(s.seed)
     model = build_model(model_cfg).to(device)
-    amp = _precision(s.precision, device)
+    amp = amp_dtype(s.precision, device)
     channels_last = s.channels_last if s.channels_last is not None else (device.type == "cuda" or amp is not None)
     model = model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
     if model_cfg.kind == "liae" and not s.random_warp:  # DFL: without warp, inter_AB stays as it is
@@ -711,7 +654,7 @@ def train(
     start = it
     grad_mean, rollbacks_in_a_row = None, 0
     step_times: list[float] = []
-    progress = _Progress(it, s.iterations, s.batch_size, s.progress, log)
+    progress = Progress(s.iterations, "iteration", unit="it", log=log, mode=s.progress, start=it)
     t_start = time.perf_counter()
     model.train()
     threads_before = torch.get_num_threads()
@@ -724,7 +667,7 @@ def train(
                 t_step = time.perf_counter()
                 b = {k: tensor(v) for k, v in loader.get(it, rollbacks).items()}
                 opt.zero_grad(set_to_none=True)
-                with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+                with autocast(device, amp):
                     src_rgb, src_mask, dst_rgb, dst_mask = model.forward_pair(b["src_in"], b["dst_in"])
                 losses = []
                 for side, rgb, mask in (("src", src_rgb, src_mask), ("dst", dst_rgb, dst_mask)):
@@ -764,12 +707,13 @@ def train(
                 history["src"].append(ls)
                 history["dst"].append(ld)
                 step_times.append(time.perf_counter() - t_step)
-                progress.update(it, ls, ld)
+                samples = progress.rate() * 2 * s.batch_size  # src + dst faces per step
+                progress.advance_to(it, f"src {ls:.4f}  dst {ld:.4f}  {samples:.1f} samples/s")
                 if s.save_every and it % s.save_every == 0 and it < s.iterations:
                     save()
                     rollbacks_in_a_row = 0
                 if s.preview_every and it % s.preview_every == 0:
-                    write_image(state.dir / "previews" / f"preview_{it:07d}.jpg", _preview(model, src, dst, device))
+                    write_image(state.dir / "previews" / f"preview_{it:07d}.jpg", _preview(model, src, dst, device, amp))
             if it > last_saved or not state.checkpoint.exists():
                 save()
             stop.check(it)
@@ -785,7 +729,7 @@ def train(
 
         seconds = time.perf_counter() - t_start
         losses = _mean_losses(history)
-        write_image(preview_path, _preview(model, src, dst, device))
+        write_image(preview_path, _preview(model, src, dst, device, amp))
         _write_history(Path(history_path), history)
         _write_plot(Path(plot_path), history)
         stop.check(it)

@@ -22,6 +22,7 @@ rule merge:
         denoise=config["merge"]["denoise"],
         bicubic_degrade=config["merge"]["bicubic_degrade"],
         color_degrade=config["merge"]["color_degrade"],
+        precision=config["merge"]["precision"],
     log:
         "logs/merge/{pair}.log",
     benchmark:

@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import SwaplibError
-from .base import SwapModel, autocast
+from .base import PRECISIONS, SwapModel, amp_dtype, autocast
 from .config import ARCHI_OPTIONS, ARCHI_TYPES, PRESETS, ModelConfig, model_config, parse_archi
 from .df import DFModel
 from .liae import LIAEModel
@@ -27,8 +27,8 @@ MODEL_FORMAT = "swaplib-model/1"  # what model.pt holds (see load_model)
 FAMILIES = {"df": DFModel, "liae": LIAEModel}
 
 __all__ = [
-    "ARCHI_OPTIONS", "ARCHI_TYPES", "FAMILIES", "MODEL_FORMAT", "PRESETS", "DFModel", "LIAEModel", "ModelConfig",
-    "SwapModel", "autocast", "build_model", "count_parameters", "load_model", "model_config", "parse_archi",
+    "ARCHI_OPTIONS", "ARCHI_TYPES", "FAMILIES", "MODEL_FORMAT", "PRECISIONS", "PRESETS", "DFModel", "LIAEModel",
+    "ModelConfig", "SwapModel", "amp_dtype", "autocast", "build_model", "count_parameters", "load_model", "model_config", "parse_archi",
     "resolve_device", "swap_faces",
 ]
 
@@ -80,9 +80,10 @@ def swap_faces(
     return out_rgb, out_mask
 
 
-def load_model(model_path, device="cpu") -> tuple[SwapModel, dict]:
-    """Load model.pt → (model in eval mode on `device`, metadata: model_config, iterations, settings,
-    losses, masks_trained, faces). Only tensors and plain data are unpickled (weights_only)."""
+def load_model(model_path, device="cpu", precision: str = "fp32") -> tuple[SwapModel, dict]:
+    """Load model.pt → (model in eval mode on `device`, swapping in `precision` (model.base.amp_dtype);
+    metadata: model_config, iterations, settings, losses, masks_trained, faces). Only tensors and
+    plain data are unpickled (weights_only)."""
     path = Path(model_path)
     if not path.is_file():
         raise SwaplibError(f"{path}: model file not found (train the model first)")
@@ -99,6 +100,6 @@ def load_model(model_path, device="cpu") -> tuple[SwapModel, dict]:
         model.load_state_dict(obj["state_dict"])
     except (SwaplibError, RuntimeError, TypeError) as e:
         raise SwaplibError(f"{path}: model file does not match its architecture: {e}") from None
-    model.to(dev).eval()
+    model.for_inference(dev, precision)
     meta = {k: v for k, v in obj.items() if k != "state_dict"}
     return model, meta
