@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from swaplib.align import (
+    ALIGN_POINTS,
     FACE_TYPES,
     face_matrix,
     hull_mask,
@@ -17,6 +18,7 @@ from swaplib.align import (
     warp_to_frame,
 )
 from swaplib.errors import SwaplibError
+from swaplib.pose import rotate_model
 
 IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
 
@@ -206,15 +208,25 @@ def crop_corners_in_frame(landmarks: np.ndarray, face_type: str, size: int = 256
     return transform_points(corners, invert(face_matrix(landmarks, size, face_type)))
 
 
-def test_face_type_crops_nest_on_a_real_face(photo):
-    # head ⊃ whole_face ⊃ full ⊃ mid_full ⊃ half, on the landmarks of a real, slightly tilted face.
+def crop_inside(landmarks: np.ndarray, inner: str, outer: str) -> float:
+    """Least distance (frame px) of the inner crop's corners inside the outer crop's square; < 0 outside."""
+    outer_square = crop_corners_in_frame(landmarks, outer).astype(np.float32)
+    return min(cv2.pointPolygonTest(outer_square, tuple(map(float, corner)), True)
+               for corner in crop_corners_in_frame(landmarks, inner))
+
+
+def detect_one(image: np.ndarray) -> np.ndarray:
     from swaplib.detect import make_detector
 
-    [face] = make_detector("dlib-hog").detect(cv2.imread(str(photo("lp_d30_woman_hand_on_face"))))
+    [face] = make_detector("dlib-hog").detect(image)
+    return face.landmarks
+
+
+def test_face_type_crops_nest_on_a_real_face(photo):
+    # head ⊃ whole_face ⊃ full ⊃ mid_full ⊃ half, on the landmarks of a real, slightly tilted face.
+    landmarks = detect_one(cv2.imread(str(photo("lp_d30_woman_hand_on_face"))))
     for inner, outer in zip(FACE_TYPES, FACE_TYPES[1:]):
-        outer_square = crop_corners_in_frame(face.landmarks, outer).astype(np.float32)
-        for corner in crop_corners_in_frame(face.landmarks, inner):
-            assert cv2.pointPolygonTest(outer_square, tuple(map(float, corner)), True) > 0, (inner, outer)
+        assert crop_inside(landmarks, inner, outer) > 0, (inner, outer)
 
 
 def test_coverage_follows_deepfacelab():
@@ -231,3 +243,80 @@ def test_coverage_follows_deepfacelab():
         assert side(face_type) / side("half") == pytest.approx(1 + 2 * np.sqrt(2) * padding, rel=2e-3)
     eyes_at = {t: eye_centres(mean_face(1000, t))[0][1] / 1000 for t in FACE_TYPES}
     assert eyes_at["whole_face"] > eyes_at["full"] and eyes_at["head"] > eyes_at["whole_face"]
+
+
+# ----------------------------------------------------------------------------- head follows yaw
+# A turned face's head reaches out behind it, so the head crop moves sideways with the yaw (as
+# DFL's does); the face then sits off the crop's centre, towards where it looks.
+
+
+def head_offset(landmarks: np.ndarray, face_type: str = "head", size: int = 256) -> float:
+    """How far (px, + = right) the face sits in its crop from the frontal template's place.
+
+    The similarity fit takes the centroid of the fitted points exactly onto the template's, so
+    this is the window's own move, free of the fit's residuals."""
+    in_crop = transform_points(landmarks, face_matrix(landmarks, size, face_type))
+    return float(in_crop[ALIGN_POINTS, 0].mean() - mean_face(size, face_type)[ALIGN_POINTS, 0].mean())
+
+
+def posed(yaw: float, pitch: float = 0.0, roll: float = 0.0) -> np.ndarray:
+    """The 3D model's landmarks in that pose, as a ~200 px face somewhere in a frame."""
+    return rotate_model(yaw, pitch, roll) * 200 + (320, 240)
+
+
+def mirror(landmarks: np.ndarray) -> np.ndarray:
+    """The landmarks of the mirror image: x flipped, left and right points swapped.
+
+    The template is exactly left-right symmetric, so each point's partner is the one at its
+    mirrored place there."""
+    template = mean_face(1)
+    flipped = template * [-1, 1] + [1, 0]
+    partner = np.linalg.norm(template[:, None] - flipped[None], axis=2).argmin(axis=1)
+    assert sorted(partner) == list(range(68)) and np.all(partner[partner] == np.arange(68))
+    return (landmarks * [-1, 1])[partner]
+
+
+@pytest.mark.parametrize("pitch, roll", [(0, 0), (15, 0), (0, 25)])
+def test_frontal_model_face_gets_no_head_shift(pitch, roll):
+    assert abs(head_offset(posed(0, pitch, roll))) < 1e-6
+
+
+@pytest.mark.parametrize("stem", ["fr_alex_lacamoire", "fr_obama"])
+def test_frontal_real_face_gets_no_head_shift(photo, stem):
+    # Real landmarks are never exactly symmetric; the damping keeps that noise out of the crop.
+    assert abs(head_offset(detect_one(cv2.imread(str(photo(stem)))))) < 0.25
+
+
+@pytest.mark.parametrize("pitch, roll", [(0, 0), (10, -20)])
+def test_turned_faces_shift_the_head_crop_opposite_ways(pitch, roll):
+    offsets = []
+    for yaw in (10, 20, 30, 45):
+        face = posed(yaw, pitch, roll)  # turned towards the image's right
+        offset = head_offset(face)
+        assert offset > 0  # the window moves left, behind the head, so the face sits right of centre
+        assert head_offset(mirror(face)) == pytest.approx(-offset, abs=1e-6)
+        for face_type in ("half", "full", "whole_face"):  # only head moves
+            assert abs(head_offset(face, face_type)) < 1e-6
+        offsets.append(offset)
+    assert np.all(np.diff(offsets) > 0)  # further turned, further moved
+    assert 12 < offsets[2] < 24  # ~17 px at 256 for 30 degrees
+
+
+def test_turned_real_face_and_its_mirror_image(photo):
+    image = cv2.imread(str(photo("lp_d30_woman_hand_on_face")))  # turned ~16 degrees to the image's left
+    offset, mirrored = head_offset(detect_one(image)), head_offset(detect_one(cv2.flip(image, 1)))
+    assert offset < -3 and mirrored > 3
+    assert 0.6 < -offset / mirrored < 1.6  # the detector is not mirror-exact
+
+
+def test_head_shift_is_bounded():
+    # However far the face turns, or however wrong its outline, head still holds whole_face.
+    eyes = {t: np.subtract(*eye_centres(mean_face(256, t))[::-1]) for t in ("head", "whole_face")}
+    margin = (256 - 256 * eyes["head"][0] / eyes["whole_face"][0]) / 2  # px beside whole_face in head
+    broken = posed(20)
+    broken[:17] += (600, 0)  # the outline far off to one side
+    faces = [posed(yaw) for yaw in range(-90, 91, 5)] + [broken, mirror(broken)]
+    offsets = [head_offset(face) for face in faces]
+    assert max(map(abs, offsets)) == pytest.approx(margin, abs=1e-6)  # reached, never passed
+    for face in faces:
+        assert crop_inside(face, "whole_face", "head") > -1e-3  # on the edge at most (float32 test)

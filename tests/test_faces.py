@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import cv2
@@ -217,6 +218,12 @@ def test_bad_settings(tmp_path, detector):
     with pytest.raises(SwaplibError, match="unknown face selection 'biggest'"):
         extract_faces(tmp_path, tmp_path / "f", tmp_path / "t.parquet", detector=detector, size=64,
                       face_type="full", select="biggest")
+    with pytest.raises(SwaplibError, match="unknown progress mode 'yes'.*auto"):
+        extract_faces(tmp_path, tmp_path / "f", tmp_path / "t.parquet", detector=detector, size=64,
+                      face_type="full", progress="yes")
+    with pytest.raises(SwaplibError, match="smoothing .* needs the video's frame rate, got fps None"):
+        extract_faces(tmp_path, tmp_path / "f", tmp_path / "t.parquet", detector=detector, size=64,
+                      face_type="full", fps=None)
 
 
 def test_corrupt_frame_names_the_file_and_writes_nothing(tmp_path, photo, detector):
@@ -228,14 +235,45 @@ def test_corrupt_frame_names_the_file_and_writes_nothing(tmp_path, photo, detect
     assert sorted(p.name for p in tmp_path.iterdir()) == ["frames"]
 
 
-def test_progress_is_logged(tmp_path, photo, detector, caplog):
+def test_progress_is_logged(tmp_path, photo, detector, caplog, capsys):
     frames = tmp_path / "frames"
     frames.mkdir()
     cv2.imwrite(str(frames / "000000.jpg"), cv2.imread(str(photo("lp_d9_woman_open_mouth"))))
     with caplog.at_level(logging.INFO, logger="swaplib.faces"):
         extract_faces(frames, tmp_path / "faces", tmp_path / "faces.parquet", detector=detector, size=64,
-                      face_type="full", progress=True)
-    assert "1/1 frames searched" in caplog.text and "1 kept (1 crops)" in caplog.text
+                      face_type="full", progress="on")
+    # Each pass logs its count with rate and ETA; this frame's face was embedded in pass 1 already.
+    for what in ("frames searched", "frames cropped"):
+        assert re.search(what + r" 1/1 \(100%\)  [\d.]+ frame/s  ETA 0m00s", caplog.text), what
+    assert "frames embedded" not in caplog.text and "1 kept (1 crops)" in caplog.text
+    assert "frames searched" in capsys.readouterr().err  # the bar, forced on away from a terminal
+
+
+def test_photos_are_faces_of_their_own(tmp_path, photo, detector):
+    # A folder of photos (one person each, of different sizes) in place of a video's frames.
+    stems = ["lp_d9_woman_open_mouth", "lp_d30_woman_hand_on_face", "fr_alex_lacamoire", "fr_obama"]
+    images = [cv2.imread(str(photo(stem))) for stem in stems]
+    images.insert(1, cv2.flip(images[0], 1))  # the same woman mirrored: a video's tracker links the two
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for number, image in enumerate(images):
+        cv2.imwrite(str(frames / f"{number:06d}.png"), image)
+
+    def extract(**options):
+        return extract_faces(frames, tmp_path / "faces", tmp_path / "faces.parquet", detector=detector, size=64,
+                             face_type="whole_face", **options)
+
+    table = extract(photos=True, fps=None)  # smoothing on, as by default: photos are not smoothed
+    assert table["frame"].tolist() == list(range(len(images))) and table["kept"].all()
+    assert table["track_id"].tolist() == list(range(len(images)))
+    raw = np.stack([detector.detect(image)[0].landmarks for image in images])
+    np.testing.assert_array_equal(landmarks_array(table), raw.astype(np.float32))
+    assert np.isfinite(embeddings_array(table)).all()  # no track to lend one: every face is embedded
+    # The same folder read as a video: tracked (the woman and her mirror image are one track), and
+    # with smoothing, stopped with a clear message at the first change of size.
+    assert extract(smooth=False)["track_id"].iloc[1] == 0
+    with pytest.raises(SwaplibError, match=r"000002\.png: 600x900 px after a frame of 720x720.*photos=True"):
+        extract()
 
 
 def test_read_faces_errors(tmp_path):

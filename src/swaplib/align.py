@@ -64,6 +64,8 @@ _UNIT_FACE = np.array(
 # into our unit frame, as below. Two deliberate differences: every window is centred on the
 # face's midline (DFL's is 1% of a unit to the right, because its mean face is not centred), and
 # head sits 0.0135 lower, so that it holds whole_face's chin margin too (in DFL it cuts 0.2% off).
+# As in DFL, head also moves sideways with the face's yaw (face_matrix, _head_shift); these are the
+# frontal positions.
 _WINDOWS: dict[str, tuple[float, float, float]] = {
     "half": (1.0655, 0.5, 0.5293),
     "mid_full": (1.2690, 0.5, 0.5293),
@@ -71,6 +73,12 @@ _WINDOWS: dict[str, tuple[float, float, float]] = {
     "whole_face": (2.2710, 0.5, 0.4547),
     "head": (3.1752, 0.5, 0.0100),
 }
+
+# DFL states its paddings and shifts in the side of its half-face window, which is our "half" side.
+_DFL_UNIT = _WINDOWS["half"][0]
+# The head window's sideways shift for a turned face (see _head_shift) stops where head would no
+# longer hold whole_face: their sides differ by twice this.
+HEAD_SHIFT_LIMIT = (_WINDOWS["head"][0] - _WINDOWS["whole_face"][0]) / 2
 
 # Points the transform is fitted on: brows, eyes, nose and the mouth corners. The jaw line slides
 # with head turns and the lips with speech; leaving them out keeps crops steady across frames.
@@ -82,12 +90,17 @@ def check_face_type(face_type: str) -> None:
         raise SwaplibError(f"unknown face type {face_type!r}; choose one of: {', '.join(FACE_TYPES)}")
 
 
-def mean_face(size: int, face_type: str = "full") -> np.ndarray:
-    """(68, 2) template landmark positions in a size x size crop of that face type."""
+def _unit_to_crop(size: int, face_type: str, shift: float = 0.0) -> np.ndarray:
+    """(2, 3) unit frame -> size x size crop of that face type, its window moved `shift` units right."""
     check_face_type(face_type)
     side, cx, cy = _WINDOWS[face_type]
-    origin = np.array([cx - side / 2, cy - side / 2])
-    return (_UNIT_FACE - origin) * (size / side)
+    scale = size / side
+    return np.array([[scale, 0.0, -scale * (cx + shift - side / 2)], [0.0, scale, -scale * (cy - side / 2)]])
+
+
+def mean_face(size: int, face_type: str = "full") -> np.ndarray:
+    """(68, 2) template landmark positions in a size x size crop of that face type."""
+    return transform_points(_UNIT_FACE, _unit_to_crop(size, face_type))
 
 
 def _as_points(points: np.ndarray, what: str) -> np.ndarray:
@@ -113,13 +126,47 @@ def similarity_fit(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return np.hstack([linear, (dst_mean - linear @ src_mean)[:, None]])
 
 
+def _outline_offset(unit_points: np.ndarray) -> float:
+    """How far (unit-face units, + = image right) the middle of the face outline sits from the nose
+    bridge, for 68 landmarks in the unit frame. 0 for a frontal face; a face turned towards one
+    side shows less cheek on that side, so its outline's middle falls on the other side of the
+    nose: about -0.018 per degree of yaw (as in swaplib.pose: + = turned towards the image's right).
+
+    Measured on the upper jaw (points 0-2 and 14-16, near the ears, which do not move with the
+    mouth) against the bridge (27-29): DFL's estimate of yaw for its head crops.
+    """
+    jaw_middle = (unit_points[0:3, 0] + unit_points[16:13:-1, 0]) / 2
+    return float(np.mean(jaw_middle - unit_points[27:30, 0]))
+
+
+def _head_shift(unit_points: np.ndarray) -> float:
+    """Sideways move (unit-face units) of the head window for landmarks in the unit frame.
+
+    The head's bulk sits behind the face, so a turned face's head reaches out on the side of its
+    outline, away from where the nose points: the window follows the outline's offset. Damped
+    near zero (as DFL does, by |tanh|), so landmark noise on a frontal face does not wobble the
+    crop, and bounded, so extreme or broken landmarks cannot push whole_face out of head.
+    """
+    offset = _outline_offset(unit_points)
+    damped = offset * abs(np.tanh(4 * offset / _DFL_UNIT))  # DFL: yaw*|tanh(2 yaw)| in its unit, halved
+    return float(np.clip(damped, -HEAD_SHIFT_LIMIT, HEAD_SHIFT_LIMIT))
+
+
 def face_matrix(landmarks: np.ndarray, size: int, face_type: str = "full") -> np.ndarray:
-    """(2, 3) float64 frame -> crop similarity that lays the landmarks onto the template."""
+    """(2, 3) float64 frame -> crop similarity that lays the landmarks onto the template.
+
+    For `head` the window also moves sideways with the face's yaw (_head_shift)."""
     landmarks = _as_points(landmarks, "landmarks")
     if landmarks.shape[0] != 68:
         raise SwaplibError(f"landmarks must be 68 iBUG points, got {landmarks.shape[0]}")
-    template = mean_face(size, face_type)
-    return similarity_fit(landmarks[ALIGN_POINTS], template[ALIGN_POINTS])
+    to_unit = similarity_fit(landmarks[ALIGN_POINTS], _UNIT_FACE[ALIGN_POINTS])
+    shift = _head_shift(transform_points(landmarks, to_unit)) if face_type == "head" else 0.0
+    return _compose(_unit_to_crop(size, face_type, shift), to_unit)
+
+
+def _compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
+    """(2, 3) affine applying inner, then outer."""
+    return np.hstack([outer[:, :2] @ inner[:, :2], (outer[:, :2] @ inner[:, 2] + outer[:, 2])[:, None]])
 
 
 def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:

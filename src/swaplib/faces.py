@@ -6,7 +6,8 @@ faces unless asked for all. It runs in three passes over the frames, each spread
 worker processes: (1) detect, fit landmarks, embed, and measure each face's motion since the
 previous frame; then, in this process, follow faces into tracks; (2) embed the first face of any
 track still without an embedding; then choose whom to keep and smooth the landmarks along the
-tracks; (3) align and write the crops of the kept faces.
+tracks; (3) align and write the crops of the kept faces. A folder of photos (rather than a
+video's frames) skips the tracking and smoothing: every photo is a face of its own.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from .detect import Detection, to_rgb_uint8
 from .errors import SwaplibError
 from .identity import EMBEDDING_SIZE, SAME_PERSON, SELECT_MODES, FaceEmbedder, distances, reference_embedding
 from .identity import select_faces
+from .progress import PROGRESS_MODES, Progress
 from .smoothing import assign_tracks, face_motion, smooth_landmarks, to_grey
 
 logger = logging.getLogger(__name__)
@@ -135,6 +137,10 @@ def _find_faces(task: tuple[int, Path, Path | None]) -> tuple:
         if detections and previous is not None:
             cached = _WORK.last_grey is not None and _WORK.last_grey[0] == previous
             before = _WORK.last_grey[1] if cached else to_grey(read_image(previous))
+            if before.shape != grey.shape:
+                raise SwaplibError(f"{path}: {grey.shape[1]}x{grey.shape[0]} px after a frame of "
+                                   f"{before.shape[1]}x{before.shape[0]}; the frames of a video share one size "
+                                   "(a folder of photos? extract with photos=True)")
             motion = np.array([face_motion(before, grey, d.box) for d in detections])
         _WORK.last_grey = (path, grey)
     return image.shape[:2], detections, embeddings, motion
@@ -173,7 +179,7 @@ class _Found:
     @classmethod
     def collect(cls, numbers: list[int], results: Iterable) -> "_Found":
         frames, index, boxes, scores, landmarks, embeddings, motion, sizes = [], [], [], [], [], [], [], {}
-        for frame, (size, detections, measured, moved) in zip(numbers, results):
+        for frame, (size, detections, measured, moved) in zip(numbers, results, strict=True):
             sizes[frame] = tuple(size)
             motion += list(moved)
             for i, detection in enumerate(detections):
@@ -190,7 +196,7 @@ class _Found:
 
 
 def _check_settings(size: int, face_type: str, image_format: str, select: str, embed_every: int,
-                    threads: int) -> None:
+                    threads: int, progress: str) -> None:
     align.check_face_type(face_type)
     if image_format not in IMAGE_FORMATS:
         choices = ", ".join(IMAGE_FORMATS)
@@ -203,6 +209,8 @@ def _check_settings(size: int, face_type: str, image_format: str, select: str, e
         raise SwaplibError(f"embed_every must be >= 1 (1 = every face), got {embed_every}")
     if threads < 1:
         raise SwaplibError(f"threads must be >= 1, got {threads}")
+    if progress not in PROGRESS_MODES:
+        raise SwaplibError(f"unknown progress mode {progress!r}; choose one of: {', '.join(PROGRESS_MODES)}")
 
 
 def extract_faces(
@@ -221,9 +229,10 @@ def extract_faces(
     smooth: bool = True,
     smooth_cutoff: float = 1.0,
     smooth_beta: float = 10.0,
-    fps: float = 25.0,
+    fps: float | None = 25.0,
+    photos: bool = False,
     threads: int = 1,
-    progress: bool = False,
+    progress: str = "auto",
 ) -> pd.DataFrame:
     """Detect, choose and align the faces of every frame; crops to faces_dir, the table to table_path.
 
@@ -234,27 +243,39 @@ def extract_faces(
     other rows' embedding is null). smooth: steady the landmarks along each track, the face's
     motion measured on the pixels taken out first (zero-lag One-Euro filter with smooth_cutoff Hz
     and smooth_beta at the video's fps; see swaplib.smoothing).
+    photos: the frames are independent photos, not a video: no tracks (every face is a track of
+    its own, embedded in pass 1), no smoothing, and fps is not needed (None).
+    progress: a log line every ~5 % of each pass, and a bar: "auto" (when stderr is a terminal),
+    "on" or "off".
     Both outputs appear whole or not at all; the table is written last.
     """
-    _check_settings(size, face_type, image_format, select, embed_every, threads)
+    _check_settings(size, face_type, image_format, select, embed_every, threads, progress)
+    smooth = smooth and not photos  # photos are no sequence: nothing to steady along
+    if smooth and not fps:
+        raise SwaplibError(f"smoothing the landmarks needs the video's frame rate, got fps {fps!r}")
     frames = frame_files(frames_dir)
     name = getattr(detector, "name", type(detector).__name__)
-    logger.info("extracting %s faces (%d px, %s detector, %d threads) from %d frames of %s",
-                face_type, size, name, threads, len(frames), frames_dir)
+    logger.info("extracting %s faces (%d px, %s detector, %d threads) from %d %s of %s", face_type, size, name,
+                threads, len(frames), "photos" if photos else "frames", frames_dir)
     embedder = FaceEmbedder()
     reference_vector = reference_embedding(reference, detector, embedder) if reference else None
     numbers, paths = [n for n, _ in frames], {n: p for n, p in frames}
-    work = _Work(detector=detector, embedder=embedder, embed_every=embed_every, size=size, motion=smooth)
+    # A photo's faces would all be embedded as track starts anyway: do it while the image is loaded.
+    work = _Work(detector=detector, embedder=embedder, embed_every=1 if photos else embed_every, size=size,
+                 motion=smooth)
     # Each frame's previous one, when there is one (a frame-number gap is no motion to measure).
     tasks = [(i, path, paths.get(number - 1)) for i, (number, path) in enumerate(frames)]
 
     with _frame_pool(work, threads) as frame_map:
         results = frame_map(_find_faces, tasks)
-        found = _Found.collect(numbers, _logged(results, len(frames), "frames searched", progress))
+        found = _Found.collect(numbers, _counted(results, len(frames), "frames searched", progress))
         if not len(found.frames):
             raise SwaplibError(f"no face found in any of {len(frames)} frames of {frames_dir}")
-        tracks = assign_tracks(found.frames, found.boxes, found.embeddings)
-        _embed_track_starts(found, tracks, paths, frame_map)
+        if photos:  # unrelated pictures: every face stands alone
+            tracks = np.arange(len(found.frames))
+        else:
+            tracks = assign_tracks(found.frames, found.boxes, found.embeddings)
+        _embed_track_starts(found, tracks, paths, frame_map, progress)
         reference_distances = None if reference_vector is None else distances(found.embeddings, reference_vector)
         kept, reasons = select_faces(found.frames, tracks, select, reference_distances, tolerance)
         if not kept.any():
@@ -268,7 +289,7 @@ def extract_faces(
         table = _table(found, tracks, kept, reasons, landmarks, matrices, face_type, size, image_format)
         with atomic_dir(faces_dir) as tmp_dir:
             crops = _crop_tasks(table, matrices, paths, tmp_dir)
-            written = sum(_logged(frame_map(_write_crops, crops), len(crops), "frames cropped", progress))
+            written = sum(_counted(frame_map(_write_crops, crops), len(crops), "frames cropped", progress))
     with atomic_path(table_path) as tmp:
         table.to_parquet(tmp, index=False)
     logger.info("%d faces in %d of %d frames; %d kept (%d crops) -> %s, %s; left out: %s",
@@ -277,24 +298,16 @@ def extract_faces(
     return table
 
 
-def _logged(results: Iterable, total: int, what: str, progress: bool) -> Iterator:
-    """The results, passed through, with a log line every 50 (and a bar when progress is on)."""
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=total, desc=what, unit="frame")
-    for done, result in enumerate(results, start=1):
-        if done % 50 == 0 or done == total:
-            logger.info("%d/%d %s", done, total, what)
-        if bar is not None:
-            bar.update()
-        yield result
-    if bar is not None:
-        bar.close()
+def _counted(results: Iterable, total: int, what: str, mode: str) -> Iterator:
+    """The results of one pass (one per frame), passed through and counted: a log line every ~5 %
+    with rate and ETA, and a bar as `mode` says (see swaplib.progress)."""
+    with Progress(total, what, unit="frame", log=logger, mode=mode) as progress:
+        for result in results:
+            progress.update()
+            yield result
 
 
-def _embed_track_starts(found: _Found, tracks: np.ndarray, paths: dict[int, Path], frame_map) -> None:
+def _embed_track_starts(found: _Found, tracks: np.ndarray, paths: dict[int, Path], frame_map, progress: str) -> None:
     """Pass 2: embed the first face of every track that has no measured embedding yet."""
     measured = ~np.isnan(found.embeddings).any(axis=1)
     starts = [np.flatnonzero(tracks == t)[0] for t in np.unique(tracks) if not measured[tracks == t].any()]
@@ -302,7 +315,8 @@ def _embed_track_starts(found: _Found, tracks: np.ndarray, paths: dict[int, Path
     for face in starts:
         by_frame.setdefault(int(found.frames[face]), []).append(face)
     tasks = [(paths[frame], found.landmarks[faces]) for frame, faces in by_frame.items()]
-    for faces, embeddings in zip(by_frame.values(), frame_map(_embed_faces, tasks)):
+    embedded = _counted(frame_map(_embed_faces, tasks), len(tasks), "frames embedded", progress)
+    for faces, embeddings in zip(by_frame.values(), embedded, strict=True):
         found.embeddings[faces] = embeddings
 
 

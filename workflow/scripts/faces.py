@@ -6,9 +6,10 @@ from swaplib.video import read_info
 params = snakemake.params
 reference = snakemake.input.reference  # a one-item list when extract.references names a photo
 
-run_job(
-    snakemake,
-    lambda: extract_faces(
+
+def extract():
+    info = read_info(snakemake.input.info)  # a folder of photos: kind "photos", fps null
+    return extract_faces(
         snakemake.input.frames,
         snakemake.output.faces,
         snakemake.output.table,
@@ -26,7 +27,10 @@ run_job(
         smooth=params.smooth,
         smooth_cutoff=params.smooth_cutoff,
         smooth_beta=params.smooth_beta,
-        fps=read_info(snakemake.input.info)["fps"],
+        fps=info["fps"],
+        photos=info.get("kind") == "photos",
         threads=snakemake.threads,
-    ),
-)
+    )
+
+
+run_job(snakemake, extract)
