@@ -27,7 +27,8 @@ import torch
 
 from swaplib import merge
 from swaplib.detect import make_detector
-from swaplib.faces import extract_faces, read_faces
+from swaplib.faces import extract_faces
+from swaplib.facetable import read_faces
 from swaplib.model import MODEL_FORMAT, build_model, model_config
 
 CLIP = "lp_d20_young_man_talking"

@@ -14,14 +14,8 @@ import pytest
 from swaplib.align import mean_face, transform_points
 from swaplib.detect import make_detector
 from swaplib.errors import SwaplibError
-from swaplib.faces import (
-    FACE_COLUMNS,
-    embeddings_array,
-    extract_faces,
-    landmarks_array,
-    matrices_array,
-    read_faces,
-)
+from swaplib.faces import extract_faces
+from swaplib.facetable import FACE_COLUMNS, embeddings_array, landmarks_array, matrices_array, read_faces
 from swaplib.identity import NOT_LARGEST, OTHER_PERSON
 
 SIZE = 160

@@ -14,7 +14,8 @@ from swaplib.align import mean_face, transform_points
 from swaplib.atomic import read_image
 from swaplib.detect import Detection, make_detector
 from swaplib.errors import SwaplibError
-from swaplib.faces import extract_faces, landmarks_array, matrices_array
+from swaplib.faces import extract_faces
+from swaplib.facetable import landmarks_array, matrices_array
 from swaplib.identity import SAME_PERSON
 
 SINGLE_PERSON = [

@@ -18,7 +18,8 @@ from swaplib import masks, merge
 from swaplib.color import COLOR_TRANSFERS
 from swaplib.detect import make_detector
 from swaplib.errors import SwaplibError
-from swaplib.faces import extract_faces, landmarks_array, read_faces
+from swaplib.faces import extract_faces
+from swaplib.facetable import landmarks_array, read_faces
 from swaplib.model import MODEL_FORMAT, PRECISIONS, build_model, load_model, model_config
 
 FACELESS = (2, 4)  # frames whose face is painted over: they must pass through unchanged

@@ -14,7 +14,8 @@ from swaplib.align import face_matrix, hull_mask, warp_to_face, warp_to_frame
 from swaplib.atomic import read_image, write_image
 from swaplib.detect import make_detector
 from swaplib.errors import SwaplibError
-from swaplib.faces import extract_faces, landmarks_array, read_faces
+from swaplib.faces import extract_faces
+from swaplib.facetable import landmarks_array, read_faces
 from swaplib.quality import FIGURES, SAME_PERSON, measure_pair, write_card
 from swaplib.sort import build_faceset
 from workflow_support import make_workdir, planned_jobs, snakemake, write_config, write_sheet

@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 
 from .errors import SwaplibError
-from .faces import read_faces
+from .facetable import read_faces
 from .sort.curation import Row, append_curation, resolve
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg"}

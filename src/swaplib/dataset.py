@@ -29,7 +29,7 @@ from .align import hull_mask, transform_points
 from .atomic import read_image
 from .color import COLOR_TRANSFERS, transfer
 from .errors import SwaplibError
-from .faces import landmarks_array, matrices_array
+from .facetable import landmarks_array, matrices_array
 from .sort import selected_faces
 
 # ct_mode: DFL's names (whole-crop statistics, as DFL's training), and swaplib.color's masked variants.

@@ -1,8 +1,8 @@
 """The face table: every face found in a video's frames, its aligned crop and its geometry.
 
 `extract_faces` turns a folder of frames into a folder of aligned crops plus one parquet row per
-face (contract in DESIGN.md); later stages read it back with `read_faces`, which gives the kept
-faces unless asked for all. It runs in three passes over the frames, each spread over `threads`
+face (contract in DESIGN.md); later stages read it back with `swaplib.facetable.read_faces`, which
+gives the kept faces unless asked for all. It runs in three passes over the frames, each spread over `threads`
 worker processes: (1) detect, fit landmarks, embed, and measure each face's motion since the
 previous frame; then, in this process, follow faces into tracks; (2) embed the first face of any
 track still without an embedding; then choose whom to keep and smooth the landmarks along the
@@ -16,7 +16,6 @@ import contextlib
 import logging
 import multiprocessing
 import os
-import re
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,43 +28,21 @@ from . import align
 from .atomic import atomic_dir, atomic_path, read_image, write_image
 from .detect import Detection, to_rgb_uint8
 from .errors import SwaplibError
-from .identity import EMBEDDING_SIZE, SAME_PERSON, SELECT_MODES, FaceEmbedder, distances, reference_embedding
+from .facetable import EMBEDDING_SIZE, FACE_COLUMNS, frame_files
+from .identity import SAME_PERSON, SELECT_MODES, FaceEmbedder, distances, reference_embedding
 from .identity import select_faces
 from .progress import PROGRESS_MODES, Progress
 from .smoothing import assign_tracks, face_motion, smooth_landmarks, to_grey
 
 logger = logging.getLogger(__name__)
 
-FACE_COLUMNS = [
-    "face_id", "frame", "index", "file", "box_x0", "box_y0", "box_x1", "box_y1", "score",
-    "landmarks", "matrix", "face_type", "size", "frame_width", "frame_height",
-    "embedding", "track_id", "kept", "left_out",
-]
-
 IMAGE_FORMATS = ("png", "jpg")
-_FRAME_NAME = re.compile(r"^(\d+)\.(png|jpe?g)$", re.IGNORECASE)
 
 
 class Detector(Protocol):
     """What extract_faces needs of a detector backend (see swaplib.detect)."""
 
     def detect(self, image_bgr: np.ndarray) -> list[Detection]: ...
-
-
-def frame_files(frames_dir: str | os.PathLike) -> list[tuple[int, Path]]:
-    """(frame number, path) of every NNNNNN.png/jpg in the folder, in frame order."""
-    frames_dir = Path(frames_dir)
-    if not frames_dir.is_dir():
-        raise SwaplibError(f"{frames_dir}: frames folder not found")
-    found = [(int(m.group(1)), p) for p in frames_dir.iterdir() if (m := _FRAME_NAME.match(p.name))]
-    if not found:
-        raise SwaplibError(f"{frames_dir}: no frame images (NNNNNN.png or .jpg) in this folder")
-    found.sort()
-    # Two files for one frame number (000005.png and 000005.jpg) would give two faces one id.
-    for (number, first), (next_number, second) in zip(found, found[1:]):
-        if number == next_number:
-            raise SwaplibError(f"{frames_dir}: frame {number} is there twice ({first.name}, {second.name})")
-    return found
 
 
 # ----------------------------------------------------------------------------- worker processes
@@ -354,49 +331,3 @@ def _crop_tasks(table: pd.DataFrame, matrices: np.ndarray, paths: dict[int, Path
         if row.kept:
             tasks.setdefault(row.frame, []).append((row.file, matrix))
     return [(paths[frame], out_dir, faces) for frame, faces in tasks.items()]
-
-
-# ----------------------------------------------------------------------------- reading the table
-
-def read_faces(table_path: str | os.PathLike, *, kept_only: bool = True) -> pd.DataFrame:
-    """The face table at table_path, checked for the contract's columns.
-
-    kept_only: only the faces extraction kept (the ones with crops; what sort and merge use).
-    A table from before the kept column existed counts all its faces as kept.
-    """
-    table_path = Path(table_path)
-    if not table_path.is_file():
-        raise SwaplibError(f"{table_path}: face table not found")
-    try:
-        df = pd.read_parquet(table_path)
-    except Exception as err:  # pyarrow raises several types for damaged files
-        raise SwaplibError(f"{table_path}: not a readable face table ({type(err).__name__}: {err})") from None
-    required = [c for c in FACE_COLUMNS if c not in ("embedding", "track_id", "kept", "left_out")]
-    missing = [c for c in required if c not in df.columns]
-    if missing:
-        raise SwaplibError(f"{table_path}: face table lacks columns {', '.join(missing)}")
-    if kept_only and "kept" in df.columns:
-        df = df[df["kept"]].reset_index(drop=True)
-    return df
-
-
-def landmarks_array(df: pd.DataFrame) -> np.ndarray:
-    """(N, 68, 2) float32 landmarks in frame coordinates."""
-    return _stack(df["landmarks"], np.float32).reshape(-1, 68, 2)
-
-
-def matrices_array(df: pd.DataFrame) -> np.ndarray:
-    """(N, 2, 3) float64 frame -> crop matrices."""
-    return _stack(df["matrix"], np.float64).reshape(-1, 2, 3)
-
-
-def embeddings_array(df: pd.DataFrame) -> np.ndarray:
-    """(N, 128) float32 identity embeddings; NaN rows for faces that were not measured."""
-    unknown = np.full(EMBEDDING_SIZE, np.nan, np.float32)
-    values = [unknown if v is None else np.asarray(v, np.float32) for v in df["embedding"]]
-    return np.stack(values) if values else np.zeros((0, EMBEDDING_SIZE), np.float32)
-
-
-def _stack(column: pd.Series, dtype) -> np.ndarray:
-    values = [np.asarray(v, dtype=dtype) for v in column]
-    return np.stack(values) if values else np.zeros((0,), dtype=dtype)

@@ -15,9 +15,9 @@ import numpy as np
 from .atomic import read_image
 from .detect import dlib_model_path, to_rgb_uint8
 from .errors import SwaplibError
+from .facetable import EMBEDDING_SIZE
 
 EMBEDDING_MODEL = "dlib_face_recognition_resnet_model_v1.dat"
-EMBEDDING_SIZE = 128
 CHIP_SIZE, CHIP_PADDING = 150, 0.25  # the chips dlib's embedding network was trained on
 SAME_PERSON = 0.6  # dlib's distance threshold for "same person"
 SELECT_MODES = ("largest", "all")

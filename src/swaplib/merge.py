@@ -39,7 +39,7 @@ from .align import transform_points, warp_to_face, warp_to_frame
 from .atomic import atomic_dir, read_image, write_json
 from .color import COLOR_TRANSFERS, hist_match, transfer
 from .errors import SwaplibError
-from .faces import frame_files, landmarks_array, matrices_array, read_faces
+from .facetable import frame_files, landmarks_array, matrices_array, read_faces
 from .model import autocast, load_model, resolve_device, swap_faces
 from .progress import Progress
 

@@ -38,7 +38,7 @@ from .atomic import atomic_path, read_image, write_image, write_json
 from .detect import DlibLandmarker, box_iou, to_rgb_uint8
 from .detect.dlib_backends import SHAPE_PREDICTOR
 from .errors import SwaplibError
-from .faces import frame_files, landmarks_array, read_faces
+from .facetable import frame_files, landmarks_array, read_faces
 from .identity import CHIP_PADDING, CHIP_SIZE, EMBEDDING_MODEL, SAME_PERSON, FaceEmbedder, distances
 from .sort import selected_faces
 

@@ -44,7 +44,7 @@ import torch.nn.functional as F
 
 from .atomic import atomic_path, fsync_dir, write_image
 from .dataset import (
-    CT_MODES, Augmentation, BatchLoader, Batches, FaceData, FaceSetFiles, combined_data, load_face_data,
+    CT_MODES, Augmentation, BatchLoader, Batches, FaceData, combined_data, load_face_data,
     load_faces,
 )
 from .errors import SwaplibError

@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..atomic import atomic_path
 from ..errors import SwaplibError
-from ..faces import read_faces
+from ..facetable import read_faces
 from .curation import Curation, append_curation, read_curation
 from .identity import face_embeddings, identity_distance
 from .orders import ORDERS

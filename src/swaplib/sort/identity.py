@@ -20,7 +20,7 @@ import pandas as pd
 
 from ..atomic import read_image
 from ..errors import SwaplibError
-from ..faces import embeddings_array
+from ..facetable import embeddings_array
 from ..identity import EMBEDDING_SIZE, FaceEmbedder, distances, fill_from_tracks
 
 log = logging.getLogger(__name__)

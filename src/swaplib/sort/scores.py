@@ -19,7 +19,7 @@ import pandas as pd
 
 from ..align import hull_mask, invert
 from ..atomic import read_image
-from ..faces import landmarks_array, matrices_array
+from ..facetable import landmarks_array, matrices_array
 from ..pose import head_pose
 
 WORK_PX = 256  # image scores are measured on crops scaled down to at most this size
