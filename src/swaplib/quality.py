@@ -40,6 +40,7 @@ from .detect.dlib_backends import SHAPE_PREDICTOR
 from .errors import SwaplibError
 from .facetable import frame_files, landmarks_array, read_faces
 from .identity import CHIP_PADDING, CHIP_SIZE, EMBEDDING_MODEL, SAME_PERSON, FaceEmbedder, distances
+from .progress import Progress
 from .sort import selected_faces
 
 log = logging.getLogger(__name__)
@@ -124,21 +125,21 @@ def measure_faces(frames_dir, faces_table, merged_dir, identities: tuple[np.ndar
     landmarker = DlibLandmarker()
     boxes = _boxes(faces)
     before, after, change, vectors = [], [], [], []
-    for done, (frame, rows) in enumerate(faces.groupby("frame", sort=False), start=1):
-        if done % 50 == 0:
-            log.info("measured %d/%d frames with faces", done, faces["frame"].nunique())
-        destination, swapped = _read_pair(frames[frame], merged[frame])
-        dst_rgb, new_rgb = to_rgb_uint8(destination), to_rgb_uint8(swapped)
-        frame_boxes = boxes[rows.index]
-        dst_lm = landmarker.fit(dst_rgb, frame_boxes).astype(np.float64)
-        new_lm = landmarker.fit(new_rgb, frame_boxes).astype(np.float64)
-        diff = cv2.absdiff(destination, swapped).mean(axis=2)
-        for points in dst_lm:
-            hull = hull_mask(points, diff.shape) > 0.5
-            change.append(float(diff[hull].mean()) if hull.any() else 0.0)
-        before.append(dst_lm)
-        after.append(new_lm)
-        vectors.append(embedder.embed(new_rgb, new_lm))
+    with Progress(faces["frame"].nunique(), "frames measured", log=log) as progress:
+        for frame, rows in faces.groupby("frame", sort=False):
+            destination, swapped = _read_pair(frames[frame], merged[frame])
+            dst_rgb, new_rgb = to_rgb_uint8(destination), to_rgb_uint8(swapped)
+            frame_boxes = boxes[rows.index]
+            dst_lm = landmarker.fit(dst_rgb, frame_boxes).astype(np.float64)
+            new_lm = landmarker.fit(new_rgb, frame_boxes).astype(np.float64)
+            diff = cv2.absdiff(destination, swapped).mean(axis=2)
+            for points in dst_lm:
+                hull = hull_mask(points, diff.shape) > 0.5
+                change.append(float(diff[hull].mean()) if hull.any() else 0.0)
+            before.append(dst_lm)
+            after.append(new_lm)
+            vectors.append(embedder.embed(new_rgb, new_lm))
+            progress.update()
     dst_lm, new_lm, vectors = np.concatenate(before), np.concatenate(after), np.concatenate(vectors)
     iod = np.maximum(inter_ocular(dst_lm), 1.0)
     table = pd.DataFrame({
