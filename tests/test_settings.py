@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 import yaml
 
 from swaplib.codedeps import module_files
 from swaplib.errors import SwaplibError
-from swaplib.settings import load_sheet, validate_config
+from swaplib.settings import load_sheet, validate_config, video_references
 from workflow_support import REPO, deep_merge
 
 CONFIG_SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
@@ -93,3 +94,106 @@ def test_module_files_follow_imports():
     assert "merge.py" not in files and "train.py" not in files
     with pytest.raises(ValueError):
         module_files("no_such_module")
+
+
+@pytest.mark.parametrize(
+    "overrides, expected",
+    [
+        ({"frames": {"fps": "30000/1001", "start": 1.5, "end": 4, "jpg_quality": 90}}, None),
+        ({"frames": {"fps": 29.97}}, None),
+        ({"frames": {"fps": None}}, None),
+        ({"frames": {"fps": "fast"}}, "frames.fps"),
+        ({"frames": {"fps": -1}}, "frames.fps"),
+        ({"frames": {"jpg_quality": 0}}, "frames.jpg_quality"),
+        ({"frames": {"start": -2}}, "frames.start"),
+        ({"frames": {"fsp": 25}}, "fsp"),
+    ],
+)
+def test_frames_settings_are_checked(overrides, expected):
+    config = deep_merge(DEFAULTS, overrides)
+    if expected is None:
+        validate_config(config, CONFIG_SCHEMA)
+        return
+    with pytest.raises(SwaplibError, match=expected):
+        validate_config(config, CONFIG_SCHEMA)
+
+
+# ------------------------------------------------------------------- photo folders as sources
+
+
+def photos(folder, photo, *names):
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        shutil.copy(photo("lp_d9_woman_open_mouth"), folder / name)
+    return folder
+
+
+def test_a_photo_folder_can_be_a_source_named_by_the_folder(tmp_path, clip, photo):
+    photos(tmp_path / "stills" / "me.v2", photo, "b.jpg", "a.JPEG")
+    dst = str(clip("lp_d20_young_man_talking"))
+    parsed = load_sheet(sheet(tmp_path, [("p1", "stills/me.v2", dst, "")]), SHEET_SCHEMA)
+    assert parsed.videos["me.v2"] == tmp_path / "stills" / "me.v2"
+    assert parsed.pairs.set_index("pair").loc["p1", "source_video"] == "me.v2"
+
+
+def test_photo_folder_errors_name_the_folder(tmp_path, clip, photo):
+    real = str(clip("lp_d20_young_man_talking"))
+    (tmp_path / "empty" / "sub").mkdir(parents=True)
+    photos(tmp_path / "empty" / "sub", photo, "x.jpg")  # subfolders are not searched
+    photos(tmp_path / "pics", photo, "a.jpg")
+    (tmp_path / "pics.mp4").write_bytes(b"")
+    cases = [
+        ([("p1", "empty", real, "")], f"{tmp_path / 'empty'}: no photos in the folder"),
+        ([("p1", real, "pics", "")], f"destination {tmp_path / 'pics'} is a folder; a destination must be a video"),
+        ([("p1", "pics", real, ""), ("p2", "pics.mp4", real, "")], "same name 'pics'"),
+    ]
+    for rows, expected in cases:
+        with pytest.raises(SwaplibError) as error:
+            load_sheet(sheet(tmp_path, rows), SHEET_SCHEMA)
+        assert expected in str(error.value), str(error.value)
+
+
+# -------------------------------------------------------------------------- reference photos
+
+
+REF_HEADER = "pair\tsource\tdestination\tmodel\tsource_reference\tdestination_reference"
+
+
+def test_reference_columns_resolve_against_the_sheet(tmp_path, clip, photo):
+    a, b = str(clip("lp_d12_man_glasses_talking")), str(clip("lp_d20_young_man_talking"))
+    (tmp_path / "refs").mkdir()
+    shutil.copy(photo("fr_obama"), tmp_path / "refs" / "him.jpg")
+    rows = [("p1", a, b, "", "refs/him.jpg", ""), ("p2", a, b, "p1", "", "")]
+    parsed = load_sheet(sheet(tmp_path, rows, header=REF_HEADER), SHEET_SCHEMA)
+    assert parsed.references == {Path(a).stem: tmp_path / "refs" / "him.jpg"}
+    # the config map adds the others; naming the same photo again is fine
+    config = {Path(b).stem: "elsewhere/her.jpg", Path(a).stem: str(tmp_path / "refs" / ".." / "refs" / "him.jpg")}
+    assert video_references(parsed, config) == {Path(a).stem: str(tmp_path / "refs" / "him.jpg"),
+                                                Path(b).stem: "elsewhere/her.jpg"}
+    # a sheet without the columns has no references
+    assert load_sheet(sheet(tmp_path, [("p1", a, b, "")]), SHEET_SCHEMA).references == {}
+
+
+def test_reference_conflicts_and_missing_photos_are_named(tmp_path, clip, photo):
+    a, b = str(clip("lp_d12_man_glasses_talking")), str(clip("lp_d20_young_man_talking"))
+    for name in ("one.jpg", "two.jpg"):
+        shutil.copy(photo("fr_obama"), tmp_path / name)
+    one, two = tmp_path / "one.jpg", tmp_path / "two.jpg"
+    cases = [
+        ([("p1", a, b, "", "", "gone.jpg")],
+         f"row 2: destination_reference {tmp_path / 'gone.jpg'}: reference photo not found"),
+        ([("p1", a, b, "", "one.jpg", ""), ("p2", a, b, "p1", "two.jpg", "")],
+         f"rows 2 and 3 name different reference photos for '{Path(a).stem}': {one} and {two}"),
+        ([("p1", a, b, "", "", "one.jpg"), ("p2", b, a, "", "two.jpg", "")],  # b as destination, then as source
+         f"different reference photos for '{Path(b).stem}'"),
+    ]
+    for rows, expected in cases:
+        with pytest.raises(SwaplibError) as error:
+            load_sheet(sheet(tmp_path, rows, header=REF_HEADER), SHEET_SCHEMA)
+        assert str(tmp_path / "pairs.tsv") in str(error.value) and expected in str(error.value), str(error.value)
+
+    parsed = load_sheet(sheet(tmp_path, [("p1", a, b, "", "one.jpg", "")], header=REF_HEADER), SHEET_SCHEMA)
+    with pytest.raises(SwaplibError) as error:
+        video_references(parsed, {Path(a).stem: str(tmp_path / "two.jpg")}, source="my.yaml")
+    message = str(error.value)
+    assert str(tmp_path / "one.jpg") in message and str(tmp_path / "two.jpg") in message and "my.yaml" in message

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
+import logging
+import re
 import shutil
 import subprocess
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -68,7 +72,7 @@ def test_probe_real_clips(clip, stem):
     assert (info.fps, info.fps_fraction) == (25.0, "25/1")
     assert (info.width, info.height, info.frame_count) == (width, height, count)
     assert info.has_audio is audio
-    assert info.rotation == 0
+    assert info.rotation == 0 and info.variable_frame_rate is False
     assert info.duration == pytest.approx(duration, abs=0.02)
     assert info.to_dict()["frame_count"] == count
 
@@ -105,10 +109,12 @@ def _make_bad_input(kind: str, folder: Path, real_clip: Path) -> Path:
     elif kind == "audio_only":
         path = folder / "audio_only.m4a"
         ffmpeg("-i", real_clip, "-vn", "-c:a", "copy", "-t", "0.5", path)
+    elif kind == "no_frames":  # a well-formed mp4 holding no frame at all
+        ffmpeg("-f", "lavfi", "-i", "testsrc=size=64x64:rate=25", "-frames:v", "0", "-c:v", "libx264", path)
     return path  # "missing": never created
 
 
-@pytest.mark.parametrize("kind", ["missing", "text", "empty", "truncated", "jpeg", "audio_only"])
+@pytest.mark.parametrize("kind", ["missing", "text", "empty", "truncated", "jpeg", "audio_only", "no_frames"])
 def test_probe_rejects_non_videos(clip, tmp_path, kind):
     path = _make_bad_input(kind, tmp_path, clip(WITH_AUDIO))
     with pytest.raises(SwaplibError, match=str(path)):
@@ -273,7 +279,7 @@ def test_audio_is_copied_without_re_encoding(clip, frames, tmp_path):
     video.encode_video(frames(WITH_AUDIO), out, fps="25/1", audio_source=clip(WITH_AUDIO))
     assert audio_packets(out) == audio_packets(clip(WITH_AUDIO))  # the very same AAC packets
     sidecar = json.loads(out.with_suffix(".provenance.json").read_text())
-    assert sidecar["audio"] == {"source": str(clip(WITH_AUDIO)), "codec": "aac", "handling": "copied"}
+    assert sidecar["audio"] == {"source": str(clip(WITH_AUDIO)), "codec": "aac", "handling": "copied", "start": 0.0}
 
 
 def test_audio_mp4_cannot_hold_is_re_encoded_to_aac(frames, tmp_path):
@@ -346,3 +352,248 @@ def test_unknown_preset_and_corner_are_named(frames, tmp_path):
         video.encode_video(frames(NO_AUDIO), tmp_path / "p.mp4", fps="25/1", preset="quick")
     with pytest.raises(SwaplibError, match="unknown label corner 'middle'"):
         video.encode_video(frames(NO_AUDIO), tmp_path / "p.mp4", fps="25/1", label_corner="middle")
+
+
+# ----------------------------------------------------------------- rates, cuts, quality, source
+
+
+def make_vfr(path: Path, source: Path, fast: int = 25, slow: int = 10, frames: int = 35) -> Path:
+    """`fast` frames 1/25 s apart, then the rest 1/10 s apart: a variable frame rate."""
+    spacing = f"if(lt(N,{fast}),N/25,{fast}/25+(N-{fast})/{slow})/TB"
+    ffmpeg("-i", source, "-frames:v", str(frames), "-vf", f"setpts='{spacing}'", "-fps_mode", "vfr",
+           "-c:v", "libx264", "-preset", "ultrafast", path)
+    return path
+
+
+def read_frames(folder: Path) -> list[np.ndarray]:
+    return [cv2.imread(str(p)) for p in sorted(folder.iterdir())]
+
+
+@pytest.mark.parametrize("container", ["mp4", "mkv"])
+def test_variable_frame_rate_becomes_constant_keeping_every_frame(clip, tmp_path, container):
+    vfr = make_vfr(tmp_path / f"vfr.{container}", clip(NO_AUDIO))
+    info = video.probe(vfr)
+    assert info.variable_frame_rate is True and info.frame_count == 35
+    assert info.fps_fraction == "25/1"  # the most common spacing: frames are resampled to it
+    written = video.extract_frames(vfr, tmp_path / "frames", tmp_path / "video.json")
+    meta = video.read_info(tmp_path / "video.json")
+    assert written.frame_count == meta["frame_count"] == round(info.duration * 25) == 49
+    assert (meta["fps_fraction"], meta["variable_frame_rate"], meta["source_frame_count"]) == ("25/1", True, 35)
+    # Every source frame is there, in order; the slow part's frames are repeated to fill 1/25 s steps.
+    frames = read_frames(tmp_path / "frames")
+    runs = [frames[0]] + [b for a, b in zip(frames, frames[1:]) if not np.array_equal(a, b)]
+    with av.open(str(vfr)) as container_:
+        source = [f.to_ndarray(format="bgr24") for f in container_.decode(video=0)]
+    assert len(runs) == len(source) and all(np.array_equal(a, b) for a, b in zip(runs, source))
+
+
+def test_variable_rate_past_the_first_packets_is_found(tmp_path):
+    """320 regular frames, then 20 at a fifth of the rate: the container's average rate gives it away."""
+    path = tmp_path / "late_vfr.mp4"
+    spacing = "if(lt(N,320),N/25,320/25+(N-320)/5)/TB"
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=64x64:rate=25", "-frames:v", "340", "-vf", f"setpts='{spacing}'",
+           "-fps_mode", "vfr", "-c:v", "libx264", "-preset", "ultrafast", path)
+    info = video.probe(path)
+    assert info.variable_frame_rate is True and info.fps_fraction == "25/1"
+
+
+def test_constant_rate_clips_are_not_variable(clip, tmp_path):
+    assert video.probe(clip(WITH_AUDIO)).variable_frame_rate is False
+    ntsc = tmp_path / "ntsc.mkv"  # 29.97 fps in Matroska's milliseconds: spacing 33, 34, 33, ...
+    ffmpeg("-i", clip(NO_AUDIO), "-t", "1", "-r", "30000/1001", "-c:v", "libx264", "-preset", "ultrafast", ntsc)
+    info = video.probe(ntsc)
+    assert (info.variable_frame_rate, info.fps_fraction) == (False, "30000/1001")
+
+
+@pytest.mark.parametrize(
+    "fps, start, end, count, fraction",
+    [(10, 2.0, 4.0, 20, "10/1"), ("30000/1001", 1.0, 2.0, 30, "30000/1001"), (29.97, 1.0, 2.0, 30, "30000/1001")],
+)
+def test_output_fps_resamples_to_duration_times_rate(clip, tmp_path, fps, start, end, count, fraction):
+    info = video.extract_frames(clip(NO_AUDIO), tmp_path / "frames", tmp_path / "video.json", fps=fps, start=start,
+                                end=end)
+    meta = video.read_info(tmp_path / "video.json")
+    assert info.frame_count == meta["frame_count"] == len(list((tmp_path / "frames").iterdir())) == count
+    assert (meta["fps_fraction"], meta["source_fps"], meta["start"]) == (fraction, 25.0, start)
+    assert meta["end"] == pytest.approx(start + count / float(Fraction(fraction)))
+
+
+def test_start_and_end_cut_whole_frames(clip, tmp_path):
+    whole = tmp_path / "whole"
+    video.extract_frames(clip(NO_AUDIO), whole / "frames", whole / "video.json", limit=27)
+    # 1.01 s is nearest to frame 25 (1.00 s): without resampling a cut starts at a source frame.
+    video.extract_frames(clip(NO_AUDIO), tmp_path / "frames", tmp_path / "video.json", start=1.01, end=2.0)
+    meta = video.read_info(tmp_path / "video.json")
+    assert (meta["frame_count"], meta["start"], meta["end"], meta["fps_fraction"]) == (25, 1.0, 2.0, "25/1")
+    cut = read_frames(tmp_path / "frames")
+    assert len(cut) == 25
+    assert np.array_equal(cut[0], cv2.imread(str(whole / "frames" / "000025.png")))
+    assert np.array_equal(cut[1], cv2.imread(str(whole / "frames" / "000026.png")))
+    # start alone runs to the end; limit counts from start
+    video.extract_frames(clip(NO_AUDIO), tmp_path / "f2", tmp_path / "v2.json", start=7.0)
+    assert video.read_info(tmp_path / "v2.json")["frame_count"] == 25
+    video.extract_frames(clip(NO_AUDIO), tmp_path / "f3", tmp_path / "v3.json", start=7.0, limit=4)
+    assert video.read_info(tmp_path / "v3.json")["frame_count"] == 4
+
+
+@pytest.mark.parametrize(
+    "options, expected",
+    [
+        ({"start": 8.0}, "not before the end of the video"),
+        ({"start": 3.0, "end": 2.0}, "end 2.0 s must be after start 3.0 s"),
+        ({"start": -1.0}, "must be >= 0"),
+        ({"start": 1.0, "end": 1.01}, "no frame between"),
+        ({"fps": "abc"}, "bad frame rate 'abc'"),
+        ({"jpg_quality": 0}, "jpg quality must be 1 to 100"),
+    ],
+)
+def test_bad_cut_or_rate_is_named_and_leaves_nothing(clip, tmp_path, options, expected):
+    with pytest.raises(SwaplibError, match=expected) as error:
+        video.extract_frames(clip(NO_AUDIO), tmp_path / "out" / "frames", tmp_path / "out" / "video.json", **options)
+    assert str(clip(NO_AUDIO)) in str(error.value)
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+
+
+def test_jpg_quality_is_ffmpegs_scale_and_recorded(clip, tmp_path):
+    assert (video._ffmpeg_jpeg_scale(100), video._ffmpeg_jpeg_scale(1)) == (2, 31)
+    sizes = {}
+    for quality in (100, 20):
+        out = tmp_path / str(quality)
+        video.extract_frames(clip(NO_AUDIO), out / "frames", out / "video.json", limit=2, image_format="jpg",
+                             jpg_quality=quality)
+        assert video.read_info(out / "video.json")["jpg_quality"] == quality
+        sizes[quality] = (out / "frames" / "000000.jpg").stat().st_size
+    assert sizes[20] < sizes[100] / 3
+    video.extract_frames(clip(NO_AUDIO), tmp_path / "png", tmp_path / "png.json", limit=1)
+    assert video.read_info(tmp_path / "png.json")["jpg_quality"] is None  # png: lossless, no quality
+
+
+def test_video_json_names_the_source_by_size_time_and_hash(clip, tmp_path):
+    source = clip(NO_AUDIO)
+    video.extract_frames(source, tmp_path / "frames", tmp_path / "video.json", limit=1)
+    meta = video.read_info(tmp_path / "video.json")
+    assert meta["kind"] == "video" and meta["variable_frame_rate"] is False
+    assert meta["source"]["path"] == str(source) and meta["source"]["bytes"] == source.stat().st_size
+    assert meta["source"]["sha256"] == hashlib.sha256(source.read_bytes()).hexdigest()
+    mtime = dt.datetime.fromisoformat(meta["source"]["mtime"]).timestamp()
+    assert mtime == pytest.approx(source.stat().st_mtime, abs=1)
+
+
+def test_decode_and_encode_log_progress(clip, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="swaplib.video")
+    video.extract_frames(clip(NO_AUDIO), tmp_path / "frames", tmp_path / "video.json", limit=N)
+    video.encode_video(tmp_path / "frames", tmp_path / "out.mp4", fps="25/1", preset="ultrafast")
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("frames decoded 12/12 (100%)" in m for m in messages), messages
+    assert any("out.mp4: frames encoded 12/12 (100%)" in m and "ETA" in m for m in messages), messages
+
+
+# -------------------------------------------------------------------------- audio after a cut
+
+
+def mono_audio(path: Path) -> tuple[np.ndarray, int]:
+    with av.open(str(path)) as container:
+        rate = container.streams.audio[0].rate
+        return np.concatenate([f.to_ndarray().astype(np.float64).mean(axis=0) for f in container.decode(audio=0)]), rate
+
+
+def audio_offset(source: Path, encoded: Path) -> tuple[float, float]:
+    """Where in the source's audio the encoded video's audio begins (s), and how well it matches (0..1)."""
+    from scipy import signal
+
+    full, rate = mono_audio(source)
+    part, _ = mono_audio(encoded)
+    corr = signal.correlate(full, part, mode="valid", method="fft")
+    energy = np.sqrt(signal.correlate(full**2, np.ones(len(part)), mode="valid", method="fft").clip(1e-12))
+    match = corr / energy / np.linalg.norm(part)
+    return match.argmax() / rate, float(match.max())
+
+
+def test_audio_of_a_cut_destination_stays_in_sync(clip, tmp_path):
+    source = clip(WITH_AUDIO)
+    video.extract_frames(source, tmp_path / "frames", tmp_path / "video.json", start=2.0, limit=25)
+    meta = video.read_info(tmp_path / "video.json")
+    out = tmp_path / "cut.mp4"
+    video.encode_video(tmp_path / "frames", out, fps=meta["fps_fraction"], audio_source=source,
+                       audio_start=meta["start"], preset="ultrafast")
+    with av.open(str(out)) as container:
+        audio = container.streams.audio[0]
+        assert float(audio.duration * audio.time_base) == pytest.approx(1.0, abs=0.05)  # the video's length
+    offset, match = audio_offset(source, out)
+    assert offset == pytest.approx(2.0, abs=0.01) and match > 0.95
+    assert json.loads(out.with_suffix(".provenance.json").read_text())["audio"]["start"] == 2.0
+    # Without the start the audio would begin at 0 s: 2 s ahead of the pictures.
+    early = tmp_path / "early.mp4"
+    video.encode_video(tmp_path / "frames", early, fps=meta["fps_fraction"], audio_source=source, preset="ultrafast")
+    assert audio_offset(source, early)[0] == pytest.approx(0.0, abs=0.01)
+    with pytest.raises(SwaplibError, match="audio start must be >= 0"):
+        video.encode_video(tmp_path / "frames", early, fps="25/1", audio_source=source, audio_start=-1)
+
+
+# --------------------------------------------------------------------------- photos as frames
+
+
+def exif_rotated_jpeg(source: Path, path: Path) -> np.ndarray:
+    """Save `source` as a JPEG whose EXIF says "turn 90° clockwise to show"; return it shown upright."""
+    pil = pytest.importorskip("PIL.Image", reason="Pillow is needed to write an EXIF orientation tag")
+    image = pil.open(source)
+    exif = pil.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90° clockwise
+    image.save(path, exif=exif, quality=95)
+    stored = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    return cv2.rotate(stored, cv2.ROTATE_90_CLOCKWISE)
+
+
+@pytest.fixture
+def photo_folder(photo, tmp_path):
+    """people/: a_turned.JPG (EXIF-rotated), b_portrait.jpg, c_small.png, plus things that are not photos."""
+    folder = tmp_path / "people"
+    (folder / "more").mkdir(parents=True)
+    upright = exif_rotated_jpeg(photo("lp_d30_woman_hand_on_face"), folder / "a_turned.JPG")
+    shutil.copy(photo("fr_alex_lacamoire"), folder / "b_portrait.jpg")
+    small = cv2.resize(cv2.imread(str(photo("lp_d9_woman_open_mouth"))), (180, 120))
+    cv2.imwrite(str(folder / "c_small.png"), small)
+    shutil.copy(photo("fr_obama"), folder / "more" / "ignored.jpg")  # subfolders are not searched
+    (folder / "notes.txt").write_text("not a photo")
+    (folder / "._a_turned.JPG").write_bytes(b"macOS resource fork")  # hidden: ignored
+    return folder, [upright, cv2.imread(str(folder / "b_portrait.jpg")), small]
+
+
+def test_photo_folder_becomes_frames_in_name_order_upright(photo_folder, tmp_path):
+    folder, expected = photo_folder
+    assert [p.name for p in video.photo_files(folder)] == ["a_turned.JPG", "b_portrait.jpg", "c_small.png"]
+    info = video.extract_frames(folder, tmp_path / "frames", tmp_path / "video.json", fps=10, start=1.0)
+    frames = read_frames(tmp_path / "frames")
+    assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == ["000000.png", "000001.png", "000002.png"]
+    assert frames[0].shape == (600, 900, 3)  # 600x900 stored, shown turned: 900x600
+    assert all(np.array_equal(a, b) for a, b in zip(frames, expected))  # each at its own size
+    meta = video.read_info(tmp_path / "video.json")
+    assert info.frame_count == meta["frame_count"] == 3
+    assert (meta["kind"], meta["fps"], meta["has_audio"], meta["start"]) == ("photos", None, False, None)
+    assert meta["photos"] == [{"file": "a_turned.JPG", "width": 900, "height": 600},
+                              {"file": "b_portrait.jpg", "width": 874, "height": 1200},
+                              {"file": "c_small.png", "width": 180, "height": 120}]
+    files = video.photo_files(folder)
+    assert meta["source"]["bytes"] == sum(p.stat().st_size for p in files)
+    # the hash covers every photo: changing one changes it
+    cv2.imwrite(str(folder / "c_small.png"), expected[2][::-1])
+    video.extract_frames(folder, tmp_path / "again", tmp_path / "again.json", limit=2, image_format="jpg")
+    again = video.read_info(tmp_path / "again.json")
+    assert again["source"]["sha256"] != meta["source"]["sha256"]
+    assert (again["frame_count"], again["source_frame_count"]) == (2, 3)
+    assert sorted(p.name for p in (tmp_path / "again").iterdir()) == ["000000.jpg", "000001.jpg"]
+
+
+def test_unreadable_photo_or_empty_folder_is_named_and_leaves_nothing(photo_folder, tmp_path):
+    folder, _ = photo_folder
+    (folder / "b_broken.png").write_bytes(b"not a png")
+    out = tmp_path / "out"
+    with pytest.raises(SwaplibError, match=re.escape(f"{folder / 'b_broken.png'}: not a readable image")):
+        video.extract_frames(folder, out / "frames", out / "video.json")
+    assert not out.exists() or list(out.iterdir()) == []
+    empty = tmp_path / "empty"
+    (empty / "sub").mkdir(parents=True)
+    (empty / "sub" / "x.jpg").write_bytes(b"")
+    with pytest.raises(SwaplibError, match=re.escape(f"{empty}: no photos in the folder")):
+        video.extract_frames(empty, out / "frames", out / "video.json")
+    assert not out.exists() or list(out.iterdir()) == []

@@ -6,7 +6,7 @@ stops the run at once instead of failing an hour later inside a job.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import jsonschema
@@ -47,15 +47,30 @@ def validate_config(config: dict, schema_path: str | Path, source: str = "config
         raise SwaplibError(f"{source}: invalid configuration:\n  " + "\n  ".join(problems))
 
 
+# Optional columns, and the video column whose reference photo each one names.
+REFERENCE_COLUMNS = {"source_reference": "source", "destination_reference": "destination"}
+OPTIONAL_COLUMNS = ("model", *REFERENCE_COLUMNS)
+
+
 @dataclass(frozen=True)
 class Sheet:
     """The validated pairs sheet: one row per pair, and the videos and models they use."""
 
-    pairs: pd.DataFrame  # pair, source, destination (absolute paths), model, source_video, destination_video
-    videos: dict[str, Path]  # video stem -> file
+    # pair, source, destination (absolute paths), model, source_video, destination_video,
+    # source_reference, destination_reference (absolute paths or "")
+    pairs: pd.DataFrame
+    videos: dict[str, Path]  # video name -> video file or photo folder
+    references: dict[str, Path] = field(default_factory=dict)  # video name -> reference photo (sheet columns)
+    path: Path | None = None  # the sheet file
 
     def model_pairs(self, model: str) -> pd.DataFrame:
         return self.pairs[self.pairs["model"] == model]
+
+
+def video_name(path: str | Path) -> str:
+    """A sheet entry's name in results/: a video's file stem, a photo folder's name."""
+    path = Path(path)
+    return path.name if path.is_dir() else path.stem
 
 
 def _read_tsv(path: Path) -> pd.DataFrame:
@@ -70,21 +85,24 @@ def _read_tsv(path: Path) -> pd.DataFrame:
 
 
 def load_sheet(path: str | Path, schema_path: str | Path, *, check_videos: bool = True) -> Sheet:
-    """Read and validate the sheet; relative video paths resolve against the sheet's folder.
+    """Read and validate the sheet; relative paths (videos, photo folders, reference photos)
+    resolve against the sheet's folder.
 
-    With `check_videos`, each video is probed (quick: first frame only) so a missing, corrupt
-    or empty video stops the run before any job.
+    A source may be a folder of photos; a destination must be a video. With `check_videos`, each
+    video is probed (quick: its first frames) and each photo folder listed, so a missing, corrupt
+    or empty input stops the run before any job. Reference photos must exist.
     """
     path = Path(path)
     sheet = _read_tsv(path)
     if sheet.empty:
         raise SwaplibError(f"{path}: the sheet has no pairs")
-    if "model" not in sheet.columns:
-        sheet["model"] = ""
+    for column in OPTIONAL_COLUMNS:
+        if column not in sheet.columns:
+            sheet[column] = ""
 
     problems = []
     for line, row in zip(range(2, len(sheet) + 2), sheet.to_dict("records")):
-        record = {k: v for k, v in row.items() if not (k == "model" and v == "")}
+        record = {k: v for k, v in row.items() if not (k in OPTIONAL_COLUMNS and v == "")}
         for message in schema_errors(record, schema_path):
             problems.append(f"row {line}: {message}")
     if problems:
@@ -95,27 +113,35 @@ def load_sheet(path: str | Path, schema_path: str | Path, *, check_videos: bool 
         raise SwaplibError(f"{path}: duplicate pair name(s): {', '.join(duplicated)}")
 
     sheet["model"] = sheet["model"].where(sheet["model"] != "", sheet["pair"])
+    for column in ("source", "destination", *REFERENCE_COLUMNS):
+        sheet[column] = [str((path.parent / p).resolve()) if p else "" for p in sheet[column]]
     for column in ("source", "destination"):
-        sheet[column] = [str((path.parent / p).resolve()) for p in sheet[column]]
-        sheet[f"{column}_video"] = [Path(p).stem for p in sheet[column]]
+        sheet[f"{column}_video"] = [video_name(p) for p in sheet[column]]
 
     videos = _videos_by_stem(path, sheet)
     _check_models(path, sheet)
+    references = _references(path, sheet)
     if check_videos:
-        from .video import probe  # a heavy import, only needed here
+        from .video import photo_files, probe  # a heavy import, only needed here
 
-        for video in videos.values():
-            probe(video)  # raises naming the file: missing, unreadable, not a video, no frames
-    return Sheet(pairs=sheet, videos=videos)
+        for video in videos.values():  # each raises naming the file: missing, not a video, no frames, no photos
+            if video.is_dir():
+                photo_files(video)
+            else:
+                probe(video)
+    return Sheet(pairs=sheet, videos=videos, references=references, path=path)
 
 
 def _videos_by_stem(path: Path, sheet: pd.DataFrame) -> dict[str, Path]:
     """Videos are named by their stem in results/; two different files may not share one."""
     videos: dict[str, Path] = {}
     for line, row in zip(range(2, len(sheet) + 2), sheet.to_dict("records")):
+        if Path(row["destination"]).is_dir():
+            raise SwaplibError(f"{path}: row {line}: destination {row['destination']} is a folder; a destination "
+                               "must be a video (its frames, rate and audio make the result); photos can be a source")
         for column in ("source", "destination"):
             file = Path(row[column])
-            stem = file.stem
+            stem = row[f"{column}_video"]
             if stem in videos and videos[stem] != file:
                 raise SwaplibError(
                     f"{path}: row {line}: {column} {file} has the same name '{stem}' as "
@@ -125,6 +151,37 @@ def _videos_by_stem(path: Path, sheet: pd.DataFrame) -> dict[str, Path]:
         if row["source"] == row["destination"]:
             raise SwaplibError(f"{path}: row {line}: source and destination are the same video")
     return videos
+
+
+def _references(path: Path, sheet: pd.DataFrame) -> dict[str, Path]:
+    """Video name -> reference photo from the reference columns; rows may not disagree."""
+    references: dict[str, tuple[Path, int]] = {}
+    for line, row in zip(range(2, len(sheet) + 2), sheet.to_dict("records")):
+        for column, video_column in REFERENCE_COLUMNS.items():
+            if not row[column]:
+                continue
+            photo, video = Path(row[column]), row[f"{video_column}_video"]
+            if not photo.is_file():
+                raise SwaplibError(f"{path}: row {line}: {column} {photo}: reference photo not found")
+            if video in references and references[video][0] != photo:
+                named, first_line = references[video]
+                raise SwaplibError(f"{path}: rows {first_line} and {line} name different reference photos for "
+                                   f"'{video}': {named} and {photo}")
+            references.setdefault(video, (photo, line))
+    return {video: photo for video, (photo, _) in references.items()}
+
+
+def video_references(sheet: Sheet, configured: dict[str, str], source: str = "config.yaml") -> dict[str, str]:
+    """Video name -> reference photo, from the sheet's columns and the config's extract.references
+    together; where both name one for a video they must name the same photo."""
+    references = {video: str(photo) for video, photo in sheet.references.items()}
+    for video, photo in configured.items():
+        named = sheet.references.get(video)
+        if named is not None and Path(photo).resolve() != named.resolve():
+            raise SwaplibError(f"video '{video}': the sheet {sheet.path} names the reference photo {named}, "
+                               f"{source} extract.references names {photo}; name one")
+        references.setdefault(video, photo)
+    return references
 
 
 def _check_models(path: Path, sheet: pd.DataFrame) -> None:

@@ -1,8 +1,9 @@
 """Video in and out: probe a video, decode it to numbered frames, encode frames back to mp4.
 
-Probing uses PyAV (in-process, fast); decoding and encoding run the ffmpeg binary.
-Every encoded video is marked as synthetic: container tags, a provenance sidecar JSON and,
-when asked, a visible label burnt into the frames.
+Probing uses PyAV (in-process, fast); decoding and encoding run the ffmpeg binary. A folder of
+photos can stand in for a video: its images become the frames as they are. Every encoded video
+is marked as synthetic: container tags, a provenance sidecar JSON and, when asked, a visible label
+burnt into the frames.
 """
 
 from __future__ import annotations
@@ -12,21 +13,27 @@ import datetime as dt
 import functools
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
 import subprocess
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import cv2
+import numpy as np
 
 from . import __version__
 from .atomic import atomic_dir, atomic_path, write_json
 from .errors import SwaplibError
+from .progress import Progress
+
+log = logging.getLogger(__name__)
 
 SYNTHETIC_TAG = "SYNTHETIC: face-swapped video made with swaplib; it does not show real events"
 
@@ -35,19 +42,29 @@ IMAGE_FORMATS = ("png", "jpg")
 _STILL_IMAGE_DEMUXERS = re.compile(r"(_pipe|^image2)$")
 _FRAME_NAME = re.compile(r"^(\d{6})\.(png|jpg)$")
 _STDERR_TAIL_LINES = 15
+# Images a photo folder may hold (matched case-insensitively); everything else in it is ignored.
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+# Rates a variable-rate video is most likely meant to have; its typical rate snaps to one of these.
+COMMON_RATES = tuple(Fraction(r) for r in ("24000/1001", "24", "25", "30000/1001", "30", "48", "50",
+                                           "60000/1001", "60", "100", "120", "240"))
+_VFR_WINDOW = 300  # packets whose timestamps tell whether the frame rate varies (demux only: cheap)
+_REORDER_DEPTH = 16  # packets come in decode order: the window's last timestamps may have gaps
 
 
 @dataclass(frozen=True)
 class VideoInfo:
     path: str
-    fps: float  # e.g. 25.0
-    fps_fraction: str  # exact rate "num/den", e.g. "25/1" or "30000/1001": use it when encoding
+    # e.g. 25.0; a variable-rate video: its typical rate, the one its frames are resampled to.
+    # None for a photo folder (photos have no rate).
+    fps: float | None
+    fps_fraction: str | None  # exact rate "num/den", e.g. "25/1" or "30000/1001": use it when encoding
     frame_count: int  # frames present (counted from packets where the container omits it)
-    width: int  # display size, after rotation
+    width: int  # display size, after rotation (a photo folder: its first photo's)
     height: int
     rotation: int  # counter-clockwise degrees from the display matrix (ffmpeg's sign), 0 if none
     has_audio: bool
-    duration: float  # seconds
+    duration: float | None  # seconds (None for a photo folder)
+    variable_frame_rate: bool = False  # the time between frames varies (phones, screen recordings)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -68,17 +85,41 @@ def ffmpeg_exe() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
-def _run_ffmpeg(args: list[str], what: str) -> str:
+def _run_ffmpeg(args: list[str], what: str, progress: Progress | None = None) -> str:
     """Run ffmpeg with `args` and return the tail of its error log (errors it recovered from).
 
-    On failure raise naming `what`, with that tail.
+    progress: counted on from the frame numbers ffmpeg reports. On failure raise naming `what`,
+    with that tail.
     """
-    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args]
-    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, errors="replace")
-    tail = "\n".join(proc.stderr.strip().splitlines()[-_STDERR_TAIL_LINES:])
-    if proc.returncode != 0:
-        raise SwaplibError(f"{what}: ffmpeg failed (exit {proc.returncode}):\n{tail}")
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
+    if progress is not None:
+        cmd += ["-progress", "pipe:1", "-nostats"]
+    # stderr goes to a file: a pipe nobody reads while stdout is followed could fill and stall ffmpeg.
+    with tempfile.TemporaryFile("w+", errors="replace") as stderr:
+        stdout = subprocess.PIPE if progress is not None else subprocess.DEVNULL
+        with subprocess.Popen([*cmd, *args], stdout=stdout, stderr=stderr, text=True, errors="replace") as proc:
+            try:
+                if progress is not None:
+                    _follow_progress(proc.stdout, progress)
+                returncode = proc.wait()
+            except BaseException:
+                proc.kill()
+                raise
+        stderr.seek(0)
+        tail = "\n".join(stderr.read().strip().splitlines()[-_STDERR_TAIL_LINES:])
+    if returncode != 0:
+        raise SwaplibError(f"{what}: ffmpeg failed (exit {returncode}):\n{tail}")
     return tail
+
+
+def _follow_progress(lines, progress: Progress) -> None:
+    """Move `progress` on by the `frame=N` lines of ffmpeg's -progress output."""
+    done = 0
+    for line in lines:
+        key, _, value = line.strip().partition("=")
+        if key == "frame" and value.isdigit() and int(value) > done:
+            progress.update(int(value) - done)
+            done = int(value)
 
 
 def _image_pattern(folder: Path, ext: str) -> str:
@@ -116,6 +157,7 @@ def _probe_container(path: Path, container) -> VideoInfo:
     has_audio = bool(container.streams.audio)
     metadata_frames = stream.frames
     duration = float(stream.duration * stream.time_base) if stream.duration else 0.0
+    duration = duration or (container.duration or 0) / av.time_base
 
     first = next(container.decode(stream), None)  # proves the stream decodes
     if first is None:
@@ -125,10 +167,16 @@ def _probe_container(path: Path, container) -> VideoInfo:
     if rotation % 180 != 0:
         width, height = height, width
 
-    # Containers such as Matroska store no frame count: count packets (demux only, no decode).
-    frame_count = metadata_frames or _count_packets(path, stream.index)
+    # Containers such as Matroska store no frame count: then all packets are counted (demux only).
+    times, packets = _scan_packets(path, stream.index, count_all=not metadata_frames)
+    frame_count = metadata_frames or packets
     if frame_count <= 0:
         raise SwaplibError(f"{path}: video has no frames")
+    whole = packets <= _VFR_WINDOW  # the window saw every packet
+    spacing = np.diff(times if whole else times[:-_REORDER_DEPTH])
+    variable = _irregular(spacing) or (not whole and _rates_disagree(stream))
+    if variable and len(spacing) and np.median(spacing) > 0:
+        rate = _typical_rate(spacing, stream.time_base)
     return VideoInfo(
         path=str(path),
         fps=float(rate),
@@ -139,6 +187,7 @@ def _probe_container(path: Path, container) -> VideoInfo:
         rotation=rotation,
         has_audio=has_audio,
         duration=duration or frame_count / float(rate),
+        variable_frame_rate=bool(variable),
     )
 
 
@@ -157,12 +206,49 @@ def _frame_rate(path: Path, stream) -> Fraction:
     raise SwaplibError(f"{path}: video stream has no frame rate")
 
 
-def _count_packets(path: Path, stream_index: int) -> int:
+def _scan_packets(path: Path, stream_index: int, count_all: bool) -> tuple[list[int], int]:
+    """Sorted timestamps of the first _VFR_WINDOW packets, and the number of packets read (all of
+    them with count_all, else at most one past the window). Demux only, no decoding."""
+    times, count = [], 0
     # A fresh open rather than a seek back: not every format can seek.
     with av.open(str(path)) as container:
-        stream = container.streams[stream_index]
-        # The demuxer ends with an empty flush packet, which is not a frame.
-        return sum(1 for packet in container.demux(stream) if packet.size)
+        for packet in container.demux(container.streams[stream_index]):
+            if not packet.size:  # the demuxer ends with an empty flush packet, which is not a frame
+                continue
+            count += 1
+            if count > _VFR_WINDOW:
+                if not count_all:
+                    break
+            elif packet.pts is not None:
+                times.append(packet.pts)
+    return sorted(times), count
+
+
+def _irregular(spacing: np.ndarray) -> bool:
+    """Frame spacings (in time-base ticks) that vary by more than rounding: a variable frame rate.
+
+    A tick of slack for time bases that cannot hold the rate exactly (29.97 fps in milliseconds
+    is 33, 34, 33, ...), and 2 % for containers that jitter the timestamps a little.
+    """
+    if len(spacing) < 2:
+        return False
+    median = float(np.median(spacing))
+    return float(np.abs(spacing - median).max()) > max(1.0, 0.02 * median)
+
+
+def _rates_disagree(stream) -> bool:
+    """The container's average rate (frames over duration) is not the stream's base rate: the rate
+    varies somewhere past the packets looked at (mp4 and mov store the average exactly)."""
+    average, base = stream.average_rate, stream.base_rate
+    return bool(average and base and abs(float(average / base) - 1) > 0.01)
+
+
+def _typical_rate(spacing: np.ndarray, time_base: Fraction) -> Fraction:
+    """The rate of the most common frame spacing, snapped to a usual rate within 1.5 % (millisecond
+    time bases cannot say 29.97 exactly): the constant rate a variable-rate video becomes."""
+    rate = 1 / (Fraction(float(np.median(spacing))).limit_denominator(1000) * Fraction(time_base))
+    nearest = min(COMMON_RATES, key=lambda common: abs(common - rate))
+    return nearest if abs(nearest / rate - 1) < 0.015 else rate.limit_denominator(1001)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -176,44 +262,235 @@ def extract_frames(
     *,
     limit: int = 0,
     image_format: str = "png",
+    jpg_quality: int = 100,
+    fps: float | str | None = None,
+    start: float = 0.0,
+    end: float = 0.0,
+    threads: int = 1,
 ) -> VideoInfo:
-    """Decode `video` to frames_dir/000000.<fmt>, 000001.<fmt>, ... at its native frame rate.
+    """Decode `video` to frames_dir/000000.<fmt>, 000001.<fmt>, ... and describe them in info_json.
 
-    limit > 0 keeps only the first `limit` frames. Writes frames_dir and info_json atomically;
-    returns the VideoInfo of what was written (frame_count = frames written).
+    `video` may be a folder of photos instead: its images become the frames, in name order (see
+    extract_photos; fps, start and end do not apply to photos).
+
+    A video keeps its own frames (one image per decoded frame) unless `fps` (a number or "num/den";
+    None or 0 = the source's) asks for another rate or the source's rate varies: then frames are
+    resampled to a constant rate (repeated or dropped by their time). start/end: the part of the
+    video to take, in seconds (end 0 = to the end); without resampling start moves to the nearest
+    frame. limit > 0 keeps only the first `limit` frames of that. jpg_quality: 1-100 (100 = best).
+
+    Writes frames_dir and info_json atomically; returns the VideoInfo of what was written.
     """
+    _check_image_options(video, limit, image_format, jpg_quality)
+    if Path(video).is_dir():
+        if fps or start or end:
+            log.info("%s: a folder of photos: fps, start and end do not apply", video)
+        return extract_photos(video, frames_dir, info_json, limit=limit, image_format=image_format,
+                              jpg_quality=jpg_quality, threads=threads)
+    video = Path(video)
+    source = probe(video)
+    plan = _decode_plan(video, source, fps, start, end, limit)
+    with atomic_dir(frames_dir) as tmp:
+        expected = plan.frames or max(1, round((source.duration - plan.start) * float(plan.rate)))
+        with Progress(expected, f"{video.name}: frames decoded", log=log) as progress:
+            _run_ffmpeg(_decode_args(video, tmp, plan, image_format, jpg_quality), f"{video}: decoding frames",
+                        progress)
+        written = len(_frame_files(tmp))
+        if written == 0:
+            raise SwaplibError(f"{video}: ffmpeg wrote no frames")
+        rate = plan.rate
+        # The frames written come at a constant rate, whatever the source's.
+        info = dataclasses.replace(source, fps=float(rate), fps_fraction=f"{rate.numerator}/{rate.denominator}",
+                                   frame_count=written, duration=float(written / rate), variable_frame_rate=False)
+        _write_info(info_json, info, kind="video", limit=limit, image_format=image_format, jpg_quality=jpg_quality,
+                    start=plan.start, end=plan.start + info.duration, source_fps=source.fps,
+                    variable_frame_rate=source.variable_frame_rate,
+                    source_frame_count=source.frame_count, source_duration=source.duration,
+                    source=_source_record(video))
+    return info
+
+
+def _check_image_options(video, limit: int, image_format: str, jpg_quality: int) -> None:
     if image_format not in IMAGE_FORMATS:
         raise SwaplibError(f"{video}: image format must be one of {IMAGE_FORMATS}, not {image_format!r}")
     if limit < 0:
         raise SwaplibError(f"{video}: frame limit must be >= 0, not {limit}")
-    source = probe(video)
-    with atomic_dir(frames_dir) as tmp:
-        _run_ffmpeg(_decode_args(Path(video), tmp, limit, image_format), f"{video}: decoding frames")
-        written = len(_frame_files(tmp))
-        if written == 0:
-            raise SwaplibError(f"{video}: ffmpeg wrote no frames")
-        info = _written_info(source, written)
-        extra = {"source_frame_count": source.frame_count, "source_duration": source.duration}
-        write_json(info_json, {**info.to_dict(), **extra, "limit": limit, "image_format": image_format})
-    return info
+    if not 1 <= jpg_quality <= 100:
+        raise SwaplibError(f"{video}: jpg quality must be 1 to 100, not {jpg_quality}")
 
 
-def _decode_args(video: Path, out_dir: Path, limit: int, image_format: str) -> list[str]:
-    # passthrough: one image per decoded frame, never duplicated or dropped to fit a rate.
-    args = ["-i", str(video), "-map", "0:v:0", "-an", "-sn", "-dn", "-fps_mode", "passthrough"]
-    if limit:
-        args += ["-frames:v", str(limit)]
+@dataclass(frozen=True)
+class _DecodePlan:
+    rate: Fraction  # of the frames written
+    resample: bool  # to `rate` by the fps filter; else one image per source frame
+    start: float  # source time of the first frame written, seconds
+    seek: float  # -ss before the input (0 = none)
+    frames: int  # at most this many frames (0 = to the end)
+
+
+def _decode_plan(video: Path, source: VideoInfo, fps, start: float, end: float, limit: int) -> _DecodePlan:
+    """Which frames to write: the rate, where to start and how many, checked against the video."""
+    source_rate = Fraction(source.fps_fraction)
+    rate = parse_rate(fps, video) if fps else source_rate
+    resample = source.variable_frame_rate or rate != source_rate
+    if start < 0 or end < 0:
+        raise SwaplibError(f"{video}: start and end must be >= 0 seconds (start {start}, end {end})")
+    if end and end <= start:
+        raise SwaplibError(f"{video}: end {end} s must be after start {start} s (or 0: to the end)")
+    if resample:  # the new frames' grid begins exactly at start (fps filter, start_time=0)
+        first, seek = float(start), float(start)
+        count = round((end - start) * rate) if end else 0
+    else:  # whole source frames: start at the nearest one; seek half a frame early so ffmpeg keeps it
+        k = round(start * source_rate)
+        first, seek = float(k / source_rate), float(max(k - Fraction(1, 2), 0) / source_rate)
+        count = round(end * source_rate) - k if end else 0
+    if first >= source.duration:
+        raise SwaplibError(f"{video}: start {start} s is not before the end of the video ({source.duration:.2f} s)")
+    if end and count <= 0:
+        raise SwaplibError(f"{video}: no frame between start {start} s and end {end} s at {rate} fps")
+    count = min(count, limit) if count and limit else count or limit
+    return _DecodePlan(rate=rate, resample=resample, start=first, seek=seek, frames=count)
+
+
+def parse_rate(value: float | str, what) -> Fraction:
+    """A frame rate from 25, 29.97 or "30000/1001"; decimals of the NTSC rates mean those rates."""
+    try:
+        rate = Fraction(str(value))
+    except (ValueError, ZeroDivisionError) as exc:
+        raise SwaplibError(f"{what}: bad frame rate {value!r} (expected e.g. 25, 29.97 or '30000/1001')") from exc
+    if rate <= 0:
+        raise SwaplibError(f"{what}: bad frame rate {value!r} (must be > 0)")
+    nearest = min(COMMON_RATES, key=lambda common: abs(common - rate))
+    return nearest if abs(nearest / rate - 1) < 1e-4 else rate
+
+
+def _decode_args(video: Path, out_dir: Path, plan: _DecodePlan, image_format: str, jpg_quality: int) -> list[str]:
+    # -ss before -i: a fast seek, and modern ffmpeg still decodes from there accurately.
+    args = ["-ss", f"{plan.seek:.6f}"] if plan.seek else []
+    args += ["-i", str(video), "-map", "0:v:0", "-an", "-sn", "-dn"]
+    if plan.resample:
+        args += ["-vf", f"fps={plan.rate.numerator}/{plan.rate.denominator}:start_time=0"]
+    # passthrough: one image per frame (from the fps filter, when resampling), none added or dropped.
+    args += ["-fps_mode", "passthrough"]
+    if plan.frames:
+        args += ["-frames:v", str(plan.frames)]
     # png: 8-bit RGB whatever the source depth, light zlib (9x faster than ffmpeg's default for
-    # ~20% more disk: these are working files); jpg: near-lossless quality.
-    args += ["-pix_fmt", "rgb24", "-compression_level", "1"] if image_format == "png" else ["-q:v", "2"]
+    # ~20% more disk: these are working files); jpg: ffmpeg's scale 2 (best) .. 31.
+    if image_format == "png":
+        args += ["-pix_fmt", "rgb24", "-compression_level", "1"]
+    else:
+        args += ["-q:v", str(_ffmpeg_jpeg_scale(jpg_quality))]
     return args + ["-start_number", "0", _image_pattern(out_dir, image_format)]
 
 
-def _written_info(source: VideoInfo, written: int) -> VideoInfo:
-    """The source's info, with count and duration describing the frames actually written."""
-    if written == source.frame_count:
-        return source
-    return dataclasses.replace(source, frame_count=written, duration=written / source.fps)
+def _ffmpeg_jpeg_scale(quality: int) -> int:
+    """jpg quality as people know it (1-100, 100 best) -> ffmpeg's -q:v (31 worst .. 2 best)."""
+    return round(31 - (quality - 1) * 29 / 99)
+
+
+def _write_info(info_json, info: VideoInfo, *, image_format: str, jpg_quality: int, **extra) -> None:
+    """video.json: the frames written (VideoInfo), how they were made, and from what."""
+    write_json(info_json, {**info.to_dict(), **extra, "image_format": image_format,
+                           "jpg_quality": jpg_quality if image_format == "jpg" else None})
+
+
+# ---------------------------------------------------------------------------------------------
+# photos as frames
+
+
+def photo_files(folder: str | os.PathLike) -> list[Path]:
+    """The images of a photo folder, sorted by name; subfolders and hidden files are not looked in."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise SwaplibError(f"{folder}: photo folder not found")
+    files = sorted((p for p in folder.iterdir()
+                    if p.suffix.lower() in PHOTO_SUFFIXES and not p.name.startswith(".") and p.is_file()),
+                   key=lambda p: p.name)
+    if not files:
+        raise SwaplibError(f"{folder}: no photos in the folder (looked for {', '.join(PHOTO_SUFFIXES)} files; "
+                           "subfolders are not searched)")
+    return files
+
+
+def extract_photos(
+    folder: str | os.PathLike,
+    frames_dir: str | os.PathLike,
+    info_json: str | os.PathLike,
+    *,
+    limit: int = 0,
+    image_format: str = "png",
+    jpg_quality: int = 100,
+    threads: int = 1,
+) -> VideoInfo:
+    """Write the photos of `folder` as frames 000000.<fmt>, ... in name order, upright (their EXIF
+    orientation applied), each at its own size. info_json records kind "photos" and the photos'
+    names and sizes in frame order, so that a face can be traced back to its photo."""
+    _check_image_options(folder, limit, image_format, jpg_quality)
+    folder = Path(folder)
+    files = photo_files(folder)
+    used = files[:limit] if limit else files
+    if image_format == "png":
+        options = [cv2.IMWRITE_PNG_COMPRESSION, 1]  # light zlib, as for decoded video frames
+    else:
+        options = [cv2.IMWRITE_JPEG_QUALITY, jpg_quality]
+
+    with atomic_dir(frames_dir) as tmp:
+        frames = [tmp / f"{number:06d}.{image_format}" for number in range(len(used))]
+        with Progress(len(used), f"{folder.name}: photos read", unit="photo", log=log) as progress:
+            photos = _convert_photos(used, frames, options, threads, progress)
+        info = VideoInfo(path=str(folder), fps=None, fps_fraction=None, frame_count=len(used),
+                         width=photos[0]["width"], height=photos[0]["height"], rotation=0, has_audio=False,
+                         duration=None)
+        _write_info(info_json, info, kind="photos", limit=limit, image_format=image_format,
+                    jpg_quality=jpg_quality, start=None, end=None, source_fps=None,
+                    source_frame_count=len(files), source_duration=None,
+                    source=_source_record(folder, files), photos=photos)
+    return info
+
+
+def _convert_photos(photos: list[Path], frames: list[Path], options: list[int], threads: int,
+                    progress: Progress) -> list[dict]:
+    """Read each photo upright and write it as its frame, in threads (OpenCV releases the GIL);
+    the first unreadable photo stops the rest."""
+    pool = ThreadPoolExecutor(max(1, threads))
+    try:
+        records = []
+        for record in pool.map(_convert_photo, photos, frames, [options] * len(photos)):
+            records.append(record)
+            progress.update()
+        return records
+    finally:
+        pool.shutdown(cancel_futures=True)
+
+
+def _convert_photo(photo: Path, frame: Path, options: list[int]) -> dict:
+    image = cv2.imread(str(photo), cv2.IMREAD_COLOR)  # IMREAD_COLOR applies the EXIF orientation
+    if image is None:
+        raise SwaplibError(f"{photo}: not a readable image")
+    if not cv2.imwrite(str(frame), image, options):
+        raise SwaplibError(f"{frame}: cannot write the frame of {photo}")
+    return {"file": photo.name, "width": image.shape[1], "height": image.shape[0]}
+
+
+def _source_record(path: Path, photos: list[Path] | None = None) -> dict:
+    """What the frames were made from: path, bytes, newest modification time and sha256 of the
+    content (a photo folder: over its photos' names and contents, in order)."""
+    files = photos or [path]
+    digest = hashlib.sha256()
+    for file in files:
+        if photos:  # name and length first, so renaming or splitting photos changes the hash too
+            digest.update(f"{file.name}\0{file.stat().st_size}\0".encode())
+        _hash_file(digest, file)
+    stats = [file.stat() for file in files]
+    newest = dt.datetime.fromtimestamp(max(s.st_mtime for s in stats), dt.timezone.utc)
+    return {"path": str(path), "bytes": sum(s.st_size for s in stats),
+            "mtime": newest.isoformat(timespec="seconds"), "sha256": digest.hexdigest()}
+
+
+def _hash_file(digest, path) -> None:
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
 
 
 def read_info(info_json: str | os.PathLike) -> dict:
@@ -244,6 +521,7 @@ def encode_video(
     *,
     fps: str,
     audio_source: str | os.PathLike | None = None,
+    audio_start: float = 0.0,
     crf: int = 18,
     preset: str = "medium",
     lossless: bool = False,
@@ -256,9 +534,10 @@ def encode_video(
     """Encode frames_dir/000000.png|jpg ... to an H.264 mp4 at exactly `fps`, one frame per image.
 
     x264 at `crf` and `preset`, yuv420p; lossless: x264's RGB lossless mode (exactly the frames,
-    larger, not every player plays it). Muxes the audio of `audio_source` (when it has any), cut
-    to the video's length, copied as it is when mp4 takes its codec. compare_dir: frames put to
-    the left of the swap (a side-by-side review video).
+    larger, not every player plays it). Muxes the audio of `audio_source` (when it has any) from
+    `audio_start` seconds on (where the frames were cut from it: video.json's `start`), cut to the
+    video's length, copied as it is when mp4 takes its codec. compare_dir: frames put to the left
+    of the swap (a side-by-side review video). Logs progress (and draws a bar on a terminal).
 
     The output is always marked synthetic: container tags (naming swaplib and the model), a
     `.provenance.json` sidecar (inputs with hashes, model and merge settings from `merge_report`,
@@ -268,7 +547,9 @@ def encode_video(
     _check_choice(preset, X264_PRESETS, "x264 preset", out_path)
     _check_choice(label_corner, LABEL_CORNERS, "label corner", out_path)
     ext, count = _check_frames(frames_dir)
-    rate = _parse_fps(fps, out_path)
+    rate = parse_rate(fps, out_path)
+    if audio_start < 0:
+        raise SwaplibError(f"{out_path}: audio start must be >= 0 seconds, not {audio_start}")
     width, height = _image_size(frames_dir / f"{0:06d}.{ext}")
     sequences = [_image_pattern(frames_dir, ext)]
     if compare_dir is not None:
@@ -281,13 +562,15 @@ def encode_video(
     record["encoding"] = {"codec": "libx264rgb" if lossless else "libx264", "preset": preset,
                           "crf": None if lossless else crf, "lossless": lossless,
                           "side_by_side": compare_dir is not None}
-    record["audio"] = {"source": str(audio_source), **audio} if audio_source is not None else None
+    record["audio"] = {"source": str(audio_source), **audio, "start": audio_start} if audio_source is not None else None
     sidecar = out_path.with_suffix(".provenance.json")
 
     with tempfile.TemporaryDirectory(prefix="swaplib-encode-") as scratch, atomic_path(out_path) as tmp:
-        args = [arg for pattern in sequences for arg in ("-framerate", str(fps), "-start_number", "0", "-i", pattern)]
+        framerate = f"{rate.numerator}/{rate.denominator}"
+        args = [arg for pattern in sequences for arg in ("-framerate", framerate, "-start_number", "0", "-i", pattern)]
         if audio["handling"] != "none":
-            # Input-side -t cuts only the audio; the video keeps every frame.
+            # Input-side -ss/-t cut only the audio, to the span of the frames; the video keeps every frame.
+            args += ["-ss", f"{audio_start:.6f}"] if audio_start else []
             args += ["-t", f"{float(count / rate):.6f}", "-i", str(audio_source), "-map", f"{len(sequences)}:a:0"]
             args += ["-c:a", "copy"] if audio["handling"] == "copied" else ["-c:a", "aac", "-b:a", "192k"]
         graph = _filter_graph(len(sequences), width, height, label, label_corner, Path(scratch))
@@ -298,8 +581,9 @@ def encode_video(
             args += ["-c:v", "libx264", "-crf", str(crf), "-pix_fmt", "yuv420p"]
         args += ["-movflags", "+faststart", "-map_metadata", "-1"]
         args += _synthetic_metadata_args(record.get("model"), record["model_file"])
-        log = _run_ffmpeg([*args, str(tmp)], f"{out_path}: encoding {frames_dir}")
-        _check_encoded(tmp, out_path, frames_dir, count, rate, log)
+        with Progress(count, f"{out_path.name}: frames encoded", log=log) as progress:
+            ffmpeg_log = _run_ffmpeg([*args, str(tmp)], f"{out_path}: encoding {frames_dir}", progress)
+        _check_encoded(tmp, out_path, frames_dir, count, rate, ffmpeg_log)
         # Written before the video is renamed into place: no finished video without its sidecar.
         write_json(sidecar, record)
 
@@ -334,16 +618,6 @@ def _check_frames(frames_dir: Path) -> tuple[str, int]:
         missing = sorted(set(range(numbers[-1] + 1)) - set(numbers))[:5]
         raise SwaplibError(f"{frames_dir}: frames must be numbered from 000000 without gaps (missing {missing})")
     return exts.pop(), len(files)
-
-
-def _parse_fps(fps: str, out_path: Path) -> Fraction:
-    try:
-        rate = Fraction(str(fps))
-    except (ValueError, ZeroDivisionError) as exc:
-        raise SwaplibError(f"{out_path}: bad frame rate {fps!r} (expected e.g. '25/1')") from exc
-    if rate <= 0:
-        raise SwaplibError(f"{out_path}: bad frame rate {fps!r} (must be > 0)")
-    return rate
 
 
 def _image_size(path: Path) -> tuple[int, int]:
@@ -484,9 +758,7 @@ def _file_record(value):
     if not isinstance(value, (str, os.PathLike)) or not Path(value).is_file():
         return value
     digest = hashlib.sha256()
-    with open(value, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
+    _hash_file(digest, value)
     return {"path": str(value), "sha256": digest.hexdigest(), "bytes": Path(value).stat().st_size}
 
 

@@ -12,7 +12,8 @@ sys.path.insert(0, str(REPO / "src"))  # the library, also when it is not pip-in
 
 from swaplib.codedeps import module_files
 from swaplib.errors import SwaplibError
-from swaplib.settings import load_sheet, validate_config
+from swaplib.settings import load_sheet, validate_config, video_references
+from swaplib.video import photo_files
 
 SCHEMAS = REPO / "workflow" / "schemas"
 ENV = "../../envs/swaplib.yaml"
@@ -20,6 +21,8 @@ ENV = "../../envs/swaplib.yaml"
 try:
     validate_config(config, SCHEMAS / "config.schema.yaml")
     SHEET = load_sheet(config["pairs"], SCHEMAS / "pairs.schema.yaml")
+    # video name -> reference photo: the sheet's *_reference columns and extract.references
+    REFERENCES = video_references(SHEET, config["extract"]["references"])
 except SwaplibError as exc:
     raise WorkflowError(f"swaplib: {exc}") from None
 
@@ -46,7 +49,27 @@ def all_videos(wildcards):
 
 
 def video_file(wildcards):
+    """The video file, or every photo of a photo folder (so adding or changing a photo reruns frames)."""
+    path = SHEET.videos[wildcards.video]
+    return [local(photo) for photo in photo_files(path)] if path.is_dir() else local(path)
+
+
+def video_source(wildcards):
+    """The video file or photo folder that the frames job reads."""
     return local(SHEET.videos[wildcards.video])
+
+
+def time_setting(key):
+    """frames.<key> (fps, start, end) for a video; None for a photo folder, which has no time:
+    changing them reruns nothing there."""
+    return lambda wildcards: None if SHEET.videos[wildcards.video].is_dir() else config["frames"][key]
+
+
+def reference_photo(wildcards):
+    """The video's reference photo as a list (none: empty): an input, so replacing it reruns
+    extraction and a missing one stops the run naming the file."""
+    photo = REFERENCES.get(wildcards.video)
+    return [local(photo)] if photo else []
 
 
 def curation_file(wildcards):

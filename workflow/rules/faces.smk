@@ -4,9 +4,8 @@ rule faces:
     input:
         frames="results/videos/{video}/frames",
         info="results/videos/{video}/video.json",
-        # The video's reference photo (extract.references): an input, so that replacing it reruns
-        # extraction and a missing one stops the run naming the file.
-        reference=lambda wc: [photo for video, photo in config["extract"]["references"].items() if video == wc.video],
+        # The video's reference photo (sheet column or extract.references), if any.
+        reference=reference_photo,
         code=lib("faces", "detect", "align", "identity", "smoothing", "video"),
     output:
         faces=directory("results/videos/{video}/faces"),

@@ -2,13 +2,16 @@ from swaplib.jobs import run_job
 from swaplib.video import encode_video, read_info
 
 params = snakemake.params
-run_job(
-    snakemake,
-    lambda: encode_video(
+
+
+def encode():
+    info = read_info(snakemake.input.info)  # the destination's frames: their rate and where they start
+    encode_video(
         snakemake.input.merged,
         snakemake.output.video,
-        fps=read_info(snakemake.input.info)["fps_fraction"],
+        fps=info["fps_fraction"],
         audio_source=snakemake.input.audio,
+        audio_start=info.get("start") or 0.0,  # frames cut from the destination keep their audio in sync
         crf=params.crf,
         preset=params.preset,
         lossless=params.lossless,
@@ -17,5 +20,7 @@ run_job(
         provenance=dict(params.provenance),
         merge_report=snakemake.input.merge_report,
         compare_dir=snakemake.input.get("compare"),  # the review rule's destination frames
-    ),
-)
+    )
+
+
+run_job(snakemake, encode)
