@@ -51,3 +51,27 @@ def test_the_bar_goes_to_stderr_when_asked_for(capsys):
 
 def test_durations_read_as_minutes_or_hours():
     assert (duration(0), duration(61.4), duration(3 * 3600 + 5 * 60)) == ("0m00s", "1m01s", "3h05m")
+
+
+def test_the_console_leaves_out_progress_lines_that_a_bar_shows(capsys):
+    """A job's console handler (swaplib.jobs) drops the progress lines while a bar shows them;
+    without a bar (a log file, a cluster job) they are the only progress there is."""
+    import io
+
+    from swaplib.progress import console_filter
+
+    log = logging.getLogger(LOG + ".console")
+    console = logging.StreamHandler(io.StringIO())
+    console.addFilter(console_filter)
+    log.addHandler(console)
+    log.setLevel(logging.INFO)
+    try:
+        for mode in ("on", "off"):
+            with Progress(2, f"frames ({mode})", log=log, mode=mode) as progress:
+                progress.update(2)
+        log.info("a line of its own")
+    finally:
+        log.removeHandler(console)
+    lines = console.stream.getvalue().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("frames (off) 2/2 (100%)") and lines[1] == "a line of its own"
+    assert "frames (on)" in capsys.readouterr().err  # the bar

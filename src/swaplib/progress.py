@@ -1,7 +1,9 @@
 """Progress of a long stage: a log line every ~5 % (done/total, rate, ETA) and, on a terminal, a bar.
 
 The log lines land in the rule's log (what a user tails on a cluster); the tqdm bar goes to stderr,
-which is the terminal when Snakemake runs the job locally and interactively.
+which is the terminal when Snakemake runs the job locally and interactively. While a bar is shown,
+other console log lines print above it (not through it), and its own progress lines stay out of
+the console (see `console_filter`, which swaplib.jobs puts on the job's console handler).
 
     with Progress(len(frames), "frames merged", unit="frame", log=log) as progress:
         for ...:
@@ -10,6 +12,7 @@ which is the terminal when Snakemake runs the job locally and interactively.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
@@ -17,6 +20,12 @@ import time
 PROGRESS_MODES = ("auto", "on", "off")
 _LOG_STEPS = 20  # a log line every 1/20 of the work ...
 _LOG_SECONDS = 30.0  # ... or after this long without one, whichever comes first
+_ON_BAR = "swaplib_progress_on_bar"  # set on a progress log record whose figures a bar shows too
+
+
+def console_filter(record: logging.LogRecord) -> bool:
+    """For console log handlers: leave out the progress lines that a progress bar already shows."""
+    return not getattr(record, _ON_BAR, False)
 
 
 def duration(seconds: float) -> str:
@@ -45,9 +54,12 @@ class Progress:
         self.every = max(1, (self.total - self.start) // _LOG_STEPS)
         self.next_log = self.start + self.every
         self.bar = None
+        self._console = contextlib.ExitStack()
         if show_bar(mode) and self.total > self.start:
             from tqdm import tqdm
+            from tqdm.contrib.logging import logging_redirect_tqdm
 
+            self._console.enter_context(logging_redirect_tqdm())
             self.bar = tqdm(total=self.total, initial=self.start, desc=what, unit=unit, dynamic_ncols=True,
                             mininterval=0.5, leave=False)
 
@@ -75,12 +87,13 @@ class Progress:
             self.t_logged = now
             self.log.info("%s %d/%d (%.0f%%)%s  %.2f %s/s  ETA %s", self.what, self.done, self.total,
                           100 * self.done / max(self.total, 1), f"  {detail}" if detail else "", self.rate(),
-                          self.unit, duration(self.eta()))
+                          self.unit, duration(self.eta()), extra={_ON_BAR: self.bar is not None})
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+        self._console.close()
 
     def __enter__(self) -> Progress:
         return self
