@@ -20,7 +20,10 @@ ENV = "../../envs/swaplib.yaml"
 
 try:
     validate_config(config, SCHEMAS / "config.schema.yaml")
-    SHEET = load_sheet(config["pairs"], SCHEMAS / "pairs.schema.yaml")
+    # Every video is probed once, by the snakemake that plans the run (so a bad one stops it before
+    # any job); a cluster job parsing the workflow again for itself skips that (its video is read
+    # by the job anyway).
+    SHEET = load_sheet(config["pairs"], SCHEMAS / "pairs.schema.yaml", check_videos=workflow.is_main_process)
     # video name -> reference photo: the sheet's *_reference columns and extract.references
     REFERENCES = video_references(SHEET, config["extract"]["references"])
 except SwaplibError as exc:
