@@ -2,11 +2,13 @@
 
 The workflow scripts are thin adapters; they hand their work to `run_job`, which sends the
 library's log lines to the job's `log:` file and to stderr (which Snakemake shows), and turns
-a SwaplibError into one readable line instead of a traceback.
+a SwaplibError, a full disk or an interrupt into one readable line instead of a traceback.
+Outputs are written atomically (swaplib.atomic), so a job that fails leaves none half-written.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import sys
 import traceback
@@ -39,6 +41,16 @@ def run_job(snakemake, work: Callable[[], object]) -> None:
     except KeyboardInterrupt:
         log.error("interrupted; partial outputs are removed, saved training state is kept")
         sys.exit(130)
-    except Exception:
+    except Exception as exc:
+        if _disk_full(exc):
+            log.error("the disk is full (%s); no output was left half-written: free some space and run again", exc)
+            sys.exit(1)
         log.error("unexpected failure:\n%s", traceback.format_exc())
         raise
+
+
+def _disk_full(exc: Exception) -> bool:
+    """ENOSPC or a full quota, also when a library reports it only in words (torch.save, pyarrow)."""
+    words = str(exc)
+    return getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or any(
+        text in words for text in ("No space left on device", "Disk quota exceeded"))
