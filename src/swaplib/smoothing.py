@@ -8,9 +8,10 @@ smoothing its landmarks along the track steadies the crops.
 The smoothing must not fight real motion: a talking head moves by tens of pixels between frames,
 often in jerks (frame-rate conversion repeats and drops frames), and any filter on the landmarks
 themselves lags behind such moves and makes the crops worse (measured: up to 4x the jitter).
-So the face's own motion is measured on the pixels (phase correlation of the region around it
-between consecutive frames, sub-pixel), taken out of the landmarks, the remaining tremble is
-filtered (One-Euro, run forward and backward so that it does not lag), and the motion is put back.
+So the face's own motion is measured on the pixels (phase correlation of the region around its
+brows, eyes and nose between consecutive frames, sub-pixel), taken out of the landmarks, the
+remaining tremble is filtered (One-Euro, run forward and backward so that it does not lag), and
+the motion is put back.
 `eye_jitter` measures the effect on the crops.
 """
 
@@ -93,20 +94,24 @@ def _distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.linalg.norm(a - b))
 
 
-MIN_RESPONSE = 0.05  # phase-correlation peak below which the measured shift is not trusted
+MIN_RESPONSE = 0.05  # phase-correlation peak below which a measured shift is not trusted
+# A face's motion goes into its landmarks, so a chance match must not pass: consecutive frames of a
+# face give 0.8-1.0, unrelated pictures up to ~0.1.
+MOTION_MIN_RESPONSE = 0.2
 
 
-def image_shift(previous: np.ndarray, current: np.ndarray) -> np.ndarray:
+def image_shift(previous: np.ndarray, current: np.ndarray, min_response: float = MIN_RESPONSE) -> np.ndarray:
     """(dx, dy) shift of the picture from one grey patch to another of the same size; NaN when
-    the match is too weak to trust. Phase correlation finds it to a pixel, however large;
-    ECC (an iterative least-squares match) then refines it to a few hundredths of a pixel."""
+    the match is too weak to trust (phase-correlation peak below min_response). Phase correlation
+    finds it to a pixel, however large; ECC (an iterative least-squares match) then refines it to
+    a few hundredths of a pixel."""
     import cv2
 
     previous = np.ascontiguousarray(previous, np.float32) - np.float32(previous.mean())
     current = np.ascontiguousarray(current, np.float32) - np.float32(current.mean())
     window = cv2.createHanningWindow(previous.shape[::-1], cv2.CV_32F)
     (dx, dy), response = cv2.phaseCorrelate(previous, current, window)
-    if response < MIN_RESPONSE:
+    if response < min_response:
         return np.full(2, np.nan)
     warp = np.float32([[1, 0, dx], [0, 1, dy]])
     try:
@@ -117,17 +122,25 @@ def image_shift(previous: np.ndarray, current: np.ndarray) -> np.ndarray:
     return warp[:, 2].astype(np.float64)
 
 
+# Share of the face box, from its top, whose picture shift is the face's motion: brows, eyes and
+# nose, which move with the head. The mouth and jaw move on their own in speech and would pull the
+# shift with them (measured: smoothing then made a talking clip's crops 20% less steady, not 60% more).
+MOTION_REGION = 0.6
+
+
 def face_motion(previous: np.ndarray, current: np.ndarray, box) -> np.ndarray:
-    """(dx, dy) shift of the picture around box (x0 y0 x1 y1) from the previous grey frame to the
-    current one; NaN when it cannot be measured (a cut, a hand over the face, a tiny box)."""
+    """(dx, dy) shift of the upper face (MOTION_REGION of box x0 y0 x1 y1) from the previous grey
+    frame to the current one; NaN when it cannot be measured (a cut, a hand over the face, a tiny
+    box)."""
     height, width = current.shape[:2]
     x0, y0, x1, y1 = np.asarray(box, np.float64)
+    y1 = y0 + MOTION_REGION * (y1 - y0)
     pad_x, pad_y = 0.1 * (x1 - x0), 0.1 * (y1 - y0)
     x0, y0 = int(max(x0 - pad_x, 0)), int(max(y0 - pad_y, 0))
     x1, y1 = int(min(x1 + pad_x, width)), int(min(y1 + pad_y, height))
     if x1 - x0 < 8 or y1 - y0 < 8:
         return np.full(2, np.nan)
-    return image_shift(previous[y0:y1, x0:x1], current[y0:y1, x0:x1])
+    return image_shift(previous[y0:y1, x0:x1], current[y0:y1, x0:x1], MOTION_MIN_RESPONSE)
 
 
 def one_euro(values: np.ndarray, fps: float, min_cutoff: float, beta: float, d_cutoff: float = 1.0) -> np.ndarray:
