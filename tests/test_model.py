@@ -171,12 +171,14 @@ def test_bf16_inference_draws_what_fp32_draws():
     torch.manual_seed(0)
     model = build_model(model_config("tiny", resolution=32))
     faces = torch.rand(4, 3, 32, 32)
+    rgb_trained_layout, _ = model.eval().swap(faces)  # as training leaves it: plain fp32
     model.for_inference(torch.device("cpu"), "fp32")
-    assert model.amp is None and all(p.is_contiguous() for p in model.parameters())
-    rgb32, mask32 = model.swap(faces)
-    model.for_inference(torch.device("cpu"), "bf16")
     conv = next(p for p in model.parameters() if p.ndim == 4)
-    assert model.amp is torch.bfloat16 and conv.is_contiguous(memory_format=torch.channels_last)
+    assert model.amp is None and conv.is_contiguous(memory_format=torch.channels_last)
+    rgb32, mask32 = model.swap(faces)
+    assert torch.allclose(rgb32, rgb_trained_layout, atol=1e-5)  # the layout changes speed, not results
+    model.for_inference(torch.device("cpu"), "bf16")
+    assert model.amp is torch.bfloat16
     rgb16, mask16 = model.swap(faces)
     assert rgb16.dtype == mask16.dtype == torch.float32
     difference = (rgb16 - rgb32).abs()

@@ -574,7 +574,7 @@ def _torch_threads(threads: int | None, amp):
     """The model's threads, beside the frame pool that keeps all `threads` busy reading, blending and
     writing. In bf16 (AMX) the model is the lighter part: half the threads, as more oversubscribe the
     cores (on 2 cores: Quick96 at 1280x720 41.6 frames/s on 1 thread, 35.1 on 2). In fp32 it is the
-    heavier part and gets them all (20.8 frames/s on 2 threads, 16.3 on 1)."""
+    heavier part and gets them all (about 21 frames/s on 2 threads, 16 on 1)."""
     previous = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads if amp is None else max(1, threads // 2))
