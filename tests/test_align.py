@@ -10,6 +10,7 @@ from swaplib.align import (
     ALIGN_POINTS,
     FACE_TYPES,
     face_matrix,
+    head_shift,
     hull_mask,
     invert,
     mean_face,
@@ -320,3 +321,15 @@ def test_head_shift_is_bounded():
     assert max(map(abs, offsets)) == pytest.approx(margin, abs=1e-6)  # reached, never passed
     for face in faces:
         assert crop_inside(face, "whole_face", "head") > -1e-3  # on the edge at most (float32 test)
+
+
+def test_a_given_head_shift_replaces_the_faces_own():
+    """Extraction passes the shift smoothed along the track; only head uses it."""
+    face = posed(30)  # turned towards the image's right
+    own = head_shift(face)
+    assert own < 0  # the window moves left (unit-face units), behind the head
+    np.testing.assert_allclose(face_matrix(face, 256, "head", own), face_matrix(face, 256, "head"))
+    frontal = face_matrix(face, 256, "head", 0.0)
+    moved = transform_points(face, face_matrix(face, 256, "head"))[27:30, 0] - transform_points(face, frontal)[27:30, 0]
+    assert np.allclose(moved, moved[0]) and moved[0] > 0  # so the whole face slides right in the crop
+    np.testing.assert_allclose(face_matrix(face, 256, "full", own), face_matrix(face, 256, "full"))

@@ -80,6 +80,9 @@ _DFL_UNIT = _WINDOWS["half"][0]
 # longer hold whole_face: their sides differ by twice this.
 HEAD_SHIFT_LIMIT = (_WINDOWS["head"][0] - _WINDOWS["whole_face"][0]) / 2
 
+# The unit face's distance between the eye centres: what shifts in unit-face units are, in eye distances.
+UNIT_EYE_DISTANCE = float(np.linalg.norm(_UNIT_FACE[42:48].mean(axis=0) - _UNIT_FACE[36:42].mean(axis=0)))
+
 # Points the transform is fitted on: brows, eyes, nose and the mouth corners. The jaw line slides
 # with head turns and the lips with speech; leaving them out keeps crops steady across frames.
 ALIGN_POINTS = np.r_[17:48, 48, 54]
@@ -152,16 +155,30 @@ def _head_shift(unit_points: np.ndarray) -> float:
     return float(np.clip(damped, -HEAD_SHIFT_LIMIT, HEAD_SHIFT_LIMIT))
 
 
-def face_matrix(landmarks: np.ndarray, size: int, face_type: str = "full") -> np.ndarray:
+def face_matrix(landmarks: np.ndarray, size: int, face_type: str = "full", shift: float | None = None) -> np.ndarray:
     """(2, 3) float64 frame -> crop similarity that lays the landmarks onto the template.
 
-    For `head` the window also moves sideways with the face's yaw (_head_shift)."""
+    For `head` the window also moves sideways with the face's yaw: by `shift` (unit-face units,
+    e.g. head_shift smoothed over time), or by this face's own head_shift when None."""
+    to_unit = _to_unit(landmarks)
+    if face_type != "head":
+        shift = 0.0
+    elif shift is None:
+        shift = _head_shift(transform_points(landmarks, to_unit))
+    return _compose(_unit_to_crop(size, face_type, shift), to_unit)
+
+
+def head_shift(landmarks: np.ndarray) -> float:
+    """The head window's sideways move (unit-face units) for 68 landmarks in frame coordinates."""
+    return _head_shift(transform_points(landmarks, _to_unit(landmarks)))
+
+
+def _to_unit(landmarks: np.ndarray) -> np.ndarray:
+    """(2, 3) frame -> unit-face similarity fitted on the steady points."""
     landmarks = _as_points(landmarks, "landmarks")
     if landmarks.shape[0] != 68:
         raise SwaplibError(f"landmarks must be 68 iBUG points, got {landmarks.shape[0]}")
-    to_unit = similarity_fit(landmarks[ALIGN_POINTS], _UNIT_FACE[ALIGN_POINTS])
-    shift = _head_shift(transform_points(landmarks, to_unit)) if face_type == "head" else 0.0
-    return _compose(_unit_to_crop(size, face_type, shift), to_unit)
+    return similarity_fit(landmarks[ALIGN_POINTS], _UNIT_FACE[ALIGN_POINTS])
 
 
 def _compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:

@@ -724,7 +724,8 @@ def _pass_through(src: Path, dst: Path) -> None:
         shutil.copyfile(src, dst)
 
 
-def _report(records: list[dict], base: MergeSettings, rules, overrides, model: dict, device, amp, seconds: dict) -> dict:
+def _report(records: list[dict], base: MergeSettings, rules, overrides, model: dict, device, amp,
+            seconds: dict) -> dict:
     with_face = [r for r in records if r["faces"] or r["failures"]]  # failures: found but not kept
     return {
         "frames": len(records),

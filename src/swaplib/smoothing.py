@@ -193,18 +193,34 @@ def smooth_landmarks(
     if fps <= 0 or min_cutoff <= 0 or beta < 0:
         raise SwaplibError(f"smoothing needs fps > 0, cutoff > 0 and beta >= 0; got {fps}, {min_cutoff}, {beta}")
     landmarks = np.asarray(landmarks, np.float64)
-    frames, tracks = np.asarray(frames), np.asarray(tracks)
     motion = np.full((len(frames), 2), np.nan) if motion is None else np.asarray(motion, np.float64)
     out = landmarks.copy()
+    for run in _track_runs(frames, tracks):
+        out[run] = _smooth_run(landmarks[run], motion[run], fps, min_cutoff, beta)
+    return out
+
+
+def smooth_series(frames: np.ndarray, tracks: np.ndarray, values: np.ndarray, *, fps: float = 25.0,
+                  min_cutoff: float = 1.0, beta: float = 10.0, eye_distance: float = 1.0) -> np.ndarray:
+    """values (N, ...) of each face filtered (zero-lag One-Euro) along each track's runs of
+    consecutive frames. eye_distance: the eye distance in the values' units, so that the settings
+    mean what they mean for smooth_landmarks."""
+    values = np.asarray(values, np.float64) / eye_distance
+    out = values.copy()
+    for run in _track_runs(frames, tracks):
+        out[run] = zero_lag_one_euro(values[run], fps, min_cutoff, beta)
+    return out * eye_distance
+
+
+def _track_runs(frames: np.ndarray, tracks: np.ndarray):
+    """Index arrays, in frame order, of each track's runs of 3+ consecutive frames: a gap (frames
+    without the face) starts a new run, as the filter assumes even time steps."""
+    frames, tracks = np.asarray(frames), np.asarray(tracks)
     for track in np.unique(tracks):
         members = np.flatnonzero(tracks == track)
         members = members[np.argsort(frames[members], kind="stable")]
-        # A gap (frames without this face) starts a new run: the filter assumes even time steps.
         breaks = np.flatnonzero(np.diff(frames[members]) != 1) + 1
-        for run in np.split(members, breaks):
-            if len(run) >= 3:
-                out[run] = _smooth_run(landmarks[run], motion[run], fps, min_cutoff, beta)
-    return out
+        yield from (run for run in np.split(members, breaks) if len(run) >= 3)
 
 
 def _smooth_run(points: np.ndarray, motion: np.ndarray, fps: float, min_cutoff: float, beta: float) -> np.ndarray:
