@@ -1,6 +1,7 @@
 """Extraction speed per detector backend, and crop jitter with and without smoothing.
 
     .venv/bin/python bench/extract.py [--threads 2] [--backends dlib-hog,dlib-cnn,fan] [--frames N]
+                                      [--no-jitter] [--jitter-face-type head]
 
 Speed: `extract_faces` (read frames, detect, landmarks, embeddings, tracking, smoothing, align,
 write crops and table) on the frames of each clip of ../shared/data, decoded to PNG beforehand
@@ -56,11 +57,12 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def timed_extract(frames: Path, out: Path, detector, threads: int, smooth: bool = True, size: int = 256):
+def timed_extract(frames: Path, out: Path, detector, threads: int, smooth: bool = True, size: int = 256,
+                  face_type: str = "whole_face"):
     """(table, wall seconds, CPU seconds) of one extraction."""
     started, cpu = time.perf_counter(), cpu_seconds()
     table = extract_faces(frames, out / "faces", out / "faces.parquet", detector=detector, size=size,
-                          face_type="whole_face", smooth=smooth, threads=threads)
+                          face_type=face_type, smooth=smooth, threads=threads)
     return table, time.perf_counter() - started, cpu_seconds() - cpu
 
 
@@ -117,7 +119,7 @@ def _s3fd_input(rgb: np.ndarray):
         [104.0, 117.0, 123.0]).view(1, 3, 1, 1)
 
 
-def jitter_rows(clips: dict[str, Path], threads: int, work: Path) -> list[dict]:
+def jitter_rows(clips: dict[str, Path], threads: int, work: Path, face_type: str) -> list[dict]:
     detector = make_detector("dlib-hog")
     rows = []
     for stem, frames in clips.items():
@@ -126,10 +128,10 @@ def jitter_rows(clips: dict[str, Path], threads: int, work: Path) -> list[dict]:
         row = {"clip": stem}
         for smooth in (False, True):
             out = work / f"jitter_{stem}_{smooth}"
-            table, _, _ = timed_extract(frames, out, detector, threads, smooth=smooth)
+            table, _, _ = timed_extract(frames, out, detector, threads, smooth=smooth, face_type=face_type)
             kept = table[table["kept"]]
             crops = [read_image(out / "faces" / name) for name in kept["file"]]
-            row["smoothing on" if smooth else "smoothing off"] = eye_jitter(kept["frame"].to_numpy(), crops, "whole_face")
+            row["smoothing on" if smooth else "smoothing off"] = eye_jitter(kept["frame"].to_numpy(), crops, face_type)
         row["change"] = f"{row['smoothing on'] / row['smoothing off'] - 1:+.0%}"
         rows.append(row)
     return rows
@@ -148,10 +150,11 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=0, help="frames per clip for dlib-hog (0 = all)")
     parser.add_argument("--slow-frames", type=int, default=10, help="frames per clip for dlib-cnn")
     parser.add_argument("--no-jitter", action="store_true", help="skip the jitter table")
+    parser.add_argument("--jitter-face-type", default="whole_face", help="face type of the jitter table's crops")
     args = parser.parse_args()
     if not (DATA / "clips").is_dir():
         sys.exit(f"test media not found at {DATA} (set SWAPLIB_TEST_DATA)")
-    backends = args.backends.split(",")
+    backends = [b for b in args.backends.split(",") if b]  # "" = the jitter table only
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.1f}; {args.threads} extraction processes; crops 256 px whole_face, "
           "embeddings every 5th frame, smoothing on\n")
@@ -174,8 +177,9 @@ def main() -> None:
         if "fan" in backends:
             print(fan_parts_timing(clips, work))
         if not args.no_jitter:
-            print("\neye-region jitter in the aligned crops (px at 256 px, mean frame-to-frame movement; dlib-hog):")
-            print_table(jitter_rows(clips, args.threads, work), "{:.3f}")
+            print(f"\neye-region jitter in the aligned {args.jitter_face_type} crops (px at 256 px, mean frame-to-frame "
+                  "movement; dlib-hog):")
+            print_table(jitter_rows(clips, args.threads, work, args.jitter_face_type), "{:.3f}")
 
 
 if __name__ == "__main__":
