@@ -1,12 +1,13 @@
 """The face table: every face found in a video's frames, its aligned crop and its geometry.
 
 `extract_faces` turns a folder of frames into a folder of aligned crops plus one parquet row per
-face (contract in DESIGN.md); later stages read it back with `swaplib.facetable.read_faces`, which
-gives the kept faces unless asked for all. It runs in three passes over the frames, each spread over `threads`
-worker processes: (1) detect, fit landmarks, embed, and measure each face's motion since the
-previous frame; then, in this process, follow faces into tracks; (2) embed the first face of any
-track still without an embedding; then choose whom to keep and smooth the landmarks along the
-tracks; (3) align and write the crops of the kept faces. A folder of photos (rather than a
+face (contract in DESIGN.md); later stages read it back with `swaplib.facetable.read_faces`,
+which gives the kept faces unless asked for all. It runs in three passes over the frames, each
+spread over `threads` worker processes: (1) detect, fit landmarks, embed, and measure each face's
+motion since the previous frame; then, in this process, follow faces into tracks; (2) embed the
+first face of any track still without an embedding; then choose whom to keep and smooth the
+landmarks (and a head crop's yaw shift) along the tracks; (3) align and write the crops of the
+kept faces. A folder of photos (rather than a
 video's frames) skips the tracking and smoothing: every photo is a face of its own.
 """
 
