@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import logging
 import os
 import shutil
@@ -38,9 +37,10 @@ from . import masks
 from .align import transform_points, warp_to_face, warp_to_frame
 from .atomic import atomic_dir, read_image, write_json
 from .color import COLOR_TRANSFERS, hist_match, transfer
+from .digest import hash_file
 from .errors import SwaplibError
 from .facetable import frame_files, landmarks_array, matrices_array, read_faces
-from .model import autocast, load_model, resolve_device, swap_faces
+from .model import autocast, load_model, precision_name, resolve_device, swap_faces
 from .progress import Progress
 
 log = logging.getLogger(__name__)
@@ -493,12 +493,9 @@ def _load_checked_model(model_path, faces: pd.DataFrame, table_path, used: set[M
 
 
 def _model_record(model_path, meta: dict) -> dict:
-    digest = hashlib.sha256()
-    with open(model_path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
     keep = ("model_config", "iterations", "settings", "masks_trained", "face_type")
-    return {"path": str(model_path), "sha256": digest.hexdigest(), **{k: meta[k] for k in keep if k in meta}}
+    return {"path": str(model_path), "sha256": hash_file(model_path).hexdigest(),
+            **{k: meta[k] for k in keep if k in meta}}
 
 
 # ---------------------------------------------------------------------------------- a whole video
@@ -743,7 +740,7 @@ def _report(records: list[dict], base: MergeSettings, rules, overrides, model: d
                       "rows": [dataclasses.asdict(rule) for rule in rules]},
         "model": model,
         "device": str(device),
-        "precision": {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[amp],
+        "precision": precision_name(amp),
         "seconds": {k: round(v, 3) for k, v in seconds.items()},
         # Of the frame loop (read, model, merge, write), without loading the model.
         "frames_per_second": round(len(records) / seconds["merging"], 3) if seconds["merging"] > 0 else None,

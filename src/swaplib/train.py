@@ -49,7 +49,7 @@ from .dataset import (
 )
 from .errors import SwaplibError
 from .model import (MODEL_FORMAT, PRECISIONS, ModelConfig, SwapModel, amp_dtype, autocast, build_model,
-                    count_parameters, model_config, resolve_device)
+                    count_parameters, model_config, precision_name, resolve_device)
 from .optim import OPTIMIZERS, make_optimizer
 from .progress import PROGRESS_MODES, Progress
 
@@ -575,7 +575,7 @@ def train(
         log.info("training from scratch: %d src faces, %d dst faces, %s, %d iterations", len(src), len(dst), model_cfg, s.iterations)
     scaler = torch.amp.GradScaler("cuda") if amp == torch.float16 else None
     log.info("model %s: %.2fM parameters on %s, %s%s, optimizer %s lr %.3g%s", model_cfg.archi, count_parameters(model) / 1e6,
-             device, {None: "fp32", torch.bfloat16: "bf16 autocast", torch.float16: "fp16 autocast"}[amp],
+             device, precision_name(amp) + (" autocast" if amp else ""),
              ", channels_last" if channels_last else "", s.optimizer, s.lr * lr_scale,
              f", lr dropout {s.lr_dropout}" if s.lr_dropout < 1 else "")
 

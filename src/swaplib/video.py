@@ -30,6 +30,7 @@ import numpy as np
 
 from . import __version__
 from .atomic import atomic_dir, atomic_path, write_json
+from .digest import hash_file
 from .errors import SwaplibError
 from .progress import Progress
 
@@ -480,17 +481,11 @@ def _source_record(path: Path, photos: list[Path] | None = None) -> dict:
     for file in files:
         if photos:  # name and length first, so renaming or splitting photos changes the hash too
             digest.update(f"{file.name}\0{file.stat().st_size}\0".encode())
-        _hash_file(digest, file)
+        hash_file(file, digest)
     stats = [file.stat() for file in files]
     newest = dt.datetime.fromtimestamp(max(s.st_mtime for s in stats), dt.timezone.utc)
     return {"path": str(path), "bytes": sum(s.st_size for s in stats),
             "mtime": newest.isoformat(timespec="seconds"), "sha256": digest.hexdigest()}
-
-
-def _hash_file(digest, path) -> None:
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
 
 
 def read_info(info_json: str | os.PathLike) -> dict:
@@ -757,9 +752,7 @@ def _file_record(value):
     """A path that names a file → {"path", "sha256", "bytes"}; anything else as it is."""
     if not isinstance(value, (str, os.PathLike)) or not Path(value).is_file():
         return value
-    digest = hashlib.sha256()
-    _hash_file(digest, value)
-    return {"path": str(value), "sha256": digest.hexdigest(), "bytes": Path(value).stat().st_size}
+    return {"path": str(value), "sha256": hash_file(value).hexdigest(), "bytes": Path(value).stat().st_size}
 
 
 def _provenance_record(out_path: Path, count: int, fps: str, label: str | None, provenance: dict | None,

@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import SwaplibError
-from .base import PRECISIONS, SwapModel, amp_dtype, autocast
+from .base import PRECISIONS, SwapModel, amp_dtype, autocast, precision_name
 from .config import ARCHI_OPTIONS, ARCHI_TYPES, PRESETS, ModelConfig, model_config, parse_archi
 from .df import DFModel
 from .liae import LIAEModel
@@ -28,7 +28,7 @@ FAMILIES = {"df": DFModel, "liae": LIAEModel}
 
 __all__ = [
     "ARCHI_OPTIONS", "ARCHI_TYPES", "FAMILIES", "MODEL_FORMAT", "PRECISIONS", "PRESETS", "DFModel", "LIAEModel",
-    "ModelConfig", "SwapModel", "amp_dtype", "autocast", "build_model", "count_parameters", "load_model", "model_config", "parse_archi",
+    "ModelConfig", "SwapModel", "amp_dtype", "autocast", "precision_name", "build_model", "count_parameters", "load_model", "model_config", "parse_archi",
     "resolve_device", "swap_faces",
 ]
 

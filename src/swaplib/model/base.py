@@ -50,6 +50,11 @@ def amp_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     return torch.bfloat16 if amx_available() else None
 
 
+def precision_name(dtype: torch.dtype | None) -> str:
+    """fp32, bf16 or fp16: how records and logs name an autocast dtype (None = plain fp32)."""
+    return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
+
+
 def autocast(device: torch.device, dtype: torch.dtype | None):
     """Mixed precision in `dtype` on `device`; a no-op for None (fp32)."""
     if dtype is None:
