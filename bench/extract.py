@@ -29,10 +29,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from swaplib.atomic import read_image
-from swaplib.detect import make_detector
-from swaplib.faces import extract_faces
-from swaplib.smoothing import eye_jitter
+from swaplib.core.images import read_image
+from swaplib.extract.detect import make_detector
+from swaplib.extract.faces import extract_faces
+from swaplib.extract.smoothing import eye_jitter
 
 DATA = Path(os.environ.get("SWAPLIB_TEST_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 HARD = "fr_hamilton_stage_multi_HARD"
@@ -89,7 +89,7 @@ def speed_rows(clips: dict[str, Path], backend: str, threads: int, limit: int, w
 
 def fan_parts_timing(clips: dict[str, Path], work: Path) -> str:
     """S3FD pass per frame and 2DFAN4 fit per face, on real weights if present, else random ones."""
-    from swaplib.detect.fan import FAN_WEIGHTS, S3FD_WEIGHTS, save_random_weights, weights_folder
+    from swaplib.extract.detect.fan import FAN_WEIGHTS, S3FD_WEIGHTS, save_random_weights, weights_folder
 
     folder, note = weights_folder(), "real weights"
     if not ((folder / FAN_WEIGHTS).is_file() and (folder / S3FD_WEIGHTS).is_file()):

@@ -26,10 +26,10 @@ import pandas as pd
 import torch
 
 from swaplib import merge
-from swaplib.detect import make_detector
-from swaplib.faces import extract_faces
-from swaplib.facetable import read_faces
+from swaplib.extract.detect import make_detector
+from swaplib.extract.faces import extract_faces
 from swaplib.model import MODEL_FORMAT, build_model, model_config
+from swaplib.tables.faces import read_faces
 
 CLIP = "lp_d20_young_man_talking"
 DATA = Path(os.environ.get("SWAPLIB_TEST_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))

@@ -21,10 +21,10 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from swaplib.detect import make_detector
-from swaplib.faces import extract_faces
-from swaplib.facetable import read_faces
+from swaplib.extract.detect import make_detector
+from swaplib.extract.faces import extract_faces
 from swaplib.sort import ORDERS, Rules, build_faceset, score_faces, select_faces
+from swaplib.tables.faces import read_faces
 
 CLIPS = ["lp_d12_man_glasses_talking", "lp_d20_young_man_talking", "lp_d3_woman_expressions",
          "lp_s18_woman_landscape_talking", "lp_d13_man_vertical_selfie"]

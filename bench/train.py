@@ -30,9 +30,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from swaplib.dataset import FaceData  # noqa: E402
-from swaplib.model import build_model, model_config  # noqa: E402
-from swaplib.train import train, train_settings  # noqa: E402
+from swaplib.model import build_model, model_config
+from swaplib.train import train, train_settings
+from swaplib.train.data import FaceData
 
 # name, preset, archi, batch size, DFL ms/iter (2-core CPU, TensorFlow)
 CASES = [

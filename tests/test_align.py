@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from swaplib.align import (
+from swaplib.core.errors import SwaplibError
+from swaplib.extract.align import (
     ALIGN_POINTS,
     FACE_TYPES,
     face_matrix,
@@ -18,8 +19,7 @@ from swaplib.align import (
     warp_to_face,
     warp_to_frame,
 )
-from swaplib.errors import SwaplibError
-from swaplib.pose import rotate_model
+from swaplib.extract.pose import rotate_model
 
 IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
 
@@ -217,7 +217,7 @@ def crop_inside(landmarks: np.ndarray, inner: str, outer: str) -> float:
 
 
 def detect_one(image: np.ndarray) -> np.ndarray:
-    from swaplib.detect import make_detector
+    from swaplib.extract.detect import make_detector
 
     [face] = make_detector("dlib-hog").detect(image)
     return face.landmarks

@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from swaplib.detect import Detection, Detector, DlibDetector, dlib_model_path, make_detector
-from swaplib.errors import SwaplibError
+from swaplib.core.errors import SwaplibError
+from swaplib.extract.detect import Detection, Detector, DlibDetector, dlib_model_path, make_detector
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +79,7 @@ def test_dlib_cnn_finds_the_face(photo):
 
 
 def _iou(a, b) -> float:
-    from swaplib.detect import box_iou
+    from swaplib.extract.detect import box_iou
 
     return float(box_iou(np.array([a]), np.array([b]))[0, 0])
 

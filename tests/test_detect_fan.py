@@ -11,15 +11,15 @@ import cv2
 import numpy as np
 import pytest
 
-from swaplib.detect import make_detector
-from swaplib.detect.fan import FAN_WEIGHTS, S3FD_WEIGHTS, WEIGHTS_URL
-from swaplib.errors import SwaplibError
+from swaplib.core.errors import SwaplibError
+from swaplib.extract.detect import make_detector
+from swaplib.extract.detect.fan import FAN_WEIGHTS, S3FD_WEIGHTS, WEIGHTS_URL
 
 
 @pytest.fixture(scope="module")
 def random_weights(tmp_path_factory):
     pytest.importorskip("face_alignment", reason="face-alignment is not installed")
-    from swaplib.detect.fan import save_random_weights
+    from swaplib.extract.detect.fan import save_random_weights
 
     folder = tmp_path_factory.mktemp("checkpoints")
     save_random_weights(folder)

@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from swaplib.align import mean_face, transform_points
-from swaplib.detect import make_detector
-from swaplib.errors import SwaplibError
-from swaplib.faces import extract_faces
-from swaplib.facetable import FACE_COLUMNS, embeddings_array, landmarks_array, matrices_array, read_faces
-from swaplib.identity import NOT_LARGEST, OTHER_PERSON
+from swaplib.core.errors import SwaplibError
+from swaplib.extract.align import mean_face, transform_points
+from swaplib.extract.detect import make_detector
+from swaplib.extract.faces import extract_faces
+from swaplib.extract.identity import NOT_LARGEST, OTHER_PERSON
+from swaplib.tables.faces import FACE_COLUMNS, embeddings_array, landmarks_array, matrices_array, read_faces
 
 SIZE = 160
 FRAME_STEP = 23  # 8 frames spread over the clip
@@ -233,7 +233,7 @@ def test_progress_is_logged(tmp_path, photo, detector, caplog, capsys):
     frames = tmp_path / "frames"
     frames.mkdir()
     cv2.imwrite(str(frames / "000000.jpg"), cv2.imread(str(photo("lp_d9_woman_open_mouth"))))
-    with caplog.at_level(logging.INFO, logger="swaplib.faces"):
+    with caplog.at_level(logging.INFO, logger="swaplib.extract.faces"):
         extract_faces(frames, tmp_path / "faces", tmp_path / "faces.parquet", detector=detector, size=64,
                       face_type="full", progress="on")
     # Each pass logs its count with rate and ETA; this frame's face was embedded in pass 1 already.

@@ -10,13 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from swaplib.align import mean_face, transform_points
-from swaplib.atomic import read_image
-from swaplib.detect import Detection, make_detector
-from swaplib.errors import SwaplibError
-from swaplib.faces import extract_faces
-from swaplib.facetable import landmarks_array, matrices_array
-from swaplib.identity import SAME_PERSON
+from swaplib.core.errors import SwaplibError
+from swaplib.core.images import read_image
+from swaplib.extract.align import mean_face, transform_points
+from swaplib.extract.detect import Detection, make_detector
+from swaplib.extract.faces import extract_faces
+from swaplib.extract.identity import SAME_PERSON
+from swaplib.tables.faces import landmarks_array, matrices_array
 
 SINGLE_PERSON = [
     "lp_d12_man_glasses_talking", "lp_d13_man_vertical_selfie", "lp_d20_young_man_talking",

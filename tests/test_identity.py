@@ -6,10 +6,10 @@ import cv2
 import numpy as np
 import pytest
 
-from swaplib.atomic import read_image
-from swaplib.detect import make_detector, to_rgb_uint8
-from swaplib.errors import SwaplibError
-from swaplib.identity import (
+from swaplib.core.errors import SwaplibError
+from swaplib.core.images import read_image
+from swaplib.extract.detect import make_detector, to_rgb_uint8
+from swaplib.extract.identity import (
     NOT_LARGEST,
     OTHER_PERSON,
     SAME_PERSON,

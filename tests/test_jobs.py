@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from swaplib.atomic import atomic_path
-from swaplib.errors import SwaplibError
-from swaplib.jobs import run_job
+from swaplib.core.atomic import atomic_path
+from swaplib.core.errors import SwaplibError
+from swaplib.core.jobs import run_job
 
 
 def job(tmp_path: Path):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from swaplib import masks
-from swaplib.align import FACE_TYPES, mean_face
-from swaplib.errors import SwaplibError
+from swaplib.core.errors import SwaplibError
+from swaplib.extract.align import FACE_TYPES, mean_face
+from swaplib.merge import masks
 
 
 def square(size: int, a: int, b: int, value: float = 1.0) -> np.ndarray:

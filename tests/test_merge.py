@@ -14,13 +14,14 @@ import torch
 import yaml
 
 from conftest import REPO
-from swaplib import masks, merge
-from swaplib.color import COLOR_TRANSFERS
-from swaplib.detect import make_detector
-from swaplib.errors import SwaplibError
-from swaplib.faces import extract_faces
-from swaplib.facetable import landmarks_array, read_faces
+from swaplib import merge
+from swaplib.core.color import COLOR_TRANSFERS
+from swaplib.core.errors import SwaplibError
+from swaplib.extract.detect import make_detector
+from swaplib.extract.faces import extract_faces
+from swaplib.merge import masks
 from swaplib.model import MODEL_FORMAT, PRECISIONS, build_model, load_model, model_config
+from swaplib.tables.faces import landmarks_array, read_faces
 
 FACELESS = (2, 4)  # frames whose face is painted over: they must pass through unchanged
 

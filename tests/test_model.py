@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 import torch
 
-from swaplib.errors import SwaplibError
+from swaplib.core.errors import SwaplibError
 from swaplib.model import (
     PRESETS,
     DFModel,
     LIAEModel,
     ModelConfig,
+    amp_dtype,
     build_model,
     count_parameters,
     model_config,
-    amp_dtype,
     swap_faces,
 )
 from swaplib.model.base import amx_available

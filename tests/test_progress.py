@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from swaplib.progress import Progress, duration, show_bar
+from swaplib.core.progress import Progress, duration, show_bar
 
 LOG = "swaplib.test.progress"
 
@@ -58,7 +58,7 @@ def test_the_console_leaves_out_progress_lines_that_a_bar_shows(capsys):
     without a bar (a log file, a cluster job) they are the only progress there is."""
     import io
 
-    from swaplib.progress import console_filter
+    from swaplib.core.progress import console_filter
 
     log = logging.getLogger(LOG + ".console")
     console = logging.StreamHandler(io.StringIO())

@@ -10,14 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from swaplib.align import face_matrix, hull_mask, warp_to_face, warp_to_frame
-from swaplib.atomic import read_image, write_image
-from swaplib.detect import make_detector
-from swaplib.errors import SwaplibError
-from swaplib.faces import extract_faces
-from swaplib.facetable import landmarks_array, read_faces
+from swaplib.core.errors import SwaplibError
+from swaplib.core.images import read_image, write_image
+from swaplib.extract.align import face_matrix, hull_mask, warp_to_face, warp_to_frame
+from swaplib.extract.detect import make_detector
+from swaplib.extract.faces import extract_faces
 from swaplib.quality import FIGURES, SAME_PERSON, measure_pair, write_card
 from swaplib.sort import build_faceset
+from swaplib.tables.faces import landmarks_array, read_faces
 from workflow_support import make_workdir, planned_jobs, snakemake, write_config, write_sheet
 
 SOURCE = "lp_d12_man_glasses_talking"

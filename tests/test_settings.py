@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from swaplib.codedeps import module_files
-from swaplib.errors import SwaplibError
-from swaplib.settings import load_sheet, validate_config, video_references
+from swaplib.core.codedeps import module_files
+from swaplib.core.errors import SwaplibError
+from swaplib.sheet import load_sheet, validate_config, video_references
 from workflow_support import REPO, deep_merge
 
 CONFIG_SCHEMA = REPO / "workflow/schemas/config.schema.yaml"

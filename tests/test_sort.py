@@ -7,10 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from swaplib.detect import make_detector
-from swaplib.errors import SwaplibError
-from swaplib.faces import extract_faces
-from swaplib.sort import ORDERS, build_faceset, read_curation, selected_faces
+from swaplib.core.errors import SwaplibError
+from swaplib.extract.detect import make_detector
+from swaplib.extract.faces import extract_faces
+from swaplib.sort import ORDERS, build_faceset, read_curation
+from swaplib.tables.faceset import selected_faces
 
 NO_FILTERS = {"min_face_px": 0, "blur_keep": 1.0, "duplicate": 0}
 

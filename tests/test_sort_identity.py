@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from swaplib.detect import make_detector
-from swaplib.errors import SwaplibError
-from swaplib.faces import extract_faces
+from swaplib.core.errors import SwaplibError
+from swaplib.extract.detect import make_detector
+from swaplib.extract.faces import extract_faces
 from swaplib.sort import build_faceset
 from swaplib.sort.identity import fill_by_track, identity_distance
 

@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from swaplib.detect import make_detector
-from swaplib.errors import SwaplibError
-from swaplib.pose import head_pose, rotate_model
+from swaplib.core.errors import SwaplibError
+from swaplib.extract.detect import make_detector
+from swaplib.extract.pose import head_pose, rotate_model
 
 
 @pytest.mark.parametrize("angles", [(0, 0, 0), (30, 0, 0), (-45, 10, 0), (0, -20, 15), (60, 25, -10)])

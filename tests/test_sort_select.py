@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from swaplib.detect import make_detector
-from swaplib.errors import SwaplibError
-from swaplib.faces import extract_faces
+from swaplib.core.errors import SwaplibError
+from swaplib.extract.detect import make_detector
+from swaplib.extract.faces import extract_faces
 from swaplib.sort import Curation, Rules, build_faceset, select_faces
 from swaplib.sort.orders import BIN_DEGREES, mean_abs_difference, spread
 from swaplib.sort.scores import Features

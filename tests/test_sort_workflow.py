@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from swaplib.sort import selected_faces
+from swaplib.tables.faceset import selected_faces
 from workflow_support import make_workdir, planned_jobs, snakemake, write_config, write_sheet
 
 pytestmark = pytest.mark.workflow

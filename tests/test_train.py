@@ -15,10 +15,17 @@ import numpy as np
 import pytest
 import torch
 
-from swaplib.errors import SwaplibError
+from swaplib.core.errors import SwaplibError
 from swaplib.model import DFModel, load_model, model_config, swap_faces
 from swaplib.train import (
-    BACKUPS, BEST, CHECKPOINT, PREV_CHECKPOINT, TrainingInterrupted, TrainSettings, load_faces, train,
+    BACKUPS,
+    BEST,
+    CHECKPOINT,
+    PREV_CHECKPOINT,
+    TrainingInterrupted,
+    TrainSettings,
+    load_faces,
+    train,
     train_settings,
 )
 

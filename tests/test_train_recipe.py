@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import torch
 
-from swaplib.align import mean_face
-from swaplib.dataset import Augmentation, BatchLoader, Batches, FaceData, eyes_mouth_mask, yaw_estimate
+from swaplib.extract.align import mean_face
 from swaplib.model import build_model, load_model, model_config
-from swaplib.optim import AdaBelief, RMSprop, make_optimizer
 from swaplib.train import CHECKPOINT, train, train_model
+from swaplib.train.data import Augmentation, Batches, BatchLoader, FaceData, eyes_mouth_mask, yaw_estimate
+from swaplib.train.optim import AdaBelief, RMSprop, make_optimizer
 from test_train import _face, _quick, _run, faces  # noqa: F401 (faces is a fixture)
 
 R = 32
@@ -165,8 +165,8 @@ def test_liae_without_random_warp_leaves_inter_ab_as_it_is(faces, tmp_path):  # 
 @pytest.fixture(scope="module")
 def real_face_sets(tmp_path_factory, write_frames):
     """Face sets of two real people: a few frames each, faces extracted at 64 px and sorted."""
-    from swaplib.detect import make_detector
-    from swaplib.faces import extract_faces
+    from swaplib.extract.detect import make_detector
+    from swaplib.extract.faces import extract_faces
     from swaplib.sort import build_faceset
 
     root = tmp_path_factory.mktemp("real")

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from swaplib import video
-from swaplib.errors import SwaplibError
+from swaplib.core.errors import SwaplibError
 
 # name -> (width, height, frames, duration s, audio), as in the test data README.
 CLIPS = {

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from swaplib.facetable import read_faces
+from swaplib.tables.faces import read_faces
 from swaplib.video import SYNTHETIC_TAG, probe, read_metadata_tags
 from workflow_support import make_workdir, planned_jobs, snakemake, write_config, write_sheet
 

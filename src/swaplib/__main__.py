@@ -1,5 +1,5 @@
 """`python -m swaplib ...`: the command line tools (see swaplib.cli)."""
 
-from .cli import main
+from swaplib.cli import main
 
 raise SystemExit(main())

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import yaml
 
-from .errors import SwaplibError
-from .facetable import read_faces
-from .sort.curation import Row, append_curation, resolve
+from swaplib.core.errors import SwaplibError
+from swaplib.sort.curation import Row, append_curation, resolve
+from swaplib.tables.faces import read_faces
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg"}
 

@@ -10,9 +10,9 @@ from snakemake.exceptions import WorkflowError
 REPO = Path(workflow.basedir)
 sys.path.insert(0, str(REPO / "src"))  # the library, also when it is not pip-installed
 
-from swaplib.codedeps import module_files
-from swaplib.errors import SwaplibError
-from swaplib.settings import load_sheet, validate_config, video_references
+from swaplib.core.codedeps import module_files
+from swaplib.core.errors import SwaplibError
+from swaplib.sheet import load_sheet, validate_config, video_references
 from swaplib.video import photo_files
 
 SCHEMAS = REPO / "workflow" / "schemas"

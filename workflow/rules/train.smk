@@ -7,7 +7,7 @@ rule train:
     """
     input:
         unpack(train_inputs),
-        code=lib("train", "dataset"),
+        code=lib("train"),
     output:
         model="results/models/{model}/model.pt",
         preview=report("results/models/{model}/preview.jpg", caption="../report/preview.rst", category="Models"),

@@ -1,6 +1,6 @@
-from swaplib.detect import make_detector
-from swaplib.faces import extract_faces
-from swaplib.jobs import run_job
+from swaplib.core.jobs import run_job
+from swaplib.extract.detect import make_detector
+from swaplib.extract.faces import extract_faces
 from swaplib.video import read_info
 
 params = snakemake.params

@@ -1,4 +1,4 @@
-from swaplib.jobs import run_job
+from swaplib.core.jobs import run_job
 from swaplib.sort import build_faceset
 
 run_job(

@@ -1,4 +1,4 @@
-from swaplib.jobs import run_job
+from swaplib.core.jobs import run_job
 from swaplib.merge import merge_video
 
 run_job(

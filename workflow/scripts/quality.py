@@ -1,6 +1,6 @@
 import json
 
-from swaplib.jobs import run_job
+from swaplib.core.jobs import run_job
 from swaplib.quality import measure_pair, write_card
 
 inputs, outputs, params = snakemake.input, snakemake.output, snakemake.params

@@ -1,4 +1,4 @@
-from swaplib.jobs import run_job
+from swaplib.core.jobs import run_job
 from swaplib.train import train_model
 
 # Every params entry but the state folder is a train_model keyword (architecture, recipe, saving).

@@ -1,4 +1,4 @@
-from swaplib.jobs import run_job
+from swaplib.core.jobs import run_job
 from swaplib.video import encode_video, read_info
 
 params = snakemake.params

@@ -17,11 +17,11 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ..errors import SwaplibError
-from .base import PRECISIONS, SwapModel, amp_dtype, autocast, precision_name
-from .config import ARCHI_OPTIONS, ARCHI_TYPES, PRESETS, ModelConfig, model_config, parse_archi
-from .df import DFModel
-from .liae import LIAEModel
+from swaplib.core.errors import SwaplibError
+from swaplib.model.base import PRECISIONS, SwapModel, amp_dtype, autocast, precision_name
+from swaplib.model.config import ARCHI_OPTIONS, ARCHI_TYPES, PRESETS, ModelConfig, model_config, parse_archi
+from swaplib.model.df import DFModel
+from swaplib.model.liae import LIAEModel
 
 MODEL_FORMAT = "swaplib-model/1"  # what model.pt holds (see load_model)
 FAMILIES = {"df": DFModel, "liae": LIAEModel}

@@ -17,9 +17,8 @@ import contextlib
 import torch
 import torch.nn as nn
 
-from ..errors import SwaplibError
-from .config import ModelConfig
-
+from swaplib.core.errors import SwaplibError
+from swaplib.model.config import ModelConfig
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-from ..errors import SwaplibError
+from swaplib.core.errors import SwaplibError
 
 ARCHI_TYPES = ("df", "liae")
 ARCHI_OPTIONS = "udt"

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import torch
 
-from .base import SwapModel
-from .blocks import Decoder, Encoder, Inter, init_weights
-from .config import ModelConfig
+from swaplib.model.base import SwapModel
+from swaplib.model.blocks import Decoder, Encoder, Inter, init_weights
+from swaplib.model.config import ModelConfig
 
 
 class LIAEModel(SwapModel):

@@ -16,15 +16,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..atomic import atomic_path
-from ..errors import SwaplibError
-from ..facetable import read_faces
-from .curation import Curation, append_curation, read_curation
-from .identity import face_embeddings, identity_distance
-from .orders import ORDERS
-from .scores import SCORE_COLUMNS, crop_landmarks, score_faces
-from .select import REASONS, Rules, select_faces
-from .sheet import contact_sheets, write_sheets
+from swaplib.core.atomic import atomic_path
+from swaplib.core.errors import SwaplibError
+from swaplib.sort.curation import Curation, append_curation, read_curation
+from swaplib.sort.identity import face_embeddings, identity_distance
+from swaplib.sort.orders import ORDERS
+from swaplib.sort.scores import SCORE_COLUMNS, crop_landmarks, score_faces
+from swaplib.sort.select import REASONS, Rules, select_faces
+from swaplib.sort.sheet import contact_sheets, write_sheets
+from swaplib.tables.faces import read_faces
+from swaplib.tables.faceset import read_faceset, selected_faces
 
 __all__ = [
     "ORDERS", "REASONS", "SCORE_COLUMNS", "Curation", "Rules", "append_curation", "build_faceset",
@@ -32,9 +33,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-FACESET_COLUMNS = ["selected", "rank", "reason", "curation"]
-
 
 def _identity(faces, faces_dir, scores, curation: Curation, curation_path, *, mode: str, order: str) -> None:
     """Fill scores["identity"] when there are embeddings to use."""
@@ -95,22 +93,3 @@ def build_faceset(
     title = f"{Path(table_path).parent.name}: order {order} ({ORDERS[order].about})"
     write_sheets(sheets_dir, contact_sheets(faceset, features.thumbs, title=title, faces_per_page=faces_per_page))
     return faceset
-
-
-def read_faceset(path: str | Path) -> pd.DataFrame:
-    """The face set table, or a SwaplibError naming the file."""
-    try:
-        faceset = pd.read_parquet(path)
-    except Exception as exc:  # pyarrow raises several types for missing or corrupt files
-        raise SwaplibError(f"{path}: missing or unreadable face set table ({exc})") from exc
-    missing = set(FACESET_COLUMNS + ["blur"]) - set(faceset.columns)
-    if missing:
-        raise SwaplibError(f"{path}: not a face set table (lacks {', '.join(sorted(missing))})")
-    return faceset
-
-
-def selected_faces(faceset_path: str | Path) -> pd.DataFrame:
-    """The selected faces of a face set, in training order: exactly what training reads."""
-    faceset = read_faceset(faceset_path)
-    return faceset[faceset["selected"]].sort_values("rank").reset_index(drop=True)
-

@@ -20,8 +20,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..atomic import atomic_path
-from ..errors import SwaplibError
+from swaplib.core.atomic import atomic_path
+from swaplib.core.errors import SwaplibError
 
 OVERRIDES = ("exclude", "include")
 ACTIONS = (*OVERRIDES, "reference")

@@ -18,10 +18,10 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from ..atomic import read_image
-from ..errors import SwaplibError
-from ..facetable import embeddings_array
-from ..identity import EMBEDDING_SIZE, FaceEmbedder, distances, fill_from_tracks
+from swaplib.core.errors import SwaplibError
+from swaplib.core.images import read_image
+from swaplib.extract.identity import EMBEDDING_SIZE, FaceEmbedder, distances, fill_from_tracks
+from swaplib.tables.faces import embeddings_array
 
 log = logging.getLogger(__name__)
 

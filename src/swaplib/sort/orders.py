@@ -16,8 +16,8 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from ..errors import SwaplibError
-from .scores import Features
+from swaplib.core.errors import SwaplibError
+from swaplib.sort.scores import Features
 
 BIN_DEGREES = 10.0  # width of the yaw and pitch bins of best and yaw-bins
 

@@ -17,10 +17,10 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from ..align import hull_mask, invert
-from ..atomic import read_image
-from ..facetable import landmarks_array, matrices_array
-from ..pose import head_pose
+from swaplib.core.images import read_image
+from swaplib.extract.align import hull_mask, invert
+from swaplib.extract.pose import head_pose
+from swaplib.tables.faces import landmarks_array, matrices_array
 
 WORK_PX = 256  # image scores are measured on crops scaled down to at most this size
 THUMB_PX = 80  # contact sheet thumbnails

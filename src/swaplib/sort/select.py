@@ -13,10 +13,10 @@ from dataclasses import dataclass, fields
 import numpy as np
 import pandas as pd
 
-from ..errors import SwaplibError
-from .curation import Curation
-from .orders import ORDERS, spread
-from .scores import Features
+from swaplib.core.errors import SwaplibError
+from swaplib.sort.curation import Curation
+from swaplib.sort.orders import ORDERS, spread
+from swaplib.sort.scores import Features
 
 REASONS = ("curation", "too small", "too large", "pose", "identity", "blurry", "duplicate", "over max_faces")
 DECISION_COLUMNS = ["selected", "rank", "reason", "curation", "curation_note", "order_score"]

@@ -14,8 +14,9 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from ..atomic import atomic_dir, write_image
-from .select import REASONS
+from swaplib.core.atomic import atomic_dir
+from swaplib.core.images import write_image
+from swaplib.sort.select import REASONS
 
 COLUMNS = 16
 LABEL_PX = 28  # two text lines under each thumbnail

@@ -6,7 +6,7 @@ import functools
 
 import numpy as np
 
-from .base import Detector, dlib_model_path
+from swaplib.extract.detect.base import Detector, dlib_model_path
 
 SHAPE_PREDICTOR = "shape_predictor_68_face_landmarks.dat"
 MMOD_MODEL = "mmod_human_face_detector.dat"

@@ -13,9 +13,16 @@ Any detector can be combined with either landmarker (`landmarks="dlib"` or `"fan
 
 from __future__ import annotations
 
-from ..errors import SwaplibError
-from .base import Detection, Detector, box_iou, dlib_model_path, sort_by_area, to_rgb_uint8
-from .dlib_backends import DlibDetector, DlibLandmarker, HogFinder, MmodFinder
+from swaplib.core.errors import SwaplibError
+from swaplib.extract.detect.base import (
+    Detection,
+    Detector,
+    box_iou,
+    dlib_model_path,
+    sort_by_area,
+    to_rgb_uint8,
+)
+from swaplib.extract.detect.dlib_backends import DlibDetector, DlibLandmarker, HogFinder, MmodFinder
 
 __all__ = [
     "Detection", "Detector", "DlibDetector", "DETECTORS", "LANDMARKERS", "box_iou", "dlib_model_path",
@@ -54,7 +61,7 @@ def make_detector(
 
     s3fd = fan = None
     if "fan" in (name, landmarks):
-        from .fan import fan_parts  # deferred: imports torch and face-alignment
+        from swaplib.extract.detect.fan import fan_parts
 
         s3fd, fan = fan_parts(detector=name == "fan", landmarks=landmarks == "fan", weights=weights,
                               device=device, download=download, flip=flip)

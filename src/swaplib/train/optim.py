@@ -28,7 +28,7 @@ import warnings
 
 import torch
 
-from .errors import SwaplibError
+from swaplib.core.errors import SwaplibError
 
 log = logging.getLogger(__name__)
 

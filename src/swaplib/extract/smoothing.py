@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .detect import box_iou
-from .errors import SwaplibError
-from .identity import SAME_PERSON
+from swaplib.core.errors import SwaplibError
+from swaplib.extract.detect import box_iou
+from swaplib.extract.identity import SAME_PERSON
 
 
 def assign_tracks(
@@ -241,7 +241,7 @@ def eye_jitter(frames: np.ndarray, crops: list[np.ndarray], face_type: str) -> f
     Measured on the pixels (image_shift), not by a landmark detector: a detector run again on
     the crops shares the errors of the one that placed them and would call its own trembling steady.
     """
-    from .align import mean_face
+    from swaplib.extract.align import mean_face
 
     frames = np.asarray(frames)
     steps = np.flatnonzero(np.diff(frames) == 1)

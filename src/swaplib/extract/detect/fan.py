@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import SwaplibError
+from swaplib.core.errors import SwaplibError
 
 FAN_WEIGHTS = "2DFAN4-11f355bf06.pth.tar"
 S3FD_WEIGHTS = "s3fd-619a316812.pth"

@@ -12,10 +12,10 @@ import errno
 import logging
 import sys
 import traceback
-from typing import Callable
+from collections.abc import Callable
 
-from .errors import SwaplibError
-from .progress import console_filter
+from swaplib.core.errors import SwaplibError
+from swaplib.core.progress import console_filter
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 

@@ -11,13 +11,12 @@ on the table's format only, not on the detectors: editing a detector reruns extr
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .errors import SwaplibError
+from swaplib.core.errors import SwaplibError
 
 FACE_COLUMNS = [
     "face_id", "frame", "index", "file", "box_x0", "box_y0", "box_x1", "box_y1", "score",
@@ -26,23 +25,6 @@ FACE_COLUMNS = [
 ]
 
 EMBEDDING_SIZE = 128  # the embedding column: dlib's face descriptor
-_FRAME_NAME = re.compile(r"^(\d+)\.(png|jpe?g)$", re.IGNORECASE)
-
-
-def frame_files(frames_dir: str | os.PathLike) -> list[tuple[int, Path]]:
-    """(frame number, path) of every NNNNNN.png/jpg in the folder, in frame order."""
-    frames_dir = Path(frames_dir)
-    if not frames_dir.is_dir():
-        raise SwaplibError(f"{frames_dir}: frames folder not found")
-    found = [(int(m.group(1)), p) for p in frames_dir.iterdir() if (m := _FRAME_NAME.match(p.name))]
-    if not found:
-        raise SwaplibError(f"{frames_dir}: no frame images (NNNNNN.png or .jpg) in this folder")
-    found.sort()
-    # Two files for one frame number (000005.png and 000005.jpg) would give two faces one id.
-    for (number, first), (next_number, second) in zip(found, found[1:]):
-        if number == next_number:
-            raise SwaplibError(f"{frames_dir}: frame {number} is there twice ({first.name}, {second.name})")
-    return found
 
 
 def read_faces(table_path: str | os.PathLike, *, kept_only: bool = True) -> pd.DataFrame:

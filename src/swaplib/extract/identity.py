@@ -12,10 +12,10 @@ import os
 
 import numpy as np
 
-from .atomic import read_image
-from .detect import dlib_model_path, to_rgb_uint8
-from .errors import SwaplibError
-from .facetable import EMBEDDING_SIZE
+from swaplib.core.errors import SwaplibError
+from swaplib.core.images import read_image
+from swaplib.extract.detect import dlib_model_path, to_rgb_uint8
+from swaplib.tables.faces import EMBEDDING_SIZE
 
 EMBEDDING_MODEL = "dlib_face_recognition_resnet_model_v1.dat"
 CHIP_SIZE, CHIP_PADDING = 150, 0.25  # the chips dlib's embedding network was trained on

@@ -28,11 +28,11 @@ import av
 import cv2
 import numpy as np
 
-from . import __version__
-from .atomic import atomic_dir, atomic_path, write_json
-from .digest import hash_file
-from .errors import SwaplibError
-from .progress import Progress
+from swaplib import __version__
+from swaplib.core.atomic import atomic_dir, atomic_path, write_json
+from swaplib.core.digest import hash_file
+from swaplib.core.errors import SwaplibError
+from swaplib.core.progress import Progress
 
 log = logging.getLogger(__name__)
 

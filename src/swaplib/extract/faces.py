@@ -25,15 +25,22 @@ from typing import Callable, Iterable, Iterator, Protocol
 import numpy as np
 import pandas as pd
 
-from . import align
-from .atomic import atomic_dir, atomic_path, read_image, write_image
-from .detect import Detection, to_rgb_uint8
-from .errors import SwaplibError
-from .facetable import EMBEDDING_SIZE, FACE_COLUMNS, frame_files
-from .identity import SAME_PERSON, SELECT_MODES, FaceEmbedder, distances, reference_embedding
-from .identity import select_faces
-from .progress import PROGRESS_MODES, Progress
-from .smoothing import assign_tracks, face_motion, smooth_landmarks, smooth_series, to_grey
+from swaplib.core.atomic import atomic_dir, atomic_path
+from swaplib.core.errors import SwaplibError
+from swaplib.core.images import IMAGE_FORMATS, frame_files, read_image, write_image
+from swaplib.core.progress import PROGRESS_MODES, Progress
+from swaplib.extract import align
+from swaplib.extract.detect import Detection, to_rgb_uint8
+from swaplib.extract.identity import (
+    SAME_PERSON,
+    SELECT_MODES,
+    FaceEmbedder,
+    distances,
+    reference_embedding,
+    select_faces,
+)
+from swaplib.extract.smoothing import assign_tracks, face_motion, smooth_landmarks, smooth_series, to_grey
+from swaplib.tables.faces import EMBEDDING_SIZE, FACE_COLUMNS
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +49,6 @@ logger = logging.getLogger(__name__)
 # unsmoothed, 0.119 at the landmarks' settings, 0.074 at a quarter; 0.068 without any shift).
 HEAD_SHIFT_SMOOTHING = 0.25
 
-IMAGE_FORMATS = ("png", "jpg")
 
 
 class Detector(Protocol):

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .align import mean_face
-from .errors import SwaplibError
+from swaplib.core.errors import SwaplibError
+from swaplib.extract.align import mean_face
 
 # Depth of each landmark behind the nose tip, in the template's units (brows-to-lips = 1; the
 # outer eye corners are 0.76 apart). Typical adult proportions: the jaw points on the cheek

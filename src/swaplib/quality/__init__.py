@@ -32,16 +32,24 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from . import __version__
-from .align import hull_mask
-from .atomic import atomic_path, read_image, write_image, write_json
-from .detect import DlibLandmarker, box_iou, to_rgb_uint8
-from .detect.dlib_backends import SHAPE_PREDICTOR
-from .errors import SwaplibError
-from .facetable import frame_files, landmarks_array, read_faces
-from .identity import CHIP_PADDING, CHIP_SIZE, EMBEDDING_MODEL, SAME_PERSON, FaceEmbedder, distances
-from .progress import Progress
-from .sort import selected_faces
+from swaplib import __version__
+from swaplib.core.atomic import atomic_path, write_json
+from swaplib.core.errors import SwaplibError
+from swaplib.core.images import frame_files, read_image, write_image
+from swaplib.core.progress import Progress
+from swaplib.extract.align import hull_mask
+from swaplib.extract.detect import DlibLandmarker, box_iou, to_rgb_uint8
+from swaplib.extract.detect.dlib_backends import SHAPE_PREDICTOR
+from swaplib.extract.identity import (
+    CHIP_PADDING,
+    CHIP_SIZE,
+    EMBEDDING_MODEL,
+    SAME_PERSON,
+    FaceEmbedder,
+    distances,
+)
+from swaplib.tables.faces import landmarks_array, read_faces
+from swaplib.tables.faceset import selected_faces
 
 log = logging.getLogger(__name__)
 

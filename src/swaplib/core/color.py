@@ -25,7 +25,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .errors import SwaplibError
+from swaplib.core.errors import SwaplibError
 
 COLOR_TRANSFERS = ("none", "rct", "lct", "mkl", "mkl-m", "idt", "idt-m", "sot-m", "mix-m")  # the merger's
 TRANSFERS = COLOR_TRANSFERS + ("sot",)  # what transfer() takes: training's ct_mode also has plain sot

@@ -13,7 +13,7 @@ import jsonschema
 import pandas as pd
 import yaml
 
-from .errors import SwaplibError
+from swaplib.core.errors import SwaplibError
 
 
 def _load_schema(schema_path: str | Path) -> dict:
@@ -122,7 +122,7 @@ def load_sheet(path: str | Path, schema_path: str | Path, *, check_videos: bool 
     _check_models(path, sheet)
     references = _references(path, sheet)
     if check_videos:
-        from .video import photo_files, probe  # a heavy import, only needed here
+        from swaplib.video import photo_files, probe
 
         for video in videos.values():  # each raises naming the file: missing, not a video, no frames, no photos
             if video.is_dir():

@@ -42,16 +42,34 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .atomic import atomic_path, fsync_dir, write_image
-from .dataset import (
-    CT_MODES, Augmentation, BatchLoader, Batches, FaceData, combined_data, load_face_data,
+from swaplib.core.atomic import atomic_path, fsync_dir
+from swaplib.core.errors import SwaplibError
+from swaplib.core.images import write_image
+from swaplib.core.progress import PROGRESS_MODES, Progress
+from swaplib.model import (
+    MODEL_FORMAT,
+    PRECISIONS,
+    ModelConfig,
+    SwapModel,
+    amp_dtype,
+    autocast,
+    build_model,
+    count_parameters,
+    model_config,
+    precision_name,
+    resolve_device,
+)
+from swaplib.train.data import (
+    CT_MODES,
+    Augmentation,
+    Batches,
+    BatchLoader,
+    FaceData,
+    combined_data,
+    load_face_data,
     load_faces,
 )
-from .errors import SwaplibError
-from .model import (MODEL_FORMAT, PRECISIONS, ModelConfig, SwapModel, amp_dtype, autocast, build_model,
-                    count_parameters, model_config, precision_name, resolve_device)
-from .optim import OPTIMIZERS, make_optimizer
-from .progress import PROGRESS_MODES, Progress
+from swaplib.train.optim import OPTIMIZERS, make_optimizer
 
 logger = logging.getLogger(__name__)
 

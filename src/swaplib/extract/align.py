@@ -11,7 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .errors import SwaplibError
+from swaplib.core.errors import SwaplibError
 
 FACE_TYPES = ("half", "mid_full", "full", "whole_face", "head")
 

@@ -11,13 +11,8 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
-
-import cv2
-import numpy as np
-
-from .errors import SwaplibError
 
 
 def _umask() -> int:
@@ -92,20 +87,3 @@ def write_json(path: str | os.PathLike, obj) -> None:
     """Write `obj` as indented JSON with sorted keys, atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
-
-
-def write_image(path: str | os.PathLike, image: np.ndarray, jpeg_quality: int = 95) -> None:
-    """Write an image (BGR uint8) atomically; a failed write (full disk, bad path) raises."""
-    path = Path(path)
-    params = [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality] if path.suffix.lower() in (".jpg", ".jpeg") else []
-    with atomic_path(path) as tmp:
-        if not cv2.imwrite(str(tmp), image, params):
-            raise SwaplibError(f"{path}: could not write image (disk full or folder not writable?)")
-
-
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Read an image as BGR uint8, or raise naming the file."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise SwaplibError(f"{path}: missing or not a readable image")
-    return image

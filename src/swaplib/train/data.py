@@ -25,12 +25,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .align import hull_mask, transform_points
-from .atomic import read_image
-from .color import COLOR_TRANSFERS, transfer
-from .errors import SwaplibError
-from .facetable import landmarks_array, matrices_array
-from .sort import selected_faces
+from swaplib.core.color import COLOR_TRANSFERS, transfer
+from swaplib.core.errors import SwaplibError
+from swaplib.core.images import read_image
+from swaplib.extract.align import hull_mask, transform_points
+from swaplib.tables.faces import landmarks_array, matrices_array
+from swaplib.tables.faceset import selected_faces
 
 # ct_mode: DFL's names (whole-crop statistics, as DFL's training), and swaplib.color's masked variants.
 # DFL's sot is color's sot-m without a mask.

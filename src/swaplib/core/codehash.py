@@ -1,0 +1,115 @@
+"""What code a stage computes with, as a hash that only a change of substance moves.
+
+A workflow rule passes `code_hash(entry module)` as a param, so Snakemake reruns the job exactly
+when that code changed. The hash covers the entry module and every swaplib module it imports,
+transitively, each reduced to its syntax tree without docstrings: comments, docstrings, blank
+lines, line breaks, quoting and a file's modification time do not move it; a changed constant,
+name or statement does. Nothing here imports the modules it hashes (planning a run must stay
+cheap and must not need torch).
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+from functools import lru_cache
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+PACKAGE = PACKAGE_DIR.name  # "swaplib"
+
+
+def module_file(name: str) -> Path | None:
+    """'merge' or 'model.df' (relative to the package) -> its file, or None when it is not ours."""
+    base = PACKAGE_DIR.joinpath(*name.split(".")) if name else PACKAGE_DIR
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def module_name(file: Path) -> str:
+    parts = list(file.relative_to(PACKAGE_DIR).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _parents(name: str) -> list[str]:
+    """The packages that importing `name` runs first: 'a.b.c' -> ['', 'a', 'a.b']."""
+    parts = name.split(".") if name else []
+    return [".".join(parts[:i]) for i in range(len(parts))]
+
+
+def imported_modules(file: Path, tree: ast.AST | None = None) -> set[str]:
+    """Names (relative to the package) of the swaplib modules that `file` imports, anywhere in it."""
+    own = module_name(file)
+    package = own if file.name == "__init__.py" else own.rpartition(".")[0]
+    names: set[str] = set()
+    for node in ast.walk(tree or ast.parse(file.read_text(), filename=str(file))):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:  # from .x import y, from .. import x
+                anchor = package.split(".") if package else []
+                anchor = anchor[: len(anchor) - (node.level - 1)] if node.level > 1 else anchor
+                base = ".".join(anchor + ([node.module] if node.module else []))
+            elif node.module == PACKAGE or (node.module or "").startswith(PACKAGE + "."):
+                base = node.module.partition(".")[2]
+            else:
+                continue
+            names.add(base)
+            # `from pkg import mod` imports a module; `from mod import name` a name (not a file)
+            names.update(f"{base}.{a.name}".strip(".") for a in node.names if module_file(f"{base}.{a.name}".strip(".")))
+        elif isinstance(node, ast.Import):
+            names.update(a.name.partition(".")[2] for a in node.names if a.name.split(".")[0] == PACKAGE)
+    return {n for n in names if module_file(n) is not None}
+
+
+def closure(*modules: str) -> list[Path]:
+    """Sorted files of `modules`, their parent packages and every swaplib module they import, transitively."""
+    missing = [m for m in modules if module_file(m) is None]
+    if missing:
+        raise ValueError(f"no {PACKAGE} module named {', '.join(missing)}")
+    seen: set[Path] = set()
+    todo = list(modules)
+    while todo:
+        name = todo.pop()
+        file = module_file(name)
+        if file is None or file in seen:
+            continue
+        seen.add(file)
+        todo.extend(_parents(name))
+        todo.extend(imported_modules(file))
+    return sorted(seen)
+
+
+def _strip_docstrings(tree: ast.AST) -> ast.AST:
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+                    and isinstance(body[0].value.value, str):
+                node.body = body[1:] or [ast.Pass()]
+    return tree
+
+
+@lru_cache(maxsize=None)
+def _file_digest(path: Path, mtime_ns: int, size: int) -> str:
+    """The normalised syntax tree of one file (cached per version of the file)."""
+    tree = _strip_docstrings(ast.parse(path.read_text(), filename=str(path)))
+    return hashlib.sha256(ast.dump(tree, annotate_fields=False).encode()).hexdigest()
+
+
+def source_digest(path: str | Path) -> str:
+    """Hash of one Python file's substance: its syntax tree without docstrings."""
+    path = Path(path).resolve()
+    stat = path.stat()
+    return _file_digest(path, stat.st_mtime_ns, stat.st_size)
+
+
+def code_hash(*modules: str, extra: tuple[str | Path, ...] = ()) -> str:
+    """One hash of what `modules` compute with (see the module docstring), plus `extra` Python files
+    (a workflow script, say). 16 hex digits: a param that reads well in `snakemake --summary`."""
+    digest = hashlib.sha256()
+    for file in closure(*modules):
+        digest.update(f"{module_name(file)}:{source_digest(file)}\n".encode())
+    for file in extra:
+        digest.update(f"{Path(file).name}:{source_digest(file)}\n".encode())
+    return digest.hexdigest()[:16]
