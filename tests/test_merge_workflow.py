@@ -10,7 +10,8 @@ import shutil
 
 import pytest
 
-from swaplib.video import SYNTHETIC_TAG, probe, read_metadata_tags
+from swaplib.video.marks import SYNTHETIC_TAG, read_metadata_tags
+from swaplib.video.probe import probe
 from workflow_support import make_workdir, planned_jobs, snakemake, write_config, write_sheet
 
 pytestmark = pytest.mark.workflow

@@ -17,7 +17,8 @@ import pandas as pd
 import pytest
 
 from swaplib.tables.faces import read_faces
-from swaplib.video import SYNTHETIC_TAG, probe, read_metadata_tags
+from swaplib.video.marks import SYNTHETIC_TAG, read_metadata_tags
+from swaplib.video.probe import probe
 from workflow_support import make_workdir, planned_jobs, snakemake, write_config, write_sheet
 
 pytestmark = pytest.mark.workflow

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from swaplib.video import ffmpeg_exe
+from swaplib.video.ffmpeg import ffmpeg_exe
 from workflow_support import make_workdir, snakemake, write_config, write_sheet
 
 pytestmark = pytest.mark.workflow

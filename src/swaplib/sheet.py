@@ -122,7 +122,8 @@ def load_sheet(path: str | Path, schema_path: str | Path, *, check_videos: bool 
     _check_models(path, sheet)
     references = _references(path, sheet)
     if check_videos:
-        from swaplib.video import photo_files, probe
+        from swaplib.video.photos import photo_files
+        from swaplib.video.probe import probe
 
         for video in videos.values():  # each raises naming the file: missing, not a video, no frames, no photos
             if video.is_dir():

@@ -13,7 +13,7 @@ sys.path.insert(0, str(REPO / "src"))  # the library, also when it is not pip-in
 from swaplib.core.codedeps import module_files
 from swaplib.core.errors import SwaplibError
 from swaplib.sheet import load_sheet, validate_config, video_references
-from swaplib.video import photo_files
+from swaplib.video.photos import photo_files
 
 SCHEMAS = REPO / "workflow" / "schemas"
 ENV = "../../envs/swaplib.yaml"

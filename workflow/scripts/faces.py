@@ -1,7 +1,7 @@
 from swaplib.core.jobs import run_job
 from swaplib.extract.detect import make_detector
 from swaplib.extract.faces import extract_faces
-from swaplib.video import read_info
+from swaplib.video.frames import read_info
 
 params = snakemake.params
 reference = snakemake.input.reference  # a one-item list when extract.references names a photo

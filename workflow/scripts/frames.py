@@ -1,5 +1,5 @@
 from swaplib.core.jobs import run_job
-from swaplib.video import extract_frames
+from swaplib.video.frames import extract_frames
 
 params = snakemake.params
 run_job(
@@ -9,7 +9,7 @@ run_job(
         snakemake.output.frames,
         snakemake.output.info,
         limit=params.limit,
-        image_format=params.image_format,
+        format=params.image_format,
         jpg_quality=params.jpg_quality,
         fps=params.fps,  # fps, start, end: None for a photo folder
         start=params.start or 0.0,

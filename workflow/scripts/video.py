@@ -1,5 +1,6 @@
 from swaplib.core.jobs import run_job
-from swaplib.video import encode_video, read_info
+from swaplib.video.encode import encode_video
+from swaplib.video.frames import read_info
 
 params = snakemake.params
 

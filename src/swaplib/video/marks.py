@@ -1,0 +1,149 @@
+"""The marks that say a video is synthetic: a visible label, container tags and a provenance sidecar.
+
+Every video the encoder writes carries all three: the label burnt into the pictures (when one is
+asked for), tags in the container naming swaplib and the model, and `<video>.provenance.json`
+naming the inputs by their hashes, the model and the merge settings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import os
+from pathlib import Path
+
+import av
+
+from swaplib import __version__
+from swaplib.core.digest import hash_file
+from swaplib.core.errors import SwaplibError
+
+SYNTHETIC_TAG = "SYNTHETIC: face-swapped video made with swaplib; it does not show real events"
+LABEL_CORNERS = ("bottom-left", "bottom-right", "top-left", "top-right")
+
+
+def draw_label(picture, label: str, height: int, corner: str):
+    """`picture` (an ffmpeg-python stream `height` px high) with `label` written at `corner`.
+
+    ffmpeg-python escapes the option values for the filter graph, and drawtext's own %{...}
+    expansion is off, so every character of the label is drawn as it is.
+    """
+    return picture.drawtext(text=label, escape_text=False, expansion="none", **label_style(height, corner))
+
+
+def label_style(height: int, corner: str) -> dict:
+    """drawtext's options for the label, but the text: white on a dark box, sized to the picture."""
+    size = max(12, height // 28)
+    return {
+        "fontfile": str(find_font()),
+        "fontsize": size,
+        "fontcolor": "white",
+        "box": 1,
+        "boxcolor": "black@0.55",
+        "boxborderw": max(4, size // 3),
+        "x": f"w-tw-{size}" if corner.endswith("right") else size,
+        "y": size if corner.startswith("top") else f"h-th-{size}",
+    }
+
+
+_FONT_NAMES = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "LiberationSans-Regular.ttf", "Arial.ttf")
+_FONT_DIRS = (
+    "/usr/share/fonts/truetype/dejavu",
+    "/usr/share/fonts/dejavu",
+    "/usr/share/fonts/TTF",
+    "/usr/share/fonts/truetype/liberation",
+    "/usr/local/share/fonts",
+    "/Library/Fonts",
+    "/System/Library/Fonts/Supplemental",
+    "C:/Windows/Fonts",
+)
+
+
+@functools.lru_cache(maxsize=1)
+def find_font() -> Path:
+    """A TrueType font for the visible label: common system places, then matplotlib's own copy."""
+    dirs = [Path(d) for d in _FONT_DIRS]
+    try:
+        import matplotlib  # ships DejaVuSans in mpl-data, so a font exists even without fontconfig
+
+        dirs.append(Path(matplotlib.get_data_path()) / "fonts" / "ttf")
+    except ImportError:
+        pass
+    for name in _FONT_NAMES:
+        for folder in dirs:
+            if (folder / name).is_file():
+                return folder / name
+    raise SwaplibError(
+        f"no font found for the synthetic-video label (looked for {', '.join(_FONT_NAMES)} in "
+        f"{', '.join(map(str, dirs))}); install fonts-dejavu or matplotlib"
+    )
+
+
+def synthetic_tags(model_name: str | None, model_file: dict | None) -> dict[str, str]:
+    """Container tags, as ffmpeg-python output options (title, comment, description)."""
+    made_with = [f"generator: swaplib {__version__}"]
+    if model_name:
+        made_with.append(f"model: {model_name}")
+    if model_file and model_file.get("sha256"):
+        made_with.append(f"model sha256: {model_file['sha256'][:16]}")
+    tags = {
+        "comment": SYNTHETIC_TAG,
+        "title": "SYNTHETIC face-swapped video",
+        "description": f"{SYNTHETIC_TAG} ({'; '.join(made_with)})",
+    }
+    # ffmpeg wants one -metadata option per tag, an option keyword appears once: so each tag gets
+    # its own spelling of the global specifier (-metadata:g:0, -metadata:g:1, ...; all global).
+    return {f"metadata:g:{i}": f"{key}={value}" for i, (key, value) in enumerate(tags.items())}
+
+
+def read_metadata_tags(path: str | os.PathLike) -> dict:
+    """Container-level tags (title, comment, ...) of a media file."""
+    try:
+        with av.open(str(path)) as container:
+            return dict(container.metadata)
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        raise SwaplibError(f"{path}: cannot read metadata ({exc})") from exc
+
+
+def read_merge_report(path) -> dict:
+    """merge.json, whose model and settings the provenance records."""
+    try:
+        report = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise SwaplibError(f"{path}: cannot read the merge report ({exc})") from exc
+    if not isinstance(report, dict):
+        raise SwaplibError(f"{path}: not a merge report (expected a JSON object)")
+    return report
+
+
+def _file_record(value):
+    """A path that names a file → {"path", "sha256", "bytes"}; anything else as it is."""
+    if not isinstance(value, (str, os.PathLike)) or not Path(value).is_file():
+        return value
+    return {"path": str(value), "sha256": hash_file(value).hexdigest(), "bytes": Path(value).stat().st_size}
+
+
+def provenance_record(out_path: Path, count: int, fps: str, label: str | None, provenance: dict | None,
+                      merged: dict) -> dict:
+    """The provenance sidecar's record (the encoder adds its encoding and audio): what made the video,
+    from which inputs (by their hashes) and model, with which merge settings; always synthetic."""
+    given = dict(provenance or {})
+    for key in ("source", "destination"):  # the input videos, identified by their content
+        if key in given:
+            given[key] = _file_record(given[key])
+    return {
+        "generator": f"swaplib {__version__}",
+        "swaplib_version": __version__,
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "video": out_path.name,
+        "frame_count": count,
+        "fps": fps,
+        "visible_label": label or None,
+        "metadata_comment": SYNTHETIC_TAG,
+        "model_file": merged.get("model"),
+        "merge": {key: merged[key] for key in ("settings", "overrides", "frames", "swapped", "failed") if key in merged}
+        or None,
+        **given,
+        "synthetic": True,  # last, so a caller's provenance cannot unset it
+    }
