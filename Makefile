@@ -1,5 +1,6 @@
 # make run : set up .venv and run the workflow on the example sheet (pairs.tsv)
 # make test: set up .venv and run the test suite
+# make lint: snakemake --lint, ruff and snakefmt --check (the tests run them too)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -16,7 +17,9 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e '.[test]'
-	$(BIN)/python -m pip install -q --no-deps face-alignment==1.5.0  # its opencv-python pin would clash with headless
+# The fan extra without its dependencies: face-alignment asks for GUI opencv-python, which would
+# clash with the headless build (pyproject.toml's fan extra says more; envs/ does the same).
+	$(BIN)/python -m pip install -q --no-deps face-alignment==1.5.0
 	touch $@
 
 run: $(VENV)/.installed
@@ -27,6 +30,8 @@ test: $(VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(BIN)/snakemake --lint
+	$(BIN)/ruff check src tests bench workflow/scripts
+	$(BIN)/snakefmt --check Snakefile workflow/
 
 dry-run: $(VENV)/.installed
 	$(BIN)/snakemake --dry-run --workflow-profile profiles/default

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Run by Snakemake inside the freshly built swaplib environment (a file named after the
+# environment's, with .post-deploy.sh). face-alignment without its dependencies: it requires GUI
+# opencv-python, which installs the same cv2 module as the headless build and needs libGL; what
+# else it needs is in swaplib.yaml. The same install as the Makefile's.
+set -euo pipefail
+python -m pip install --no-deps face-alignment==1.5.0
