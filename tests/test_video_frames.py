@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from settings_agreement import assert_section_matches
+from swaplib.core.codehash import closure, module_name
 from swaplib.core.errors import SwaplibError
 from swaplib.video.frames import _ffmpeg_jpeg_scale, extract_frames, read_info
 from swaplib.video.photos import photo_files
@@ -233,3 +234,11 @@ def test_unreadable_photo_or_empty_folder_is_named_and_leaves_nothing(photo_fold
 
 def test_frames_settings_agree_with_config_and_schema():
     assert_section_matches("frames", extract_frames, ignore=("threads",))
+
+
+def test_the_frames_code_leaves_encoding_and_the_marks_out():
+    """The frames rule hashes video.frames: a change to the encoder or the label must not redo frames."""
+    frames_code = {module_name(path) for path in closure("video.frames")}
+    assert {"video.frames", "video.photos", "video.probe", "video.ffmpeg"} <= frames_code
+    assert not frames_code & {"video.encode", "video.marks"}
+    assert "video.marks" in {module_name(path) for path in closure("video.encode")}

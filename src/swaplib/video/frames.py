@@ -49,7 +49,7 @@ def extract_frames(
 
     The keywords are the `frames:` settings of config.yaml (threads: how many photos are converted
     at once). `video` may be a folder of photos instead: its images become the frames, in name
-    order (see extract_photos; fps, start and end do not apply to photos).
+    order, upright, each at its own size (fps, start and end do not apply to photos).
 
     A video keeps its own frames (one image per decoded frame) unless `fps` (a number or "num/den";
     0 or None = the source's) asks for another rate or the source's rate varies: then frames are
@@ -63,8 +63,7 @@ def extract_frames(
     if Path(video).is_dir():
         if fps or start or end:
             log.info("%s: a folder of photos: fps, start and end do not apply", video)
-        return extract_photos(video, frames_dir, info_json, limit=limit, format=format, jpg_quality=jpg_quality,
-                              threads=threads)
+        return _extract_photos(Path(video), frames_dir, info_json, limit, format, jpg_quality, threads)
     video = Path(video)
     source = probe(video)
     plan = _decode_plan(video, source, fps, start, end, limit)
@@ -87,21 +86,11 @@ def extract_frames(
     return info
 
 
-def extract_photos(
-    folder: str | os.PathLike,
-    frames_dir: str | os.PathLike,
-    info_json: str | os.PathLike,
-    *,
-    limit: int = 0,
-    format: str = "png",
-    jpg_quality: int = 100,
-    threads: int = 1,
-) -> VideoInfo:
+def _extract_photos(folder: Path, frames_dir, info_json, limit: int, format: str, jpg_quality: int,
+                    threads: int) -> VideoInfo:
     """Write the photos of `folder` as frames 000000.<format>, ... in name order, upright (their EXIF
     orientation applied), each at its own size. info_json records kind "photos" and the photos'
     names and sizes in frame order, so that a face can be traced back to its photo."""
-    _check_image_options(folder, limit, format, jpg_quality)
-    folder = Path(folder)
     files = photo_files(folder)
     used = files[:limit] if limit else files
     if format == "png":
