@@ -10,6 +10,7 @@ from pathlib import Path
 
 import av
 import cv2
+import ffmpeg as ffmpeg_graph
 import numpy as np
 import pytest
 
@@ -17,6 +18,7 @@ from settings_agreement import assert_section_matches
 from swaplib.core.errors import SwaplibError
 from swaplib.video import encode, marks
 from swaplib.video.encode import encode_video
+from swaplib.video.ffmpeg import run_ffmpeg
 from swaplib.video.frames import extract_frames, read_info
 from swaplib.video.marks import SYNTHETIC_TAG, find_font, read_metadata_tags
 from swaplib.video.probe import probe
@@ -309,3 +311,11 @@ def test_video_settings_agree_with_config_and_schema():
     # The rest are the job's inputs: the frames' rate and where they start, the audio, the records.
     inputs = ("fps", "audio_source", "audio_start", "provenance", "merge_report", "compare_dir")
     assert_section_matches("video", encode_video, ignore=inputs)
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full, a device that is always full")
+def test_a_full_disk_is_said_in_words():
+    stream = ffmpeg_graph.input("testsrc=size=64x64:rate=5", f="lavfi").output("/dev/full", f="rawvideo",
+                                                                                 **{"frames:v": 20})
+    with pytest.raises(SwaplibError, match=r"(?s)writing test frames: ffmpeg failed .*\nthe disk is full: free space"):
+        run_ffmpeg(stream, "writing test frames")

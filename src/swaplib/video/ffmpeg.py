@@ -38,7 +38,7 @@ def image_sequence(folder: str | os.PathLike, ext: str) -> str:
     return os.path.join(str(folder).replace("%", "%%"), f"%0{FRAME_DIGITS}d.{ext}")
 
 
-def compile_command(stream, progress: bool = False) -> list[str]:
+def _compile(stream, progress: bool = False) -> list[str]:
     """The argument list of an ffmpeg-python output `stream`: quiet, overwriting, never reading stdin,
     and with progress: `frame=N` lines on stdout."""
     args = ["-hide_banner", "-nostdin", "-loglevel", "error"]
@@ -54,7 +54,7 @@ def run_ffmpeg(stream, what: str, progress: Progress | None = None) -> str:
     progress: counted on from the frame numbers ffmpeg reports. On failure raise naming `what`,
     with that tail.
     """
-    cmd = compile_command(stream, progress=progress is not None)
+    cmd = _compile(stream, progress=progress is not None)
     # stderr goes to a file: a pipe nobody reads while stdout is followed could fill and stall ffmpeg.
     with tempfile.TemporaryFile("w+", errors="replace") as stderr:
         stdout = subprocess.PIPE if progress is not None else subprocess.DEVNULL
