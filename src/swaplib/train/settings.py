@@ -115,7 +115,7 @@ SECTION = ("preset", *ARCHITECTURE, *(k for k in RECIPE if k != "threads"))
 def section_defaults() -> dict:
     """Each `train:` key's default: None where it is the preset's, the TrainSettings default elsewhere."""
     defaults = {f.name: None if f.default is MISSING else f.default for f in fields(TrainSettings)}
-    return {"preset": DEFAULT_PRESET, **{k: None for k in ARCHITECTURE}, **{k: defaults[k] for k in SECTION[1 + len(ARCHITECTURE):]}}
+    return {"preset": DEFAULT_PRESET, **{k: None for k in ARCHITECTURE}, **{k: defaults[k] for k in SECTION if k in RECIPE}}
 
 
 def resolve(preset: str = DEFAULT_PRESET, **given) -> tuple[ModelConfig, TrainSettings]:
@@ -128,6 +128,8 @@ def resolve(preset: str = DEFAULT_PRESET, **given) -> tuple[ModelConfig, TrainSe
         raise SwaplibError(f"unknown training setting(s) {', '.join(map(repr, unknown))}; known: "
                            f"{', '.join(SECTION)}, threads")
     values = dict(PRESETS[preset])
+    if isinstance(given.get("progress"), bool):  # YAML reads a bare on/off as a boolean
+        given["progress"] = "on" if given["progress"] else "off"
     if isinstance(given.get("lr_dropout"), bool):
         values.update(LR_DROPOUT[given.pop("lr_dropout")])
     values.update({k: v for k, v in given.items() if v is not None})
