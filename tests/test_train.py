@@ -318,3 +318,48 @@ def test_load_faces(faces, tmp_path):
         load_faces([faces["src"][0], bad], R, "src")
     with pytest.raises(SwaplibError, match="dst face set is empty"):
         _run({"src": faces["src"], "dst": []}, tmp_path / "out", _quick(3))
+
+
+# The code before the training stage was split into modules (its state format is still "swaplib-train-state/2").
+PREVIOUS = "48b53f8"
+PREVIOUS_CHILD = r"""
+import sys
+from pathlib import Path
+from swaplib.model import model_config
+from swaplib.train import TrainSettings, train
+root, out, iterations = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+faces = {n: sorted((root / n).glob("*.png")) for n in ("src", "dst")}
+settings = TrainSettings(iterations=iterations, batch_size=4, lr=5e-4, optimizer="adam", save_every=10, threads=1,
+                         workers=2)
+train(faces["src"], faces["dst"], model_config("tiny", resolution=32), settings, state_dir=out / "state",
+      model_path=out / "model.pt", preview_path=out / "preview.jpg", history_path=out / "history.csv",
+      plot_path=out / "loss.png")
+"""
+
+
+def test_a_state_folder_of_the_previous_code_resumes_bit_for_bit(faces, tmp_path, straight30, caplog):
+    """Training time is sacred: a state folder written by the previous code resumes, and the steps
+    it took are exactly the ones this code takes (so the recipe version did not need a bump)."""
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    old = tmp_path / "previous"
+    old.mkdir()
+    archive = subprocess.run(["git", "-C", str(repo), "archive", PREVIOUS, "src"], capture_output=True)
+    if archive.returncode:
+        pytest.skip(f"needs a git checkout with commit {PREVIOUS}: {archive.stderr.decode().strip()}")
+    subprocess.run(["tar", "-x", "-C", str(old)], input=archive.stdout, check=True)
+    out = tmp_path / "out"
+    env = dict(os.environ, PYTHONPATH=str(old / "src"))
+    proc = subprocess.run([sys.executable, "-c", PREVIOUS_CHILD, str(faces["src"][0].parents[1]), str(out), "20"],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (out / "model.pt").exists() and _checkpoint(out / "state")["format"] == "swaplib-train-state/2"
+
+    caplog.set_level(logging.INFO, logger="swaplib.train")
+    summary = _run(faces, out, _quick(30))
+    assert summary["resumed_from"] == 20 and summary["steps"] == 10
+    assert "architecture changed" not in caplog.text and "another swaplib version" not in caplog.text
+    assert (out / "history.csv").read_text() == straight30[1]
+    _assert_same_model(out / "model.safetensors", straight30[0])
