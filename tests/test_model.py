@@ -47,8 +47,10 @@ def test_parameter_counts_match_dfl(cfg, millions):
 
 
 def test_presets():
-    assert model_config("quick96") == ModelConfig(resolution=96, archi="df-ud", ae_dims=128, e_dims=64, d_dims=64, d_mask_dims=16)
-    assert model_config("saehd") == ModelConfig(resolution=128, archi="liae-ud", ae_dims=256, e_dims=64, d_dims=64, d_mask_dims=22)
+    assert model_config("quick96") == ModelConfig(resolution=96, archi="df-ud", ae_dims=128, e_dims=64, d_dims=64,
+                                                  d_mask_dims=16)
+    assert model_config("saehd") == ModelConfig(resolution=128, archi="liae-ud", ae_dims=256, e_dims=64, d_dims=64,
+                                                d_mask_dims=22)
     assert model_config("tiny").resolution == 64
     cfg = model_config("tiny", resolution=32, ae_dims=32, archi="liae-du", e_dims=None)
     assert (cfg.resolution, cfg.ae_dims, cfg.e_dims, cfg.d_dims, cfg.archi) == (32, 32, 16, 16, "liae-ud")
@@ -141,9 +143,9 @@ def test_config_dict_round_trip_and_canonical_options():
 def test_first_model_files_still_load():
     """The weight names of swaplib's first (plain df) model are kept, so its training states resume."""
     keys = set(build_model(model_config("tiny")).state_dict())
-    assert {"encoder.downs.0.conv.weight", "inter.dense1.weight", "inter.up.conv.weight", "decoder_src.ups.0.conv.weight",
-            "decoder_src.res.2.conv2.bias", "decoder_src.to_rgb.weight", "decoder_dst.mask_ups.2.conv.weight",
-            "decoder_dst.to_mask.bias"} <= keys
+    assert {"encoder.downs.0.conv.weight", "inter.dense1.weight", "inter.up.conv.weight",
+            "decoder_src.ups.0.conv.weight", "decoder_src.res.2.conv2.bias", "decoder_src.to_rgb.weight",
+            "decoder_dst.mask_ups.2.conv.weight", "decoder_dst.to_mask.bias"} <= keys
 
 
 def test_swap_faces_helper():

@@ -16,7 +16,14 @@ from swaplib.train.settings import model_config
 
 CFG = model_config("tiny", resolution=32)
 RECORD = dict(iterations=7, settings={"lr": 1e-4, "optimizer": "adam"}, face_type="whole_face",
-              faces={"src": ["a/000001_0"], "dst": ["b/000002_0"]}, losses={"src": 0.5, "dst": None}, masks_trained=True)
+              faces={"src": ["a/000001_0"], "dst": ["b/000002_0"]}, losses={"src": 0.5, "dst": None},
+              masks_trained=True)
+
+
+def _write(path, model, header: dict) -> None:
+    """A model file with a header of our making (as another swaplib version might write one)."""
+    tensors = {k: v.contiguous() for k, v in model.state_dict().items()}
+    save_file(tensors, path, metadata={"swaplib": json.dumps(header)})
 
 
 @pytest.fixture()
@@ -46,9 +53,9 @@ def test_not_found(tmp_path):
 
 def test_old_model_pt_is_named_as_such(tmp_path):
     old = tmp_path / "model.pt"
-    torch.save({"format": "swaplib-model/1", "model_config": CFG.to_dict(), "state_dict": build_model(CFG).state_dict()},
-               old)
-    with pytest.raises(SwaplibError, match=r"model.pt: an old swaplib model file \(a torch pickle.*rerun the train rule"):
+    weights = build_model(CFG).state_dict()
+    torch.save({"format": "swaplib-model/1", "model_config": CFG.to_dict(), "state_dict": weights}, old)
+    with pytest.raises(SwaplibError, match=r"model.pt: an old swaplib model file \(a torch pickle.*rerun the train"):
         load_model(old)
 
 
@@ -77,7 +84,7 @@ def test_other_format_version(saved, tmp_path):
     path, model = saved
     header = {**read_header(path), "format": "swaplib-model/3"}
     newer = tmp_path / "newer.safetensors"
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, newer, metadata={"swaplib": json.dumps(header)})
+    _write(newer, model, header)
     with pytest.raises(SwaplibError, match="newer.safetensors: model file format 'swaplib-model/3', but this swaplib "
                                            "reads 'swaplib-model/2'"):
         load_model(newer)
@@ -87,6 +94,6 @@ def test_weights_that_do_not_fit_the_architecture(saved, tmp_path):
     path, model = saved
     header = {**read_header(path), "model_config": {**CFG.to_dict(), "ae_dims": 32}}
     wrong = tmp_path / "wrong.safetensors"
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, wrong, metadata={"swaplib": json.dumps(header)})
+    _write(wrong, model, header)
     with pytest.raises(SwaplibError, match="wrong.safetensors: model file does not match its architecture"):
         load_model(wrong)

@@ -39,7 +39,8 @@ def _face(rng: np.random.Generator, skin, size: int = 48) -> np.ndarray:
     image = np.full((size, size, 3), rng.integers(20, 70), np.uint8)
     c = size // 2 + rng.integers(-2, 3, 2)
     colour = tuple(int(v) for v in np.clip(np.asarray(skin) + rng.integers(-25, 25, 3), 0, 255))
-    cv2.ellipse(image, (int(c[0]), int(c[1])), (size // 3, int(size * 0.42)), float(rng.uniform(-8, 8)), 0, 360, colour, -1)
+    cv2.ellipse(image, (int(c[0]), int(c[1])), (size // 3, int(size * 0.42)), float(rng.uniform(-8, 8)), 0, 360,
+                colour, -1)
     for dx in (-size // 7, size // 7):
         cv2.circle(image, (int(c[0]) + dx, int(c[1]) - size // 10), size // 16, (20, 30, 40), -1)
     cv2.ellipse(image, (int(c[0]), int(c[1]) + size // 5), (size // 8, size // 20), 0, 0, 360, (40, 40, 170), -1)
@@ -64,8 +65,8 @@ def faces(tmp_path_factory) -> dict[str, list[Path]]:
 
 def _run(faces, out: Path, settings: TrainSettings, cfg=CFG, state: Path | None = None, **kw) -> dict:
     return train(faces["src"], faces["dst"], cfg, settings, state_dir=state or out / "state",
-                 model_path=out / "model.safetensors", preview_path=out / "preview.jpg", history_path=out / "history.csv",
-                 plot_path=out / "loss.png", **kw)
+                 model_path=out / "model.safetensors", preview_path=out / "preview.jpg",
+                 history_path=out / "history.csv", plot_path=out / "loss.png", **kw)
 
 
 def _quick(iterations: int, **kw) -> TrainSettings:
@@ -118,7 +119,8 @@ def test_learns_and_writes_outputs(faces, tmp_path):
     model, meta = load_model(out / "model.safetensors")
     assert meta["iterations"] == 60 and meta["model_config"] == CFG.to_dict() and meta["settings"]["lr"] == 1e-3
     assert set(meta["losses"]) == {"src", "dst"} and not meta["masks_trained"]
-    assert meta["faces"] == {"src": ["000", "001", "002", "003", "004", "005"], "dst": ["000", "001", "002", "003", "004", "005"]}
+    ids = ["000", "001", "002", "003", "004", "005"]
+    assert meta["faces"] == {"src": ids, "dst": ids}
     swapped, masks = swap_faces(model, load_faces(faces["dst"], R), "cpu")
     assert swapped.shape == (6, R, R, 3) and masks.shape == (6, R, R)
 
@@ -157,7 +159,8 @@ def test_resume_matches_straight_run(faces, tmp_path, straight30, caplog):
     assert "checkpoint already at iteration 30 >= 30: no training steps to do; writing the outputs" in caplog.text
     _assert_same_model(moved / "model.safetensors", straight30[0])
     assert (moved / "history.csv").read_text() == straight30[1]
-    assert _checkpoint(out / "state")["iteration"] == 30 and _checkpoint(out / "state", PREV_CHECKPOINT)["iteration"] == 20
+    assert _checkpoint(out / "state")["iteration"] == 30
+    assert _checkpoint(out / "state", PREV_CHECKPOINT)["iteration"] == 20
 
 
 def test_architecture_change_starts_fresh(faces, tmp_path, caplog):
@@ -237,7 +240,8 @@ def test_nan_loss_rolls_back_lowers_lr_and_goes_on(faces, tmp_path, monkeypatch,
 
     calls = _interrupt_step(monkeypatch, at_call=15, action=nan_outputs)  # step 15; the last save was at 10
     summary = _run(faces, out, _quick(20, lr=1e-3))
-    assert "loss became nan/nan at iteration 15: rolled back to iteration 10, learning rate lowered to 0.0005" in caplog.text
+    assert ("loss became nan/nan at iteration 15: rolled back to iteration 10, learning rate lowered to 0.0005"
+            in caplog.text)
     assert summary["iterations"] == 20 and summary["rollbacks"] == 1 and summary["lr"] == 5e-4
     assert calls[0] == 20 + 5  # steps 11..14 ran twice
     history = np.loadtxt(out / "history.csv", delimiter=",", skiprows=1)

@@ -27,12 +27,13 @@ pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 def _data(name: str, skin, n: int = 5, yaw=None) -> FaceData:
     rng = np.random.default_rng(len(name))
-    faces = np.stack([cv2.resize(_face(rng, skin), (R, R), interpolation=cv2.INTER_AREA) for _ in range(n)])
+    crops = np.stack([cv2.resize(_face(rng, skin), (R, R), interpolation=cv2.INTER_AREA) for _ in range(n)])
     masks = np.zeros((n, R, R), np.uint8)
     masks[:, 4:28, 6:26] = 255
     em = np.zeros((n, R, R), np.uint8)
     em[:, 10:14, 8:24] = 255
-    return FaceData(name, faces, masks, em, None if yaw is None else np.asarray(yaw, np.float32), [str(i) for i in range(n)])
+    yaw = None if yaw is None else np.asarray(yaw, np.float32)
+    return FaceData(name, crops, masks, em, yaw, [str(i) for i in range(n)])
 
 
 def test_landmark_masks_and_yaw():
@@ -123,7 +124,8 @@ def test_fused_update_matches_the_op_by_op_update():
     """The compiled one-kernel update (the default) computes what the plain PyTorch ops compute,
     lr-dropout masks included, on plain and channels_last weights."""
     torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Conv2d(16, 32, 3), torch.nn.Linear(30, 5000)).to(memory_format=torch.channels_last)
+    net = torch.nn.Sequential(torch.nn.Conv2d(16, 32, 3), torch.nn.Linear(30, 5000))
+    net = net.to(memory_format=torch.channels_last)
     twin = copy.deepcopy(net)
     fused = make_optimizer("rmsprop", net.parameters(), 1e-3, lr_dropout=0.3, fused=True)
     plain = make_optimizer("rmsprop", twin.parameters(), 1e-3, lr_dropout=0.3, fused=False)
@@ -158,7 +160,8 @@ def test_liae_without_random_warp_leaves_inter_ab_as_it_is(faces, tmp_path):  # 
     trained, _ = load_model(tmp_path / "model.safetensors")
     torch.manual_seed(0)
     initial = build_model(cfg)
-    assert all(torch.equal(a, b) for a, b in zip(trained.inter_AB.state_dict().values(), initial.inter_AB.state_dict().values()))
+    pairs = zip(trained.inter_AB.state_dict().values(), initial.inter_AB.state_dict().values())
+    assert all(torch.equal(a, b) for a, b in pairs)
     assert not torch.equal(trained.inter_B.dense1.weight, initial.inter_B.dense1.weight)
 
 
@@ -205,6 +208,6 @@ def test_real_faces_learn_with_the_dfl_recipe(real_face_sets):
 def test_train_accepts_arrays_only_sets(tmp_path, faces):  # noqa: F811
     """The library entry takes plain crop lists too (what merge's tests use)."""
     summary = train(faces["src"], faces["dst"], model_config("tiny", resolution=R), _quick(2), state_dir=tmp_path / "s",
-                    model_path=tmp_path / "m.safetensors", preview_path=tmp_path / "p.jpg", history_path=tmp_path / "h.csv",
-                    plot_path=tmp_path / "l.png")
+                    model_path=tmp_path / "m.safetensors", preview_path=tmp_path / "p.jpg",
+                    history_path=tmp_path / "h.csv", plot_path=tmp_path / "l.png")
     assert summary["iterations"] == 2

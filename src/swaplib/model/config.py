@@ -76,9 +76,10 @@ class ModelConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ModelConfig":
+    def from_dict(cls, d: dict) -> ModelConfig:
         known = {f.name for f in fields(cls)}
         unknown, missing = sorted(set(d) - known), sorted(known - set(d))
         if unknown or missing:
-            raise SwaplibError(f"model config has unknown keys {unknown} / lacks keys {missing}; known: {sorted(known)}")
+            raise SwaplibError(f"model config has unknown keys {unknown} / lacks keys {missing}; "
+                               f"known: {sorted(known)}")
         return cls(**d)

@@ -92,7 +92,8 @@ class Trainer:
         torch.manual_seed(s.seed)  # a fresh start is seeded; a checkpoint, if any, overwrites it in resume()
         self.model = build_model(model_cfg).to(device)
         self.amp = amp_dtype(s.precision, device)
-        self.channels_last = s.channels_last if s.channels_last is not None else (device.type == "cuda" or self.amp is not None)
+        auto_layout = device.type == "cuda" or self.amp is not None
+        self.channels_last = s.channels_last if s.channels_last is not None else auto_layout
         self.model = self.model.to(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
         if model_cfg.kind == "liae" and not s.random_warp:  # DFL: without warp, inter_AB stays as it is
             self.model.inter_AB.requires_grad_(False)
@@ -156,17 +157,19 @@ class Trainer:
             changed = [f"{k} {old[k]!r} -> {v!r}" for k, v in s.to_dict().items()
                        if k != "iterations" and k in old and old[k] != v]
             if changed:
-                log.info("settings changed since the checkpoint (the new values apply from here): %s", ", ".join(changed))
+                log.info("settings changed since the checkpoint (the new values apply from here): %s",
+                         ", ".join(changed))
             if resumed_from >= s.iterations:
-                log.info("checkpoint already at iteration %d >= %d: no training steps to do; writing the outputs from it",
-                         resumed_from, s.iterations)
+                log.info("checkpoint already at iteration %d >= %d: no training steps to do; writing the outputs "
+                         "from it", resumed_from, s.iterations)
         else:
             log.info("training from scratch: %d src faces, %d dst faces, %s, %d iterations", len(self.faces.src),
                      len(self.faces.dst), self.cfg, s.iterations)
         self.start = self.run.iteration
         self.set_lr()
         log.info("model %s: %.2fM parameters on %s, %s%s, optimizer %s lr %.3g%s", self.cfg.archi,
-                 count_parameters(self.model) / 1e6, self.device, precision_name(self.amp) + (" autocast" if self.amp else ""),
+                 count_parameters(self.model) / 1e6, self.device,
+                 precision_name(self.amp) + (" autocast" if self.amp else ""),
                  ", channels_last" if self.channels_last else "", s.optimizer, self.lr,
                  f", lr dropout {s.lr_dropout}" if s.lr_dropout < 1 else "")
         return resumed_from
@@ -188,10 +191,11 @@ class Trainer:
         optim_state = self.opt.state_dict()
         optim_state["state"] = {k: {n: (t.detach().cpu() if torch.is_tensor(t) else t) for n, t in v.items()}
                                 for k, v in optim_state["state"].items()}
-        cuda = torch.cuda.get_rng_state_all() if self.device.type == "cuda" else []
+        rng = {"torch": torch.get_rng_state(),
+               "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else []}
         run, history = self.run, self.run.history
         return {"format": CHECKPOINT_FORMAT, "model_config": self.cfg.to_dict(), "model": cpu(self.model.state_dict()),
-                "optimizer": optim_state, "iteration": run.iteration, "rng": {"torch": torch.get_rng_state(), "cuda": cuda},
+                "optimizer": optim_state, "iteration": run.iteration, "rng": rng,
                 "lr_scale": run.lr_scale, "rollbacks": run.rollbacks, "best_loss": run.best_loss,
                 "recent_loss": recent_loss, "pretrain": self.s.pretrain,
                 "history": {"iteration": torch.tensor(history["iteration"], dtype=torch.int64),
@@ -215,12 +219,13 @@ class Trainer:
     def rollback(self, reason: str) -> None:
         """Back to the last saved state (or the initial weights), with a lower learning rate."""
         s = self.s
-        failed_at, lr_scale, rollbacks = self.run.iteration + 1, self.run.lr_scale * s.rollback_lr_factor, self.run.rollbacks + 1
+        failed_at, rollbacks = self.run.iteration + 1, self.run.rollbacks + 1
+        lr_scale = self.run.lr_scale * s.rollback_lr_factor
         self.rollbacks_in_a_row += 1
         if self.rollbacks_in_a_row > s.max_rollbacks:
             raise SwaplibError(f"{reason} at iteration {failed_at} again after {s.max_rollbacks} rollbacks and "
-                               f"learning-rate cuts (lr now {self.lr:.3g}): giving up; check the face sets, lower lr or "
-                               f"set clip_grad")
+                               f"learning-rate cuts (lr now {self.lr:.3g}): giving up; check the face sets, lower lr "
+                               f"or set clip_grad")
         ckpt = self.state.load() if self.state.checkpoint.exists() else None
         if ckpt is not None:
             self.restore(ckpt)

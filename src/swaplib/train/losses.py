@@ -17,7 +17,8 @@ def ssim_kernels(resolution: int, device) -> list[tuple[float, torch.Tensor]]:
     size = lambda s: max(3, int(s) | 1)  # odd
     if resolution < 256:
         return [(10.0, _gaussian(1.5, size(resolution / 11.6), device))]
-    return [(5.0, _gaussian(1.5, size(resolution / 11.6), device)), (5.0, _gaussian(1.5, size(resolution / 23.2), device))]
+    return [(5.0, _gaussian(1.5, size(resolution / 11.6), device)),
+            (5.0, _gaussian(1.5, size(resolution / 23.2), device))]
 
 
 def dssim(a: torch.Tensor, b: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:

@@ -29,7 +29,8 @@ def preview(model: SwapModel, src: FaceData, dst: FaceData, device, amp, n: int 
     model.train(was_training)
     rows = [s, to_image(ss), grey(sm), d, to_image(dd), grey(dm), to_image(sw), grey(swm)]
     width = max(len(s), len(d))
-    pad = lambda row: np.concatenate([row, np.zeros((width - len(row),) + row.shape[1:], np.uint8)]) if len(row) < width else row
+    blank = lambda row: np.zeros((width - len(row),) + row.shape[1:], np.uint8)
+    pad = lambda row: np.concatenate([row, blank(row)]) if len(row) < width else row
     return np.concatenate([np.concatenate(list(pad(r)), axis=1) for r in rows], axis=0)
 
 

@@ -115,7 +115,8 @@ SECTION = ("preset", *ARCHITECTURE, *(k for k in RECIPE if k != "threads"))
 def section_defaults() -> dict:
     """Each `train:` key's default: None where it is the preset's, the TrainSettings default elsewhere."""
     defaults = {f.name: None if f.default is MISSING else f.default for f in fields(TrainSettings)}
-    return {"preset": DEFAULT_PRESET, **{k: None for k in ARCHITECTURE}, **{k: defaults[k] for k in SECTION if k in RECIPE}}
+    return {"preset": DEFAULT_PRESET, **{k: None for k in ARCHITECTURE},
+            **{k: defaults[k] for k in SECTION if k in RECIPE}}
 
 
 def resolve(preset: str = DEFAULT_PRESET, **given) -> tuple[ModelConfig, TrainSettings]:

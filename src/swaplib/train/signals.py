@@ -36,4 +36,5 @@ class StopOnSignal:
 
     def check(self, iteration: int) -> None:
         if self.signum is not None:
-            raise TrainingInterrupted(f"training stopped by {signal.Signals(self.signum).name} at iteration {iteration}")
+            name = signal.Signals(self.signum).name
+            raise TrainingInterrupted(f"training stopped by {name} at iteration {iteration}")

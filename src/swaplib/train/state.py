@@ -71,10 +71,11 @@ def load_state(path: Path) -> dict:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
         raise ValueError(f"unreadable ({(str(e).splitlines() or [type(e).__name__])[0][:160]})") from None
-    if isinstance(obj, dict) and str(obj.get("format", "")).startswith("swaplib-train-state/") and obj["format"] != CHECKPOINT_FORMAT:
-        raise OldStateFormat(obj["format"])
-    if not isinstance(obj, dict) or obj.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"not a swaplib training state (format {obj.get('format') if isinstance(obj, dict) else None!r})")
+    fmt = obj.get("format") if isinstance(obj, dict) else None
+    if str(fmt).startswith("swaplib-train-state/") and fmt != CHECKPOINT_FORMAT:
+        raise OldStateFormat(fmt)
+    if fmt != CHECKPOINT_FORMAT:
+        raise ValueError(f"not a swaplib training state (format {fmt!r})")
     for key in ("model_config", "model", "optimizer", "iteration", "rng", "history", "checksum"):
         if key not in obj:
             raise ValueError(f"no {key!r} in it")
@@ -145,8 +146,8 @@ class StateFolder:
         backups newest first, best.pt. None when there is no checkpoint.pt (a fresh start)."""
         if not self.checkpoint.exists():
             if (self.dir / PREV_CHECKPOINT).exists():
-                self.log.warning("%s: no checkpoint; starting fresh (rename %s to %s to resume from the backup instead)",
-                                 self.dir, PREV_CHECKPOINT, CHECKPOINT)
+                self.log.warning("%s: no checkpoint; starting fresh (rename %s to %s to resume from the backup "
+                                 "instead)", self.dir, PREV_CHECKPOINT, CHECKPOINT)
             return None
         problems = []
         for path in [self.checkpoint, self.dir / PREV_CHECKPOINT, *self.backups(), self.dir / BEST]:
@@ -162,7 +163,8 @@ class StateFolder:
             except ValueError as e:
                 aside = self._aside(path, "corrupt")
                 problems.append(f"{path.name}: {e}")
-                self.log.warning("training state %s is truncated or corrupt (%s); moved aside to %s", path, e, aside.name)
+                self.log.warning("training state %s is truncated or corrupt (%s); moved aside to %s", path, e,
+                                 aside.name)
                 continue
             if problems:
                 self.log.warning("resuming from the backup %s (iteration %d) instead of the corrupt checkpoint",
@@ -182,7 +184,8 @@ class StateFolder:
             if (self.dir / name).exists():
                 os.replace(self.dir / name, aside.with_name(aside.name.replace("checkpoint.", "best.")))
         if self.backups():
-            os.replace(self.dir / BACKUPS, aside.with_name(aside.name.replace("checkpoint.", "backups.").removesuffix(".pt")))
+            backups_aside = aside.name.replace("checkpoint.", "backups.").removesuffix(".pt")
+            os.replace(self.dir / BACKUPS, aside.with_name(backups_aside))
         self.log.warning("model architecture changed (%s): starting training fresh; the old checkpoint (iteration %d) "
                          "is kept as %s", changed, state["iteration"], aside)
 
@@ -193,4 +196,5 @@ def architecture_changes(old: dict, new: dict) -> str:
         old = ModelConfig.from_dict(old).to_dict()  # a key added since then compares as its default
     except (SwaplibError, TypeError):
         pass
-    return ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k))
+    keys = sorted(set(old) | set(new))
+    return ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k))
