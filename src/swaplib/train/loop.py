@@ -324,7 +324,6 @@ def train(
         s = replace(s, random_warp=False, random_flip=True, uniform_yaw=True, lr_dropout=1.0, lr_cos=0, ct_mode="none")
     trainer = Trainer(model_cfg, s, faces, state, device, log)
     resumed_from = trainer.resume()
-    run = trainer.run  # (replaced by restore and rollback: always read it through trainer.run below)
     batches = Batches(faces.src, faces.dst, s.batch_size, s.seed,
                       Augmentation(s.random_flip, s.random_warp, s.random_transform, s.ct_mode, s.uniform_yaw),
                       faces.use_masks, with_eyes_mouth=s.eyes_mouth_prio)
