@@ -20,8 +20,10 @@ from swaplib.core.errors import SwaplibError
 from swaplib.extract.detect import make_detector
 from swaplib.extract.faces import extract_faces
 from swaplib.merge import masks
-from swaplib.model import MODEL_FORMAT, PRECISIONS, build_model, load_model, model_config
+from swaplib.model import PRECISIONS, build_model, load_model
+from swaplib.model import save_model as write_model
 from swaplib.tables.faces import landmarks_array, read_faces
+from swaplib.train.settings import model_config
 
 FACELESS = (2, 4)  # frames whose face is painted over: they must pass through unchanged
 
@@ -35,9 +37,7 @@ def hide_faces(i, frame):
 def save_model(path, **meta):
     """An untrained tiny model as train writes it (merging does not care how well it draws)."""
     torch.manual_seed(0)
-    cfg = model_config("tiny")
-    torch.save({"format": MODEL_FORMAT, "model_config": cfg.to_dict(), "state_dict": build_model(cfg).state_dict(),
-                "iterations": 0, "masks_trained": True, **meta}, path)
+    write_model(path, build_model(model_config("tiny")), **{"iterations": 0, "masks_trained": True, **meta})
     return path
 
 
@@ -48,13 +48,13 @@ def scene(tmp_path_factory, write_frames):
     frames = write_frames("lp_d20_young_man_talking", root / "frames", 6, hide_faces)
     extract_faces(frames, root / "faces", root / "faces.parquet", detector=make_detector("dlib-hog", upsample=0),
                   size=64, face_type="whole_face")
-    save_model(root / "model.pt")
+    save_model(root / "model.safetensors")
     return root
 
 
 def run(scene, out, **settings):
     """merge_video on the scene; returns the report (also written to out.json)."""
-    report = merge.merge_video(scene / "frames", scene / "faces.parquet", scene / "model.pt", out,
+    report = merge.merge_video(scene / "frames", scene / "faces.parquet", scene / "model.safetensors", out,
                                report=out.with_suffix(".json"), **settings)
     assert json.loads(out.with_suffix(".json").read_text()) == report
     return report
@@ -67,7 +67,7 @@ def image(path) -> np.ndarray:
 @pytest.fixture(scope="module")
 def frame_faces(scene):
     """The first frame and its faces with the model's predictions (both learned masks)."""
-    model, _ = load_model(scene / "model.pt")
+    model, _ = load_model(scene / "model.safetensors")
     table = read_faces(scene / "faces.parquet")
     frame = cv2.imread(str(scene / "frames" / "000000.png"))
     faces = merge.frame_faces(frame, table[table["frame"] == 0], model.cfg.resolution)
@@ -215,7 +215,7 @@ def test_failed_and_left_out_faces_are_listed_with_reasons(scene, tmp_path):
     broken.loc[broken["frame"] == 3, ["kept", "left_out"]] = [False, "not the reference person"]
     broken.to_parquet(tmp_path / "faces.parquet", index=False)
     out = tmp_path / "merged"
-    report = merge.merge_video(scene / "frames", tmp_path / "faces.parquet", scene / "model.pt", out)
+    report = merge.merge_video(scene / "frames", tmp_path / "faces.parquet", scene / "model.safetensors", out)
     assert (report["swapped"], report["failed"]) == (2, 2)
     reasons = {f["frame"]: f["reason"] for f in report["failures"]}
     assert reasons["000001.png"].startswith("bad transform")
@@ -266,7 +266,7 @@ def test_override_sheet_errors_name_the_file_and_line(tmp_path, row, message):
 
 
 def test_learned_masks_refuse_a_model_whose_mask_decoder_was_not_trained(scene, tmp_path):
-    untrained = save_model(tmp_path / "model.pt", masks_trained=False)
+    untrained = save_model(tmp_path / "model.safetensors", masks_trained=False)
     with pytest.raises(SwaplibError, match=f"{untrained}: merge mask 'learned-prd' uses the model's learned mask.*"
                                            "not trained"):
         merge.merge_video(scene / "frames", scene / "faces.parquet", untrained, tmp_path / "m", mask="learned-prd")
@@ -274,7 +274,7 @@ def test_learned_masks_refuse_a_model_whose_mask_decoder_was_not_trained(scene, 
 
 
 def test_a_model_of_another_face_type_stops_with_both_named(scene, tmp_path):
-    head = save_model(tmp_path / "model.pt", face_type="head")
+    head = save_model(tmp_path / "model.safetensors", face_type="head")
     with pytest.raises(SwaplibError, match=f"{head}: the model was trained on head faces but "
                                            f"{scene / 'faces.parquet'} has whole_face faces"):
         merge.merge_video(scene / "frames", scene / "faces.parquet", head, tmp_path / "m")
@@ -287,9 +287,10 @@ def test_stale_tables_bad_settings_and_missing_models_are_named(scene, tmp_path)
     small = cv2.imread(str(frames / "000000.png"))[:200, :200]
     cv2.imwrite(str(frames / "000000.png"), small)
     with pytest.raises(SwaplibError, match=r"faces were found in 480x480 frames but .*000000.png is 200x200"):
-        merge.merge_video(frames, scene / "faces.parquet", scene / "model.pt", tmp_path / "m")
+        merge.merge_video(frames, scene / "faces.parquet", scene / "model.safetensors", tmp_path / "m")
     with pytest.raises(SwaplibError, match="mode 'blend' is not one of"):
-        merge.merge_video(scene / "frames", scene / "faces.parquet", scene / "model.pt", tmp_path / "m", mode="blend")
+        merge.merge_video(scene / "frames", scene / "faces.parquet", scene / "model.safetensors", tmp_path / "m",
+                          mode="blend")
     with pytest.raises(SwaplibError, match="blur must be within 0..1, got 2"):
         merge.MergeSettings(blur=2)
     with pytest.raises(SwaplibError, match="unknown merge setting.*strength"):
