@@ -10,7 +10,7 @@ import pytest
 from swaplib.core.errors import SwaplibError
 from swaplib.extract.detect import make_detector
 from swaplib.extract.faces import extract_faces
-from swaplib.sort import build_faceset
+from swaplib.sort.stage import build_faceset
 from swaplib.sort.identity import fill_by_track, identity_distance
 
 FRAMES = (110, 120, 130, 140, 165)  # the performer in close-up
@@ -46,7 +46,7 @@ def two_people(tmp_path_factory, clip, photo):
 
 
 def build(root, **options):
-    return build_faceset(root / "faces.parquet", root / "faces", root / "faceset.parquet", root / "sheets",
+    return build_faceset(root / "faces.parquet", root / "faces", root / "faceset.parquet",
                          min_face_px=0, blur_keep=1.0, duplicate=0, **options)
 
 

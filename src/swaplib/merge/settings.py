@@ -16,6 +16,7 @@ from pathlib import Path
 
 from swaplib.core.color import COLOR_TRANSFERS
 from swaplib.core.errors import SwaplibError
+from swaplib.core.settings import from_section
 from swaplib.merge.masks import MASKS
 from swaplib.model.base import PRECISIONS
 
@@ -90,11 +91,7 @@ def _check(name: str, value) -> str | None:
 
 def merge_settings(values: dict) -> MergeSettings:
     """MergeSettings from a mapping (the config's merge section); unknown keys are errors."""
-    known = {f.name for f in dataclasses.fields(MergeSettings)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise SwaplibError(f"unknown merge setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-    return MergeSettings(**values)
+    return from_section(MergeSettings, values, "merge")
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,15 @@
 
 Selected faces come first, in training order, each labelled with its face id and the score that
 placed it; then the faces left out, greyed, grouped by reason and labelled with it. The ids are
-what the curation sheet (or `python -m swaplib curate`) takes.
+what the curation sheet (or `python -m swaplib curate`) takes. The pages are drawn from the
+written face set and its crops, so that drawing them is a step of its own: a change here
+changes no face set and retrains nothing.
 """
 
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -15,9 +18,11 @@ import numpy as np
 import pandas as pd
 
 from swaplib.core.atomic import atomic_dir
-from swaplib.core.images import write_image
-from swaplib.sort.select import REASONS
+from swaplib.core.errors import SwaplibError
+from swaplib.core.images import read_image, shrink, write_image
+from swaplib.tables.faceset import REASONS, faceset_order, read_faceset
 
+THUMB_PX = 80
 COLUMNS = 16
 LABEL_PX = 28  # two text lines under each thumbnail
 HEADER_PX = 44  # two text lines on top of each page
@@ -93,3 +98,30 @@ def write_sheets(folder: str | Path, pages: list[np.ndarray]) -> None:
     with atomic_dir(folder) as tmp:
         for number, page in enumerate(pages, 1):
             write_image(tmp / f"page-{number:03d}.png", page)
+
+
+def write_faceset_sheets(
+    faceset_path: str | Path,
+    faces_dir: str | Path,
+    sheets_dir: str | Path,
+    *,
+    faces_per_page: int,
+    title: str | None = None,
+    threads: int = 1,
+) -> int:
+    """The contact sheet pages of a written face set (faceset.parquet and its crops) into
+    `sheets_dir`; returns the number of pages. title: the pages' heading (default: the video's
+    name and the set's order)."""
+    if isinstance(faces_per_page, bool) or not isinstance(faces_per_page, int) or faces_per_page < 1:
+        raise SwaplibError(f"faces_per_page must be a whole number of at least 1, got {faces_per_page!r}")
+    faceset = read_faceset(faceset_path).reset_index(drop=True)
+    if title is None:
+        order = faceset_order(faceset_path)
+        title = Path(faceset_path).parent.name + (f": order {order}" if order else "")
+    files = [Path(faces_dir) / name for name in faceset["file"]]
+    with ThreadPoolExecutor(max(1, threads)) as pool:
+        thumbs = list(pool.map(lambda path: shrink(read_image(path), THUMB_PX), files))
+    thumbs = np.stack(thumbs) if thumbs else np.zeros((0, THUMB_PX, THUMB_PX, 3), np.uint8)
+    pages = contact_sheets(faceset, thumbs, title=title, faces_per_page=faces_per_page)
+    write_sheets(sheets_dir, pages)
+    return len(pages)
