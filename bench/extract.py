@@ -30,8 +30,8 @@ import cv2
 import numpy as np
 
 from swaplib.core.images import read_image
-from swaplib.extract.detect import make_detector
-from swaplib.extract.faces import extract_faces
+from swaplib.extract.detect.backends import make_detector
+from swaplib.extract.stage import extract_faces
 from swaplib.extract.smoothing import eye_jitter
 
 DATA = Path(os.environ.get("SWAPLIB_TEST_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))

@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from swaplib.extract.detect import make_detector
-from swaplib.extract.faces import extract_faces
+from swaplib.extract.detect.backends import make_detector
+from swaplib.extract.stage import extract_faces
 from swaplib.merge import stage
 from swaplib.model import MODEL_FORMAT, build_model, model_config
 from swaplib.tables.faces import read_faces

@@ -21,8 +21,8 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from swaplib.extract.detect import make_detector
-from swaplib.extract.faces import extract_faces
+from swaplib.extract.detect.backends import make_detector
+from swaplib.extract.stage import extract_faces
 from swaplib.sort.orders import ORDERS
 from swaplib.sort.scores import score_faces
 from swaplib.sort.select import select_faces

@@ -9,7 +9,7 @@ import pytest
 from swaplib.core.color import MIN_PIXELS, TRANSFERS, hist_match, transfer
 from swaplib.core.errors import SwaplibError
 from swaplib.extract import align
-from swaplib.extract.detect import make_detector
+from swaplib.extract.detect.backends import make_detector
 
 SIZE = 96
 MASKED = ("rct", "mkl-m", "idt-m", "sot-m", "mix-m")  # the modes that take statistics in the mask

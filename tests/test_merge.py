@@ -17,8 +17,8 @@ from conftest import REPO
 from settings_agreement import assert_agreement
 from swaplib.core.color import COLOR_TRANSFERS
 from swaplib.core.errors import SwaplibError
-from swaplib.extract.detect import make_detector
-from swaplib.extract.faces import extract_faces
+from swaplib.extract.detect.backends import make_detector
+from swaplib.extract.stage import extract_faces
 from swaplib.merge import masks
 from swaplib.merge.frame import Face, frame_faces, merge_frame, predict_faces
 from swaplib.merge.settings import MODES, SHARPEN, MergeSettings, merge_settings, read_overrides

@@ -13,8 +13,8 @@ import pytest
 from swaplib.core.errors import SwaplibError
 from swaplib.core.images import read_image, write_image
 from swaplib.extract.align import face_matrix, hull_mask, warp_to_face, warp_to_frame
-from swaplib.extract.detect import make_detector
-from swaplib.extract.faces import extract_faces
+from swaplib.extract.detect.backends import make_detector
+from swaplib.extract.stage import extract_faces
 from swaplib.quality import FIGURES, SAME_PERSON, measure_pair, write_card
 from swaplib.sort.stage import build_faceset
 from swaplib.tables.faces import landmarks_array, read_faces

@@ -11,8 +11,8 @@ import pytest
 
 from swaplib.core import codehash
 from swaplib.core.errors import SwaplibError
-from swaplib.extract.detect import make_detector
-from swaplib.extract.faces import extract_faces
+from swaplib.extract.detect.backends import make_detector
+from swaplib.extract.stage import extract_faces
 from swaplib.sort.curation import read_curation
 from swaplib.sort.orders import ORDERS
 from swaplib.sort.sheet import write_faceset_sheets

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from swaplib.core.errors import SwaplibError
-from swaplib.extract.detect import make_detector
-from swaplib.extract.faces import extract_faces
+from swaplib.extract.detect.backends import make_detector
+from swaplib.extract.stage import extract_faces
 from swaplib.sort.stage import build_faceset
 from swaplib.sort.identity import fill_by_track, identity_distance
 

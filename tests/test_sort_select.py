@@ -11,8 +11,8 @@ from conftest import REPO
 from settings_agreement import assert_agreement
 
 from swaplib.core.errors import SwaplibError
-from swaplib.extract.detect import make_detector
-from swaplib.extract.faces import extract_faces
+from swaplib.extract.detect.backends import make_detector
+from swaplib.extract.stage import extract_faces
 from swaplib.sort.curation import Curation
 from swaplib.sort.orders import ORDERS, BIN_DEGREES, mean_abs_difference, spread
 from swaplib.sort.scores import Features

@@ -165,8 +165,8 @@ def test_liae_without_random_warp_leaves_inter_ab_as_it_is(faces, tmp_path):  # 
 @pytest.fixture(scope="module")
 def real_face_sets(tmp_path_factory, write_frames):
     """Face sets of two real people: a few frames each, faces extracted at 64 px and sorted."""
-    from swaplib.extract.detect import make_detector
-    from swaplib.extract.faces import extract_faces
+    from swaplib.extract.detect.backends import make_detector
+    from swaplib.extract.stage import extract_faces
     from swaplib.sort.stage import build_faceset
 
     root = tmp_path_factory.mktemp("real")

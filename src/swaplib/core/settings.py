@@ -15,3 +15,12 @@ def from_section(settings_type, values: Mapping, section: str):
     if unknown:
         raise SwaplibError(f"unknown {section} setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     return settings_type(**values)
+
+
+def is_number(value) -> bool:
+    """An int or float, not a bool (YAML's true is no number of faces)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def is_whole(value) -> bool:
+    return is_number(value) and int(value) == value

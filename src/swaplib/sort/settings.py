@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from swaplib.core.errors import SwaplibError
-from swaplib.core.settings import from_section
+from swaplib.core.settings import from_section, is_number
 from swaplib.sort.identity import IDENTITY_MODES
 from swaplib.sort.orders import ORDERS
 
@@ -36,14 +36,14 @@ class SortSettings:
             raise SwaplibError(f"unknown identity mode {self.identity!r}; choose one of: {', '.join(IDENTITY_MODES)}")
         if self.order == "identity" and self.identity == "none":
             raise SwaplibError("sort order 'identity' needs identity embeddings, and sort.identity is 'none'")
-        limits = {name: _number(getattr(self, name)) and getattr(self, name) >= 0
+        limits = {name: is_number(getattr(self, name)) and getattr(self, name) >= 0
                   for name in ("min_face_px", "min_blur", "max_identity", "duplicate")}
-        limits["max_face_px"] = self.max_face_px is None or (_number(self.max_face_px) and self.max_face_px > 0)
-        limits["blur_keep"] = _number(self.blur_keep) and 0 < self.blur_keep <= 1
-        limits["max_yaw"] = _number(self.max_yaw) and 0 < self.max_yaw <= 180
-        limits["max_pitch"] = _number(self.max_pitch) and 0 < self.max_pitch <= 180
+        limits["max_face_px"] = self.max_face_px is None or (is_number(self.max_face_px) and self.max_face_px > 0)
+        limits["blur_keep"] = is_number(self.blur_keep) and 0 < self.blur_keep <= 1
+        limits["max_yaw"] = is_number(self.max_yaw) and 0 < self.max_yaw <= 180
+        limits["max_pitch"] = is_number(self.max_pitch) and 0 < self.max_pitch <= 180
         limits["max_faces"] = self.max_faces is None or (
-            _number(self.max_faces) and self.max_faces >= 1 and int(self.max_faces) == self.max_faces)
+            is_number(self.max_faces) and self.max_faces >= 1 and int(self.max_faces) == self.max_faces)
         bad = [name for name, ok in limits.items() if not ok]
         if bad:
             raise SwaplibError("sort settings out of range: " + ", ".join(f"{n}={getattr(self, n)!r}" for n in bad))
@@ -60,7 +60,7 @@ class CurationSettings:
         if not isinstance(self.dir, str) or not self.dir:
             raise SwaplibError(f"curation dir must be a folder name, got {self.dir!r}")
         pages = self.faces_per_page
-        if not _number(pages) or pages < 1 or int(pages) != pages:
+        if not is_number(pages) or pages < 1 or int(pages) != pages:
             raise SwaplibError(f"faces_per_page must be a whole number of at least 1, got {self.faces_per_page!r}")
 
 
@@ -72,7 +72,3 @@ def sort_settings(values: dict) -> SortSettings:
 def curation_settings(values: dict) -> CurationSettings:
     """CurationSettings from a mapping (the config's curation section); unknown keys are errors."""
     return from_section(CurationSettings, values, "curation")
-
-
-def _number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
