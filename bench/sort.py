@@ -113,12 +113,12 @@ def main() -> None:
                          "cpu s": cpu, "faces/cpu s": n / max(cpu, 1e-9)})
 
         for threads in sorted({1, args.threads}):
-            (scores, features), *took = timed(lambda: score_faces(faces, work / "faces", threads=threads))
+            (scores, features), *took = timed(lambda n=threads: score_faces(faces, work / "faces", threads=n))
             add(f"score (read PNG + all scores), {threads} thread{'s' * (threads > 1)}", *took)
         for name in ORDERS:
             if name != "identity":  # needs embeddings for every face: see sort/identity.py
                 rules = SortSettings(min_face_px=0, order=name)
-                _, *took = timed(lambda: select_faces(faces, scores, features, rules))
+                _, *took = timed(lambda rules=rules: select_faces(faces, scores, features, rules))
                 add(f"select + order {name}", *took)
         capped = SortSettings(min_face_px=0, max_faces=2000)
         _, *took = timed(lambda: select_faces(faces, scores, features, capped))
