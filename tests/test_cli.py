@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from swaplib.cli import main
-from swaplib.sort import read_curation
+from swaplib.sort.curation import read_curation
 
 VIDEO = "lp_d12_man_glasses_talking"
 IDS = {"000010_0", "000011_0", "000012_0", "000012_1", "000020_0"}
