@@ -23,7 +23,7 @@ from swaplib.core.images import read_image, shrink, write_image
 from swaplib.tables.faceset import REASONS, faceset_order, read_faceset
 
 THUMB_PX = 80
-COLUMNS = 16
+TILES_PER_ROW = 16
 LABEL_PX = 28  # two text lines under each thumbnail
 HEADER_PX = 44  # two text lines on top of each page
 FONT = cv2.FONT_HERSHEY_PLAIN
@@ -77,14 +77,14 @@ def contact_sheets(faceset: pd.DataFrame, thumbs: np.ndarray, *, title: str, fac
     pages = []
     for page in range(n_pages):
         chunk = order[page * faces_per_page : (page + 1) * faces_per_page]
-        rows = max(1, math.ceil(len(chunk) / COLUMNS))
-        sheet = np.full((HEADER_PX + rows * (size + LABEL_PX), COLUMNS * size, 3), 24, np.uint8)
+        rows = max(1, math.ceil(len(chunk) / TILES_PER_ROW))
+        sheet = np.full((HEADER_PX + rows * (size + LABEL_PX), TILES_PER_ROW * size, 3), 24, np.uint8)
         _text(sheet, f"{title}  (page {page + 1}/{n_pages})", 4, 17, WHITE, 1.0)
         _text(sheet, summary, 4, 36, GREY, 1.0)
         for i, position in enumerate(chunk):
             row = faceset.iloc[position]
             label = _fmt(row["order_score"]) if row["selected"] else row["reason"]
-            r, c = divmod(i, COLUMNS)
+            r, c = divmod(i, TILES_PER_ROW)
             y = HEADER_PX + r * (size + LABEL_PX)
             sheet[y : y + size + LABEL_PX, c * size : (c + 1) * size] = _tile(
                 thumbs[position], row["face_id"], label, not row["selected"]
