@@ -15,8 +15,8 @@ from swaplib.core.images import read_image
 from swaplib.extract.align import mean_face, transform_points
 from swaplib.extract.detect.backends import make_detector
 from swaplib.extract.detect.base import Detection
-from swaplib.extract.stage import extract_faces
 from swaplib.extract.identity import SAME_PERSON
+from swaplib.extract.stage import extract_faces
 from swaplib.tables.faces import landmarks_array, matrices_array
 
 SINGLE_PERSON = [

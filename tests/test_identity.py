@@ -17,8 +17,8 @@ from swaplib.extract.identity import (
     SECOND_MATCH,
     FaceEmbedder,
     distances,
-    reference_embedding,
     keep_faces,
+    reference_embedding,
 )
 
 
@@ -48,7 +48,8 @@ def test_embeddings_tell_the_two_men_apart(photo, detector, embedder):
     assert to_obama[1] < SAME_PERSON < to_obama[0]
     assert to_biden[0] < SAME_PERSON < to_biden[1]
     # Other people are far from both.
-    others = np.concatenate([embed_all(photo(p), detector, embedder) for p in ("fr_alex_lacamoire", "lp_d9_woman_open_mouth")])
+    others = np.concatenate([embed_all(photo(p), detector, embedder)
+                             for p in ("fr_alex_lacamoire", "lp_d9_woman_open_mouth")])
     assert (distances(others, obama) > SAME_PERSON).all() and (distances(others, biden) > SAME_PERSON).all()
 
 

@@ -10,7 +10,6 @@ from swaplib.core.errors import SwaplibError
 from swaplib.core.images import read_image
 from swaplib.extract.align import mean_face
 from swaplib.extract.detect.backends import make_detector
-from swaplib.extract.stage import extract_faces
 from swaplib.extract.smoothing import (
     assign_tracks,
     eye_jitter,
@@ -20,6 +19,7 @@ from swaplib.extract.smoothing import (
     smooth_series,
     zero_lag_one_euro,
 )
+from swaplib.extract.stage import extract_faces
 
 
 def box(x, y, side=50):

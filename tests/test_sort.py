@@ -31,7 +31,8 @@ def extracted(tmp_path_factory, write_frames):
     """12 real frames, every third one blurred hard, with their faces extracted."""
     root = tmp_path_factory.mktemp("sort")
     frames = write_frames("lp_d20_young_man_talking", root / "frames", 12, blur_every_third)
-    extract_faces(frames, root / "faces", root / "faces.parquet", detector=make_detector("dlib", upsample=0), size=96, face_type="whole_face")
+    extract_faces(frames, root / "faces", root / "faces.parquet", detector=make_detector("dlib", upsample=0),
+                  size=96, face_type="whole_face")
     return root
 
 
@@ -78,7 +79,8 @@ def test_motion_blur_scores_higher_on_smeared_copies(tmp_path, write_frames):
         return cv2.filter2D(frame, -1, kernels[i]) if i in kernels else frame
 
     frames = write_frames("lp_d12_man_glasses_talking", tmp_path / "frames", 6, smear)
-    extract_faces(frames, tmp_path / "faces", tmp_path / "faces.parquet", detector=make_detector("dlib", upsample=0), size=128, face_type="whole_face")
+    extract_faces(frames, tmp_path / "faces", tmp_path / "faces.parquet",
+                  detector=make_detector("dlib", upsample=0), size=128, face_type="whole_face")
     faceset = build_faceset(tmp_path / "faces.parquet", tmp_path / "faces", tmp_path / "f.parquet", **NO_FILTERS)
     smeared = faceset["frame"] >= 4
     assert smeared.sum() == 2 and len(faceset) == 6
@@ -115,7 +117,8 @@ def test_exact_copies_of_a_frame_are_duplicates(tmp_path, write_frames):
             frame.unlink()
     for copy in (9, 10):  # frame 8 shown three times, as a paused or frame-doubled video does
         (frames / f"{copy:06d}.png").write_bytes((frames / "000008.png").read_bytes())
-    extract_faces(frames, tmp_path / "faces", tmp_path / "faces.parquet", detector=make_detector("dlib", upsample=0), size=96, face_type="whole_face")
+    extract_faces(frames, tmp_path / "faces", tmp_path / "faces.parquet",
+                  detector=make_detector("dlib", upsample=0), size=96, face_type="whole_face")
     faceset = build_faceset(tmp_path / "faces.parquet", tmp_path / "faces", tmp_path / "f.parquet",
                             min_face_px=0, blur_keep=1.0, duplicate=0.003)
     assert list(faceset.sort_values("frame")["reason"]) == ["", "", "", "duplicate", "duplicate"]
@@ -129,7 +132,8 @@ def test_every_order_is_a_permutation_of_the_kept_faces(extracted, order):
     assert sorted(faceset.loc[kept, "rank"]) == list(range(kept.sum()))
     assert (faceset.loc[~kept, "rank"] == -1).all()
     assert faceset.loc[kept, "order_score"].notna().all() and faceset.loc[~kept, "order_score"].isna().all()
-    assert list(selected_faces(out / "faceset.parquet")["face_id"]) == list(faceset[kept].sort_values("rank")["face_id"])
+    in_rank_order = list(faceset[kept].sort_values("rank")["face_id"])
+    assert list(selected_faces(out / "faceset.parquet")["face_id"]) == in_rank_order
 
 
 def test_curation_excludes_includes_and_takes_frame_ranges(extracted, tmp_path):

@@ -9,15 +9,14 @@ import yaml
 
 from conftest import REPO
 from settings_agreement import assert_agreement
-
 from swaplib.core.errors import SwaplibError
 from swaplib.extract.detect.backends import make_detector
 from swaplib.extract.stage import extract_faces
 from swaplib.sort.curation import Curation
-from swaplib.sort.orders import ORDERS, BIN_DEGREES, mean_abs_difference, spread
+from swaplib.sort.identity import IDENTITY_MODES
+from swaplib.sort.orders import BIN_DEGREES, ORDERS, mean_abs_difference, spread
 from swaplib.sort.scores import Features
 from swaplib.sort.select import select_faces
-from swaplib.sort.identity import IDENTITY_MODES
 from swaplib.sort.settings import CurationSettings, SortSettings, sort_settings
 from swaplib.sort.stage import build_faceset
 
@@ -82,7 +81,8 @@ def expressive(tmp_path_factory, clip):
         ok, frame = capture.read()
         if ok and number % 4 == 0:
             cv2.imwrite(str(frames / f"{number:06d}.png"), frame)
-    extract_faces(frames, root / "faces", root / "faces.parquet", detector=make_detector("dlib", upsample=0), size=64, face_type="whole_face")
+    extract_faces(frames, root / "faces", root / "faces.parquet", detector=make_detector("dlib", upsample=0),
+                  size=64, face_type="whole_face")
     return root
 
 
