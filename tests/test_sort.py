@@ -7,6 +7,7 @@ import shutil
 import cv2
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from swaplib.core import codehash
@@ -17,7 +18,7 @@ from swaplib.sort.curation import read_curation
 from swaplib.sort.orders import ORDERS
 from swaplib.sort.sheet import write_faceset_sheets
 from swaplib.sort.stage import build_faceset
-from swaplib.tables.faceset import selected_faces
+from swaplib.tables.faceset import ORDER_KEY, selected_faces
 
 NO_FILTERS = {"min_face_px": 0, "blur_keep": 1.0, "duplicate": 0}
 
@@ -181,6 +182,8 @@ def test_a_bad_curation_sheet_names_file_line_and_value(tmp_path, text, expected
 
 def test_contact_sheets_show_every_face_on_pages(extracted):
     faceset, out = build(extracted, blur_keep=0.7)
+    order = pq.read_schema(out / "faceset.parquet").metadata[ORDER_KEY].decode()
+    assert order.startswith("best (") and order == f"best ({ORDERS['best'].about})"  # the pages' title says it
     assert write_faceset_sheets(out / "faceset.parquet", extracted / "faces", out / "sheets", faces_per_page=16) == 1
     pages = sorted((out / "sheets").glob("*.png"))
     assert [p.name for p in pages] == ["page-001.png"]

@@ -16,11 +16,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from swaplib.core.atomic import atomic_dir
 from swaplib.core.errors import SwaplibError
 from swaplib.core.images import read_image, shrink, write_image
-from swaplib.tables.faceset import REASONS, faceset_order, read_faceset
+from swaplib.tables.faceset import ORDER_KEY, REASONS, read_faceset
 
 THUMB_PX = 80
 TILES_PER_ROW = 16
@@ -116,8 +117,8 @@ def write_faceset_sheets(
         raise SwaplibError(f"faces_per_page must be a whole number of at least 1, got {faces_per_page!r}")
     faceset = read_faceset(faceset_path).reset_index(drop=True)
     if title is None:
-        order = faceset_order(faceset_path)
-        title = Path(faceset_path).parent.name + (f": order {order}" if order else "")
+        order = (pq.read_schema(faceset_path).metadata or {}).get(ORDER_KEY)
+        title = Path(faceset_path).parent.name + (f": order {order.decode()}" if order else "")
     files = [Path(faces_dir) / name for name in faceset["file"]]
     with ThreadPoolExecutor(max(1, threads)) as pool:
         thumbs = list(pool.map(lambda path: shrink(read_image(path), THUMB_PX), files))

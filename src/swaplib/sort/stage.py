@@ -16,7 +16,10 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
+from swaplib.core.atomic import atomic_path
 from swaplib.core.errors import SwaplibError
 from swaplib.sort.curation import Curation, read_curation
 from swaplib.sort.identity import face_embeddings, identity_distance
@@ -25,7 +28,7 @@ from swaplib.sort.scores import crop_landmarks, score_faces
 from swaplib.sort.select import select_faces
 from swaplib.sort.settings import SortSettings, sort_settings
 from swaplib.tables.faces import read_faces
-from swaplib.tables.faceset import write_faceset
+from swaplib.tables.faceset import ORDER_KEY
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +67,16 @@ def build_faceset(
             f"(left out: {', '.join(f'{v} {k}' for k, v in counts.items())}); "
             "loosen the sort settings (min_face_px, blur_keep, max_yaw, ...) or review the curation sheet"
         )
-    write_faceset(faceset, faceset_path, order=f"{settings.order} ({ORDERS[settings.order].about})")
+    _write(faceset, faceset_path, order=f"{settings.order} ({ORDERS[settings.order].about})")
     return faceset
+
+
+def _write(faceset: pd.DataFrame, path: str | Path, *, order: str) -> None:
+    """faceset.parquet, atomically; `order` (in words) kept in the file's metadata for the sheets."""
+    table = pa.Table.from_pandas(faceset, preserve_index=False)
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), ORDER_KEY: order.encode()})
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
 
 
 def _identity(faces, faces_dir, scores, curation: Curation, curation_path, settings: SortSettings) -> None:
