@@ -25,9 +25,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from swaplib import merge
-from swaplib.extract.detect import make_detector
-from swaplib.extract.faces import extract_faces
+from swaplib.extract.detect.backends import make_detector
+from swaplib.extract.stage import extract_faces
+from swaplib.merge import stage
 from swaplib.model import build_model
 from swaplib.model import save_model as write_model
 from swaplib.tables.faces import read_faces
@@ -100,7 +100,7 @@ def stub_predict(model, faces, *, dst_masks, device, batch_size=32):
 def timed(frames_dir: Path, table: Path, model: Path, out: Path, threads: int, device: str) -> tuple[float, float]:
     """Frames/s of the frame loop (read, model, merge, write; loading the model left out), and its
     CPU ms per frame (all threads: what the frames cost whatever else the machine is doing)."""
-    summary = merge.merge_video(frames_dir, table, model, out, threads=threads, device=device)
+    summary = stage.merge_video(frames_dir, table, model, out, threads=threads, device=device)
     assert summary["swapped"] == summary["with_face"] > 0, summary
     return summary["frames_per_second"], 1000 * summary["seconds"]["merging_cpu"] / summary["frames"]
 
@@ -135,15 +135,15 @@ def main() -> None:
             model = save_model(root / "model.safetensors", preset, overrides)
             for size, (frames_dir, faces) in cases.items():
                 full = timed(frames_dir, faces, model, root / "out", args.threads, args.device)
-                real_predict, merge.predict_faces = merge.predict_faces, stub_predict
+                real_predict, stage.predict_faces = stage.predict_faces, stub_predict
                 try:
                     cpu_side = timed(frames_dir, faces, model, root / "out", args.threads, args.device)
                 finally:
-                    merge.predict_faces = real_predict
+                    stage.predict_faces = real_predict
                 rows.append((name, size, full, cpu_side))
 
     print(f"\nmerge, {args.frames} frames, overlay + rct + dst mask, threads={args.threads}, "
-          f"device={merge.resolve_device(args.device)}, {os.cpu_count()} CPU cores "
+          f"device={stage.resolve_device(args.device)}, {os.cpu_count()} CPU cores "
           f"({platform.processor() or platform.machine()}), load average {load_before:.1f} before, "
           f"{os.getloadavg()[0]:.1f} after")
     print(f"{'':<29}{'with the model':>20}{'without the model':>22}")

@@ -168,9 +168,9 @@ def test_liae_without_random_warp_leaves_inter_ab_as_it_is(faces, tmp_path):  # 
 @pytest.fixture(scope="module")
 def real_face_sets(tmp_path_factory, write_frames):
     """Face sets of two real people: a few frames each, faces extracted at 64 px and sorted."""
-    from swaplib.extract.detect import make_detector
-    from swaplib.extract.faces import extract_faces
-    from swaplib.sort import build_faceset
+    from swaplib.extract.detect.backends import make_detector
+    from swaplib.extract.stage import extract_faces
+    from swaplib.sort.stage import build_faceset
 
     root = tmp_path_factory.mktemp("real")
     sets = {}
@@ -179,7 +179,7 @@ def real_face_sets(tmp_path_factory, write_frames):
         extract_faces(frames, root / side / "faces", root / side / "faces.parquet",
                       detector=make_detector("dlib", upsample=0), size=64, face_type="whole_face")
         build_faceset(root / side / "faces.parquet", root / side / "faces", root / side / "faceset.parquet",
-                      root / side / "sheets", min_face_px=0, blur_keep=1.0)
+                      min_face_px=0, blur_keep=1.0)
         sets[side] = (root / side / "faceset.parquet", root / side / "faces")
     return root, sets
 

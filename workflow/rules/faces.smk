@@ -6,7 +6,7 @@ rule faces:
         info="results/videos/{video}/video.json",
         # The video's reference photo (sheet column or extract.references), if any.
         reference=reference_photo,
-        code=lib("extract.faces", "video"),
+        code=lib("extract.stage", "video"),
     output:
         faces=directory("results/videos/{video}/faces"),
         table="results/videos/{video}/faces.parquet",

@@ -5,7 +5,7 @@ rule faceset:
         table="results/videos/{video}/faces.parquet",
         faces="results/videos/{video}/faces",
         curation=curation_file,
-        code=lib("sort"),
+        code=lib("sort.stage", "sort.sheet"),
     output:
         faceset="results/videos/{video}/faceset.parquet",
         sheets=report(

@@ -4,7 +4,7 @@ rule merge:
     input:
         unpack(merge_inputs),
         overrides=merge_overrides,  # optional merge/{pair}.tsv, tracked like a curation sheet
-        code=lib("merge"),
+        code=lib("merge.stage"),
     output:
         merged=directory("results/pairs/{pair}/merged"),
         report="results/pairs/{pair}/merge.json",

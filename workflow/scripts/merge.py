@@ -1,5 +1,5 @@
 from swaplib.core.jobs import run_job
-from swaplib.merge import merge_video
+from swaplib.merge.stage import merge_video
 
 run_job(
     snakemake,
