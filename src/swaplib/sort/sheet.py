@@ -15,8 +15,11 @@ import numpy as np
 import pandas as pd
 
 from swaplib.core.atomic import atomic_dir
-from swaplib.core.images import write_image
+from swaplib.core.errors import SwaplibError
+from swaplib.core.images import IMAGE_FORMATS, read_image, write_image
+from swaplib.sort.scores import THUMB_PX
 from swaplib.sort.select import REASONS
+from swaplib.tables.faceset import read_faceset
 
 COLUMNS = 16
 LABEL_PX = 28  # two text lines under each thumbnail
@@ -93,3 +96,22 @@ def write_sheets(folder: str | Path, pages: list[np.ndarray]) -> None:
     with atomic_dir(folder) as tmp:
         for number, page in enumerate(pages, 1):
             write_image(tmp / f"page-{number:03d}.png", page)
+
+
+def _thumbnail(faces_dir: Path, face_id: str) -> np.ndarray:
+    for ext in IMAGE_FORMATS:
+        crop = faces_dir / f"{face_id}.{ext}"
+        if crop.is_file():
+            return cv2.resize(read_image(crop), (THUMB_PX, THUMB_PX), interpolation=cv2.INTER_AREA)
+    raise SwaplibError(f"{faces_dir}: no crop for face {face_id} of the face set")
+
+
+def write_faceset_sheets(faceset_path, faces_dir, sheets_dir, *, faces_per_page: int, title: str | None = None) -> None:
+    """Draw the contact sheets of a face set (faceset.parquet and the video's crops) into `sheets_dir`."""
+    if faces_per_page < 1:
+        raise SwaplibError(f"faces_per_page must be at least 1, got {faces_per_page}")
+    faceset = read_faceset(faceset_path)
+    thumbs = np.stack([_thumbnail(Path(faces_dir), face_id) for face_id in faceset["face_id"]]) if len(faceset) \
+        else np.zeros((0, THUMB_PX, THUMB_PX, 3), np.uint8)
+    title = title or Path(faceset_path).parent.name
+    write_sheets(sheets_dir, contact_sheets(faceset, thumbs, title=title, faces_per_page=faces_per_page))
