@@ -1,8 +1,9 @@
 """Running the real workflow in a scratch copy, for the workflow tests.
 
-The workflow's files (Snakefile, config.yaml, workflow/, src/) are copied into a temporary
-folder, so a test may edit the config, a curation sheet or a library module without
-touching the checkout. Jobs import the library from that copy too (PYTHONPATH).
+The workflow's files (Snakefile, config.yaml, workflow/, src/, profiles/) are copied into a
+temporary folder, so a test may edit the config, a curation sheet or a library module without
+touching the checkout. Jobs import the library from that copy too (PYTHONPATH), and Snakemake
+runs with the copy's profiles/default, as `make run` does (its rerun triggers among others).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-WORKFLOW_FILES = ("Snakefile", "config.yaml", "workflow", "src", "envs")
+WORKFLOW_FILES = ("Snakefile", "config.yaml", "workflow", "src", "envs", "profiles")
 
 
 def make_workdir(path: Path) -> Path:

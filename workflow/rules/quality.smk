@@ -1,8 +1,5 @@
 # Measured swap quality per pair, and the page of each pair in `snakemake --report`.
 
-import json
-
-
 # The report's front page (a global directive; it lives here beside the report's per-pair pages).
 report: "../report/workflow.rst"
 
@@ -11,18 +8,18 @@ rule quality:
     """Measure identity, pose/expression kept, jitter and coverage of a pair's merged frames."""
     input:
         unpack(quality_inputs),
-        code=lib("quality"),
     output:
         quality="results/pairs/{pair}/quality.json",
         table=report("results/pairs/{pair}/quality.csv", caption="../report/quality_table.rst", category="Pairs", subcategory="{pair}", labels={"pair": "{pair}", "figure": "per-face table"}),
         plot=report("results/pairs/{pair}/quality.png", caption="../report/quality_plot.rst", category="Pairs", subcategory="{pair}", labels={"pair": "{pair}", "figure": "quality over time"}),
         strip=report("results/pairs/{pair}/strip.jpg", caption="../report/strip.rst", category="Pairs", subcategory="{pair}", labels={"pair": "{pair}", "figure": "destination / swap"}),
     params:
-        identity_faces=config["quality"]["identity_faces"],
-        strip_frames=config["quality"]["strip_frames"],
+        settings=tracked("quality"),
+        run=untracked("quality"),
         detector=config["extract"]["detector"],
-        # Recorded in quality.json beside the figures they produced (canonical text: params trigger).
-        merge=json.dumps(config["merge"], sort_keys=True),
+        # Recorded in quality.json beside the figures they produced.
+        merge=tracked("merge"),
+        code=code("quality.py"),
     log:
         "logs/quality/{pair}.log",
     benchmark:
@@ -44,9 +41,10 @@ rule quality_card:
     input:
         quality="results/pairs/{pair}/quality.json",
         provenance="results/pairs/{pair}.provenance.json",
-        code=lib("quality"),
     output:
         card=report("results/pairs/{pair}/quality.html", caption="../report/quality_card.rst", category="Pairs", subcategory="{pair}", labels={"pair": "{pair}", "figure": "quality figures"}),
+    params:
+        code=code("quality.py"),
     log:
         "logs/quality_card/{pair}.log",
     benchmark:

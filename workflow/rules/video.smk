@@ -3,17 +3,14 @@ rule video:
     input:
         unpack(video_inputs),
         merge_report="results/pairs/{pair}/merge.json",
-        code=lib("video"),
     output:
         video=report("results/pairs/{pair}.mp4", caption="../report/video.rst", category="Videos"),
         provenance="results/pairs/{pair}.provenance.json",
     params:
-        crf=config["video"]["crf"],
-        preset=config["video"]["preset"],
-        lossless=config["video"]["lossless"],
-        label=config["video"]["label"],
-        label_corner=config["video"]["label_corner"],
+        settings=tracked("video"),
+        run=untracked("video"),
         provenance=provenance,
+        code=code("video.py"),
     log:
         "logs/video/{pair}.log",
     benchmark:
@@ -34,7 +31,6 @@ use rule video as review with:
         unpack(video_inputs),
         compare=lambda wildcards: merge_inputs(wildcards)["frames"],
         merge_report="results/pairs/{pair}/merge.json",
-        code=lib("video"),
     output:
         video="results/pairs/{pair}.review.mp4",
         provenance="results/pairs/{pair}.review.provenance.json",

@@ -3,8 +3,12 @@ from swaplib.extract.detect import make_detector
 from swaplib.extract.faces import extract_faces
 from swaplib.video import read_info
 
-params = snakemake.params
 reference = snakemake.input.reference  # a one-item list when extract.references names a photo
+settings = {**snakemake.params.settings, **vars(snakemake.params.run)}  # the extract section
+# The detector's own settings build it; the rest are extract_faces' keywords.
+detector = {key: settings.pop(key) for key in ("detector", "landmarks", "fan_weights", "upsample", "multiscale",
+                                                "min_size", "min_score")}
+settings["image_format"] = settings.pop("format")  # extract_faces' name for extract.format
 
 
 def extract():
@@ -13,23 +17,12 @@ def extract():
         snakemake.input.frames,
         snakemake.output.faces,
         snakemake.output.table,
-        detector=make_detector(
-            params.detector, landmarks=params.landmarks, weights=params.fan_weights, upsample=params.upsample,
-            multiscale=params.multiscale, min_size=params.min_size, min_score=params.min_score,
-        ),
-        size=params.size,
-        face_type=params.face_type,
-        image_format=params.image_format,
-        select=params.select,
+        detector=make_detector(detector.pop("detector"), weights=detector.pop("fan_weights"), **detector),
         reference=reference[0] if reference else None,
-        tolerance=params.tolerance,
-        embed_every=params.embed_every,
-        smooth=params.smooth,
-        smooth_cutoff=params.smooth_cutoff,
-        smooth_beta=params.smooth_beta,
         fps=info["fps"],
         photos=info.get("kind") == "photos",
         threads=snakemake.threads,
+        **settings,
     )
 
 

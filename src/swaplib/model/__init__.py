@@ -89,7 +89,8 @@ def load_model(model_path, device="cpu", precision: str = "fp32") -> tuple[SwapM
         raise SwaplibError(f"{path}: model file not found (train the model first)")
     dev = resolve_device(str(device))
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with path.open("rb") as file:  # a file, not a name: torch reads a *.safetensors name as safetensors
+            obj = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as e:
         raise SwaplibError(f"{path}: not a readable model file (truncated or corrupt? {e.__class__.__name__}: {e}); "
                            f"retrain it") from None
