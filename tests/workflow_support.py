@@ -21,6 +21,17 @@ REPO = Path(__file__).resolve().parents[1]
 WORKFLOW_FILES = ("Snakefile", "config.yaml", "workflow", "src", "envs", "profiles")
 
 
+# A whole run in about a minute on two cores: few frames, small crops, a tiny model, few steps.
+FRAMES = 30
+ITERATIONS = 30
+SMALL = {
+    "frames": {"limit": FRAMES},
+    "extract": {"size": 64},
+    "sort": {"min_face_px": 32},
+    "train": {"preset": "tiny", "iterations": ITERATIONS, "batch_size": 4, "lr": 5.0e-4, "save_every": 10},
+}
+
+
 def make_workdir(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     for name in WORKFLOW_FILES:
