@@ -78,7 +78,9 @@ def tracked(section):
 
 def untracked(section):
     """The untracked keys of a config section, as a job's `run` param (not a rerun trigger)."""
-    return SimpleNamespace(**{key: config[section][key] for key in UNTRACKED.get(section, ()) if key in config[section]})
+    return SimpleNamespace(
+        **{key: config[section][key] for key in UNTRACKED.get(section, ()) if key in config[section]}
+    )
 
 
 def code(script):

@@ -9,19 +9,19 @@ rule faces:
     output:
         faces=directory("results/videos/{video}/faces"),
         table="results/videos/{video}/faces.parquet",
-    params:
-        settings=tracked("extract"),
-        run=untracked("extract"),
-        code=code("faces.py"),
     log:
         "logs/faces/{video}.log",
     benchmark:
         "benchmarks/faces/{video}.tsv"
+    conda:
+        ENV
     # Frames are spread over worker processes; Snakemake lowers this to --cores when fewer.
     threads: 8
     resources:
         mem_mb=3000,
-    conda:
-        ENV
+    params:
+        settings=tracked("extract"),
+        run=untracked("extract"),
+        code=code("faces.py"),
     script:
         "../scripts/faces.py"

@@ -6,19 +6,19 @@ rule faceset:
         curation=curation_file,
     output:
         faceset="results/videos/{video}/faceset.parquet",
-    params:
-        settings=tracked("sort"),
-        run=untracked("sort"),
-        code=code("faceset.py"),
     log:
         "logs/faceset/{video}.log",
     benchmark:
         "benchmarks/faceset/{video}.tsv"
+    conda:
+        ENV
     threads: 2
     resources:
         mem_mb=2000,
-    conda:
-        ENV
+    params:
+        settings=tracked("sort"),
+        run=untracked("sort"),
+        code=code("faceset.py"),
     script:
         "../scripts/faceset.py"
 
@@ -36,17 +36,17 @@ rule sheets:
             caption="../report/faceset.rst",
             category="Face sets",
         ),
-    params:
-        settings=tracked("curation"),
-        title=lambda wildcards: f"{wildcards.video}: order {config['sort']['order']}",
-        code=code("sheets.py"),
     log:
         "logs/sheets/{video}.log",
     benchmark:
         "benchmarks/sheets/{video}.tsv"
-    resources:
-        mem_mb=1000,
     conda:
         ENV
+    resources:
+        mem_mb=1000,
+    params:
+        settings=tracked("curation"),
+        title=lambda wildcards: f"{wildcards.video}: order {config['sort']['order']}",
+        code=code("sheets.py"),
     script:
         "../scripts/sheets.py"

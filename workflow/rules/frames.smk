@@ -6,18 +6,18 @@ rule frames:
     output:
         frames=directory("results/videos/{video}/frames"),
         info="results/videos/{video}/video.json",
-    params:
-        source=video_source,
-        settings=frames_settings,
-        code=code("frames.py"),
     log:
         "logs/frames/{video}.log",
     benchmark:
         "benchmarks/frames/{video}.tsv"
+    conda:
+        ENV
     threads: 2
     resources:
         mem_mb=1000,
-    conda:
-        ENV
+    params:
+        source=video_source,
+        settings=frames_settings,
+        code=code("frames.py"),
     script:
         "../scripts/frames.py"

@@ -7,19 +7,19 @@ rule merge:
     output:
         merged=directory("results/pairs/{pair}/merged"),
         report="results/pairs/{pair}/merge.json",
-    params:
-        settings=tracked("merge"),
-        run=untracked("merge"),
-        code=code("merge.py"),
     log:
         "logs/merge/{pair}.log",
     benchmark:
         "benchmarks/merge/{pair}.tsv"
+    conda:
+        ENV
     threads: 2
     resources:
         mem_mb=3000,
         gpu=1,
-    conda:
-        ENV
+    params:
+        settings=tracked("merge"),
+        run=untracked("merge"),
+        code=code("merge.py"),
     script:
         "../scripts/merge.py"

@@ -1,5 +1,6 @@
 # Measured swap quality per pair, and the page of each pair in `snakemake --report`.
 
+
 # The report's front page (a global directive; it lives here beside the report's per-pair pages).
 report: "../report/workflow.rst"
 
@@ -10,9 +11,36 @@ rule quality:
         unpack(quality_inputs),
     output:
         quality="results/pairs/{pair}/quality.json",
-        table=report("results/pairs/{pair}/quality.csv", caption="../report/quality_table.rst", category="Pairs", subcategory="{pair}", labels={"pair": "{pair}", "figure": "per-face table"}),
-        plot=report("results/pairs/{pair}/quality.png", caption="../report/quality_plot.rst", category="Pairs", subcategory="{pair}", labels={"pair": "{pair}", "figure": "quality over time"}),
-        strip=report("results/pairs/{pair}/strip.jpg", caption="../report/strip.rst", category="Pairs", subcategory="{pair}", labels={"pair": "{pair}", "figure": "destination / swap"}),
+        table=report(
+            "results/pairs/{pair}/quality.csv",
+            caption="../report/quality_table.rst",
+            category="Pairs",
+            subcategory="{pair}",
+            labels={"pair": "{pair}", "figure": "per-face table"},
+        ),
+        plot=report(
+            "results/pairs/{pair}/quality.png",
+            caption="../report/quality_plot.rst",
+            category="Pairs",
+            subcategory="{pair}",
+            labels={"pair": "{pair}", "figure": "quality over time"},
+        ),
+        strip=report(
+            "results/pairs/{pair}/strip.jpg",
+            caption="../report/strip.rst",
+            category="Pairs",
+            subcategory="{pair}",
+            labels={"pair": "{pair}", "figure": "destination / swap"},
+        ),
+    log:
+        "logs/quality/{pair}.log",
+    benchmark:
+        "benchmarks/quality/{pair}.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
     params:
         settings=tracked("quality"),
         run=untracked("quality"),
@@ -20,15 +48,6 @@ rule quality:
         # Recorded in quality.json beside the figures they produced.
         merge=tracked("merge"),
         code=code("quality.py"),
-    log:
-        "logs/quality/{pair}.log",
-    benchmark:
-        "benchmarks/quality/{pair}.tsv"
-    threads: 1
-    resources:
-        mem_mb=2000,
-    conda:
-        ENV
     script:
         "../scripts/quality.py"
 
@@ -42,16 +61,22 @@ rule quality_card:
         quality="results/pairs/{pair}/quality.json",
         provenance="results/pairs/{pair}.provenance.json",
     output:
-        card=report("results/pairs/{pair}/quality.html", caption="../report/quality_card.rst", category="Pairs", subcategory="{pair}", labels={"pair": "{pair}", "figure": "quality figures"}),
-    params:
-        code=code("quality.py"),
+        card=report(
+            "results/pairs/{pair}/quality.html",
+            caption="../report/quality_card.rst",
+            category="Pairs",
+            subcategory="{pair}",
+            labels={"pair": "{pair}", "figure": "quality figures"},
+        ),
     log:
         "logs/quality_card/{pair}.log",
     benchmark:
         "benchmarks/quality_card/{pair}.tsv"
-    resources:
-        mem_mb=500,
     conda:
         ENV
+    resources:
+        mem_mb=500,
+    params:
+        code=code("quality.py"),
     script:
         "../scripts/quality.py"

@@ -12,21 +12,21 @@ rule train:
         preview=report("results/models/{model}/preview.jpg", caption="../report/preview.rst", category="Models"),
         history="results/models/{model}/loss.csv",
         plot=report("results/models/{model}/loss.png", caption="../report/loss.rst", category="Models"),
+    log:
+        "logs/train/{model}.log",
+    benchmark:
+        "benchmarks/train/{model}.tsv"
+    conda:
+        ENV
+    threads: 2
+    resources:
+        mem_mb=4000,
+        gpu=1,
     params:
         state="results/models/{model}/state",
         settings=tracked("train"),
         run=untracked("train"),
         # The recipe version, not a code hash: a refactor of the training code reruns no training.
         code=recipe(),
-    log:
-        "logs/train/{model}.log",
-    benchmark:
-        "benchmarks/train/{model}.tsv"
-    threads: 2
-    resources:
-        mem_mb=4000,
-        gpu=1,
-    conda:
-        ENV
     script:
         "../scripts/train.py"

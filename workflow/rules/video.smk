@@ -6,20 +6,20 @@ rule video:
     output:
         video=report("results/pairs/{pair}.mp4", caption="../report/video.rst", category="Videos"),
         provenance="results/pairs/{pair}.provenance.json",
+    log:
+        "logs/video/{pair}.log",
+    benchmark:
+        "benchmarks/video/{pair}.tsv"
+    conda:
+        ENV
+    threads: 2
+    resources:
+        mem_mb=1000,
     params:
         settings=tracked("video"),
         run=untracked("video"),
         provenance=provenance,
         code=code("video.py"),
-    log:
-        "logs/video/{pair}.log",
-    benchmark:
-        "benchmarks/video/{pair}.tsv"
-    threads: 2
-    resources:
-        mem_mb=1000,
-    conda:
-        ENV
     script:
         "../scripts/video.py"
 
