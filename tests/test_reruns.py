@@ -7,7 +7,6 @@ from __future__ import annotations
 import ast
 import json
 import os
-import shutil
 import time
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 import yaml
 
 from swaplib.core.codehash import PACKAGE_DIR, closure, imported_modules
-from workflow_support import ITERATIONS, REPO, SMALL, make_workdir, planned_jobs, snakemake, write_config, write_sheet
+from workflow_support import ITERATIONS, REPO, copy_run, finished_small_run, planned_jobs
 
 pytestmark = pytest.mark.workflow
 
@@ -32,20 +31,15 @@ def only(**jobs: int) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory, clip):
-    workdir = make_workdir(tmp_path_factory.mktemp("reruns"))
-    write_sheet(workdir, [(PAIR, clip("lp_d12_man_glasses_talking"), clip("lp_d20_young_man_talking"))])
-    write_config(workdir, SMALL)
-    snakemake(workdir)
+    rows = [(PAIR, clip("lp_d12_man_glasses_talking"), clip("lp_d20_young_man_talking"))]
+    workdir = finished_small_run(tmp_path_factory.mktemp("reruns"), rows)
     assert planned_jobs(workdir) == {}
     return workdir
 
 
 @pytest.fixture
 def run(finished_run, tmp_path):
-    """A copy of the finished run that a test may change (results, metadata and mtimes kept)."""
-    copy = tmp_path / "run"
-    shutil.copytree(finished_run, copy, symlinks=True)
-    return copy
+    return copy_run(finished_run, tmp_path)
 
 
 def library(run: Path) -> list[Path]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -22,7 +21,8 @@ from workflow_support import (
     FRAMES,
     ITERATIONS,
     SMALL,
-    make_workdir,
+    copy_run,
+    finished_small_run,
     planned_jobs,
     snakemake,
     write_config,
@@ -39,21 +39,15 @@ PAIR = "glasses_to_outdoors"
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory, clip):
     """A workdir in which the whole workflow has run once on one real pair."""
-    workdir = make_workdir(tmp_path_factory.mktemp("run"))
-    write_sheet(workdir, [(PAIR, clip(SOURCE), clip(DESTINATION))])
-    write_config(workdir, SMALL)
     started = time.monotonic()
-    snakemake(workdir)
+    workdir = finished_small_run(tmp_path_factory.mktemp("run"), [(PAIR, clip(SOURCE), clip(DESTINATION))])
     print(f"small end-to-end run: {time.monotonic() - started:.0f} s")
     return workdir
 
 
 @pytest.fixture
 def run_copy(finished_run, tmp_path):
-    """A copy of the finished run that a test may change (results, metadata and mtimes kept)."""
-    copy = tmp_path / "run"
-    shutil.copytree(finished_run, copy, symlinks=True)
-    return copy
+    return copy_run(finished_run, tmp_path)
 
 
 def decode(path: Path) -> list[np.ndarray]:

@@ -80,6 +80,22 @@ def snakemake(workdir: Path, *args: str, check: bool = True, timeout: float = 90
     return proc
 
 
+def finished_small_run(workdir: Path, rows: list[tuple]) -> Path:
+    """`workdir` made, the sheet `rows` written and the whole workflow run on them with SMALL."""
+    make_workdir(workdir)
+    write_sheet(workdir, rows)
+    write_config(workdir, SMALL)
+    snakemake(workdir)
+    return workdir
+
+
+def copy_run(workdir: Path, into: Path) -> Path:
+    """A copy of a run that a test may change (results, metadata and modification times kept)."""
+    copy = into / "run"
+    shutil.copytree(workdir, copy, symlinks=True)
+    return copy
+
+
 def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
     """Rule -> number of jobs a dry run would run now (from Snakemake's job stats table)."""
     proc = snakemake(workdir, "--dry-run", "--quiet", "rules", *args)
