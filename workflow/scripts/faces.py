@@ -2,8 +2,6 @@ from swaplib.core.jobs import run_job
 from swaplib.extract.stage import extract_faces
 from swaplib.video import read_info
 
-settings = dict(snakemake.params.items())  # the extract settings, each a param of the rule
-settings["format"] = settings.pop("image_format")
 reference = snakemake.input.reference  # a one-item list when extract.references names a photo
 
 
@@ -17,7 +15,8 @@ def extract():
         fps=info["fps"],
         photos=info.get("kind") == "photos",
         threads=snakemake.threads,
-        **settings,
+        **snakemake.params.settings,  # the extract section (detector and its options too)
+        **vars(snakemake.params.run),
     )
 
 
