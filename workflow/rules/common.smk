@@ -53,7 +53,14 @@ def local(path):
 # lists, dicts, ...) and leaves any other object out, so changing them reruns nothing.
 UNTRACKED = {
     "train": (
-        "save_every", "backup_every", "backup_keep", "preview_every", "progress", "workers", "device", "channels_last",
+        "save_every",
+        "backup_every",
+        "backup_keep",
+        "preview_every",
+        "progress",
+        "workers",
+        "device",
+        "channels_last",
     ),
 }
 # Settings that say where a rule's input files are: those files are inputs (their content reruns
