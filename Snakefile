@@ -11,6 +11,8 @@ configfile: "config.yaml"
 
 
 include: "workflow/rules/common.smk"
+
+
 # Results are named after sheet entries only (a pair name never matches a video's files).
 wildcard_constraints:
     video="|".join(map(re.escape, SHEET.videos)),
@@ -28,6 +30,6 @@ include: "workflow/rules/quality.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_videos,
-    default_target: True

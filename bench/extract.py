@@ -30,9 +30,9 @@ import cv2
 import numpy as np
 
 from swaplib.core.images import read_image
-from swaplib.extract.detect import make_detector
-from swaplib.extract.faces import extract_faces
+from swaplib.extract.detect.backends import make_detector
 from swaplib.extract.smoothing import eye_jitter
+from swaplib.extract.stage import extract_faces
 
 DATA = Path(os.environ.get("SWAPLIB_TEST_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 HARD = "fr_hamilton_stage_multi_HARD"
@@ -160,7 +160,8 @@ def main() -> None:
           "embeddings every 5th frame, smoothing on\n")
     with tempfile.TemporaryDirectory(prefix="bench_extract_") as tmp:
         work = Path(tmp)
-        clips = {p.stem: decode(p, work / "frames" / p.stem, args.frames) for p in sorted((DATA / "clips").glob("*.mp4"))}
+        clips = {p.stem: decode(p, work / "frames" / p.stem, args.frames)
+                 for p in sorted((DATA / "clips").glob("*.mp4"))}
         rows = []
         for backend in backends:
             if backend == "fan":
@@ -177,8 +178,8 @@ def main() -> None:
         if "fan" in backends:
             print(fan_parts_timing(clips, work))
         if not args.no_jitter:
-            print(f"\neye-region jitter in the aligned {args.jitter_face_type} crops (px at 256 px, mean frame-to-frame "
-                  "movement; dlib-hog):")
+            print(f"\neye-region jitter in the aligned {args.jitter_face_type} crops (px at 256 px, mean "
+                  "frame-to-frame movement; dlib-hog):")
             print_table(jitter_rows(clips, args.threads, work, args.jitter_face_type), "{:.3f}")
 
 

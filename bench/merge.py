@@ -25,11 +25,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from swaplib import merge
-from swaplib.extract.detect import make_detector
-from swaplib.extract.faces import extract_faces
-from swaplib.model import MODEL_FORMAT, build_model, model_config
+from swaplib.extract.detect.backends import make_detector
+from swaplib.extract.stage import extract_faces
+from swaplib.merge import stage
+from swaplib.model import build_model
+from swaplib.model import save_model as write_model
 from swaplib.tables.faces import read_faces
+from swaplib.train.settings import model_config
 
 CLIP = "lp_d20_young_man_talking"
 DATA = Path(os.environ.get("SWAPLIB_TEST_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -83,10 +85,8 @@ DFL = {"Quick96": 13.5, "SAEHD-128 df-ud": 10.6, "SAEHD-128 liae-ud": 6.6}  # fr
 
 def save_model(path: Path, preset: str, overrides: dict) -> Path:
     torch.manual_seed(0)
-    cfg = model_config(preset, **overrides)
-    state = {k: v.detach().cpu() for k, v in build_model(cfg).state_dict().items()}
-    torch.save({"format": MODEL_FORMAT, "model_config": cfg.to_dict(), "state_dict": state, "iterations": 0,
-                "masks_trained": True, "face_type": "whole_face"}, path)
+    write_model(path, build_model(model_config(preset, **overrides)), iterations=0, masks_trained=True,
+                face_type="whole_face")
     return path
 
 
@@ -100,7 +100,7 @@ def stub_predict(model, faces, *, dst_masks, device, batch_size=32):
 def timed(frames_dir: Path, table: Path, model: Path, out: Path, threads: int, device: str) -> tuple[float, float]:
     """Frames/s of the frame loop (read, model, merge, write; loading the model left out), and its
     CPU ms per frame (all threads: what the frames cost whatever else the machine is doing)."""
-    summary = merge.merge_video(frames_dir, table, model, out, threads=threads, device=device)
+    summary = stage.merge_video(frames_dir, table, model, out, threads=threads, device=device)
     assert summary["swapped"] == summary["with_face"] > 0, summary
     return summary["frames_per_second"], 1000 * summary["seconds"]["merging_cpu"] / summary["frames"]
 
@@ -132,19 +132,20 @@ def main() -> None:
 
         rows = []
         for name, (preset, overrides) in MODELS.items():
-            model = save_model(root / "model.pt", preset, overrides)
+            model = save_model(root / "model.safetensors", preset, overrides)
             for size, (frames_dir, faces) in cases.items():
                 full = timed(frames_dir, faces, model, root / "out", args.threads, args.device)
-                real_predict, merge.predict_faces = merge.predict_faces, stub_predict
+                real_predict, stage.predict_faces = stage.predict_faces, stub_predict
                 try:
                     cpu_side = timed(frames_dir, faces, model, root / "out", args.threads, args.device)
                 finally:
-                    merge.predict_faces = real_predict
+                    stage.predict_faces = real_predict
                 rows.append((name, size, full, cpu_side))
 
     print(f"\nmerge, {args.frames} frames, overlay + rct + dst mask, threads={args.threads}, "
-          f"device={merge.resolve_device(args.device)}, {os.cpu_count()} CPU cores "
-          f"({platform.processor() or platform.machine()}), load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after")
+          f"device={stage.resolve_device(args.device)}, {os.cpu_count()} CPU cores "
+          f"({platform.processor() or platform.machine()}), load average {load_before:.1f} before, "
+          f"{os.getloadavg()[0]:.1f} after")
     print(f"{'':<29}{'with the model':>20}{'without the model':>22}")
     print(f"{'model':<19}{'frames':>10}{'frames/s':>10}{'CPU ms':>10}{'frames/s':>11}{'CPU ms':>11}{'DFL':>7}")
     for name, size, (fps, cpu), (stub_fps, stub_cpu) in rows:

@@ -21,9 +21,14 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from swaplib.extract.detect import make_detector
-from swaplib.extract.faces import extract_faces
-from swaplib.sort import ORDERS, Rules, build_faceset, score_faces, select_faces
+from swaplib.extract.detect.backends import make_detector
+from swaplib.extract.stage import extract_faces
+from swaplib.sort.orders import ORDERS
+from swaplib.sort.scores import score_faces
+from swaplib.sort.select import select_faces
+from swaplib.sort.settings import SortSettings
+from swaplib.sort.sheet import write_faceset_sheets
+from swaplib.sort.stage import build_faceset
 from swaplib.tables.faces import read_faces
 
 CLIPS = ["lp_d12_man_glasses_talking", "lp_d20_young_man_talking", "lp_d3_woman_expressions",
@@ -108,19 +113,22 @@ def main() -> None:
                          "cpu s": cpu, "faces/cpu s": n / max(cpu, 1e-9)})
 
         for threads in sorted({1, args.threads}):
-            (scores, features), *took = timed(lambda: score_faces(faces, work / "faces", threads=threads))
+            (scores, features), *took = timed(lambda n=threads: score_faces(faces, work / "faces", threads=n))
             add(f"score (read PNG + all scores), {threads} thread{'s' * (threads > 1)}", *took)
-        rules = Rules(min_face_px=0)
         for name in ORDERS:
             if name != "identity":  # needs embeddings for every face: see sort/identity.py
-                _, *took = timed(lambda: select_faces(faces, scores, features, rules, order=name))
+                rules = SortSettings(min_face_px=0, order=name)
+                _, *took = timed(lambda rules=rules: select_faces(faces, scores, features, rules))
                 add(f"select + order {name}", *took)
-        _, *took = timed(lambda: select_faces(faces, scores, features, Rules(min_face_px=0, max_faces=2000), order="best"))
+        capped = SortSettings(min_face_px=0, max_faces=2000)
+        _, *took = timed(lambda: select_faces(faces, scores, features, capped))
         add("select + best-2000 cap", *took)
         _, *took = timed(lambda: build_faceset(work / "faces.parquet", work / "faces", work / "faceset.parquet",
-                                               work / "sheets", threads=args.threads, min_face_px=0))
-        add(f"build_faceset (defaults, {args.threads} threads, parquet + sheets)", *took)
-        pages = len(list((work / "sheets").glob("*.png")))
+                                               threads=args.threads, min_face_px=0))
+        add(f"build_faceset (defaults, {args.threads} threads, parquet)", *took)
+        pages, *took = timed(lambda: write_faceset_sheets(work / "faceset.parquet", work / "faces", work / "sheets",
+                                                          faces_per_page=256, threads=args.threads))
+        add(f"write_faceset_sheets (256 per page, {args.threads} threads)", *took)
 
     load = os.getloadavg()[0]
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, load {load:.1f} at the end; "

@@ -30,8 +30,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from swaplib.model import build_model, model_config
-from swaplib.train import train, train_settings
+from swaplib.model import build_model
+from swaplib.train import resolve, train
 from swaplib.train.data import FaceData
 
 # name, preset, archi, batch size, DFL ms/iter (2-core CPU, TensorFlow)
@@ -80,17 +80,16 @@ def flops_per_iteration(cfg, batch_size: int) -> float:
 
 
 def run_case(preset: str, archi: str, batch_size: int, iterations: int, precision: str, device: str,
-             resolution: int = 0, threads: int = 0) -> dict:
-    cfg = model_config(preset, archi=archi, resolution=resolution)
-    settings = train_settings(preset, iterations, batch_size=batch_size, save_every=0, precision=precision,
-                              device=device, progress="off", threads=threads)
+             resolution: int | None = None, threads: int | None = None) -> dict:
+    cfg, settings = resolve(preset, archi=archi, resolution=resolution, iterations=iterations, batch_size=batch_size,
+                            save_every=0, precision=precision, device=device, progress="off", threads=threads)
     src = synthetic_faces("src", 64, cfg.resolution, 1)
     dst = synthetic_faces("dst", 64, cfg.resolution, 2)
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
     with tempfile.TemporaryDirectory(prefix="swaplib-bench-") as tmp:
         out = Path(tmp)
-        summary = train(src, dst, cfg, settings, state_dir=out / "state", model_path=out / "model.pt",
+        summary = train(src, dst, cfg, settings, state_dir=out / "state", model_path=out / "model.safetensors",
                         preview_path=out / "preview.jpg", history_path=out / "loss.csv", plot_path=out / "loss.png",
                         log=logging.getLogger("bench"))
     summary["gflop"] = flops_per_iteration(cfg, batch_size) / 1e9
@@ -104,7 +103,7 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=14, help="per case, the first 3 are warm-up (default 14)")
     parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=0, help="torch compute threads (0: one per core)")
+    parser.add_argument("--threads", type=int, default=None, help="torch compute threads (default: one per core)")
     parser.add_argument("--only", default="", help="run only cases whose name or preset contains this")
     parser.add_argument("--gpu", action="store_true", help="CUDA: SAEHD df-ud / liae-ud at 256 px, bf16, bs 8")
     args = parser.parse_args()
@@ -124,7 +123,8 @@ def main() -> None:
         print("share of peak: TFLOP/s above over the GPU's dense bf16 peak (H100 SXM ~989 TFLOP/s)")
         return
 
-    print(f"{'model':<20}{'batch':>6}{'ms/iter':>9}{'samples/s':>11}{'DFL ms':>8}{'DFL s/s':>9}{'speed-up':>9}{'GFLOP/s':>9}")
+    print(f"{'model':<20}{'batch':>6}{'ms/iter':>9}{'samples/s':>11}{'DFL ms':>8}{'DFL s/s':>9}{'speed-up':>9}"
+          f"{'GFLOP/s':>9}")
     for label, preset, archi, batch, dfl_ms in CASES:
         if args.only and args.only.lower() not in f"{label} {preset}".lower():
             continue

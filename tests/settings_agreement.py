@@ -1,11 +1,13 @@
 """One check for every stage: config.yaml, its schema and the library name the same settings.
 
-    assert_section_matches("frames", extract_frames, ignore=("threads",))
+    assert_agreement("merge", MergeSettings)
+    assert_agreement("frames", extract_frames, ignore=("threads",))
 
-passes when config.yaml's `frames:` section, the schema's `frames` properties and the keyword
-arguments of extract_frames (or the fields of a settings dataclass) have the same keys, and the
-schema's `default:` and the library's default of each key are config.yaml's value. `ignore`: the
-library's keywords that are not settings (the job's inputs, threads, progress).
+passes when config.yaml's section, the schema's properties (all required) and the fields of a
+settings dataclass (or the keyword arguments of the function a rule calls) have the same keys, and
+the schema's `default:` and the library's default of each key are config.yaml's value; a settings
+dataclass must also accept the shipped section as it is. `ignore`: the library's keywords that are
+not settings (the job's inputs, threads, progress). Every disagreement is named in one message.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 _MISSING = "<none>"
 
 
-def assert_section_matches(section: str, target, ignore: tuple[str, ...] = ()) -> None:
+def assert_agreement(section: str, target, ignore: tuple[str, ...] = ()) -> None:
     config = yaml.safe_load((REPO / "config.yaml").read_text())[section]
     schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
     properties = schema["properties"][section]["properties"]
@@ -40,6 +42,8 @@ def assert_section_matches(section: str, target, ignore: tuple[str, ...] = ()) -
             if not _same(default, value):
                 problems.append(f"{section}.{key}: config.yaml says {value!r}, {where}'s default is {default!r}")
     assert not problems, f"{section}: config.yaml, its schema and {_name(target)} disagree:\n  " + "\n  ".join(problems)
+    if dataclasses.is_dataclass(target):
+        target(**config)  # the shipped section passes the settings object's own checks
 
 
 def library_defaults(target) -> dict:

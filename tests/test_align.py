@@ -217,7 +217,7 @@ def crop_inside(landmarks: np.ndarray, inner: str, outer: str) -> float:
 
 
 def detect_one(image: np.ndarray) -> np.ndarray:
-    from swaplib.extract.detect import make_detector
+    from swaplib.extract.detect.backends import make_detector
 
     [face] = make_detector("dlib-hog").detect(image)
     return face.landmarks

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from swaplib.cli import main
-from swaplib.sort import read_curation
+from swaplib.sort.curation import read_curation
 
 VIDEO = "lp_d12_man_glasses_talking"
 IDS = {"000010_0", "000011_0", "000012_0", "000012_1", "000020_0"}
@@ -30,7 +30,8 @@ def workdir(tmp_path, monkeypatch):
 
 
 def test_curate_creates_the_sheet_then_appends(workdir, capsys):
-    assert main(["curate", f"videos/{VIDEO}.mp4", "--exclude", "000010_0", "000012-000012", "--note", "eyes  closed"]) == 0
+    args = ["curate", f"videos/{VIDEO}.mp4", "--exclude", "000010_0", "000012-000012", "--note", "eyes  closed"]
+    assert main(args) == 0
     assert main(["curate", VIDEO, "--include", "000020_0", "--reference", "000011_0"]) == 0
     sheet = workdir / "review" / f"{VIDEO}.tsv"
     assert sheet.read_text().splitlines() == [
@@ -41,7 +42,8 @@ def test_curate_creates_the_sheet_then_appends(workdir, capsys):
         "000011_0\treference",
     ]
     curation = read_curation(sheet, IDS)
-    assert curation.actions == {"000010_0": "exclude", "000012_0": "exclude", "000012_1": "exclude", "000020_0": "include"}
+    assert curation.actions == {"000010_0": "exclude", "000012_0": "exclude", "000012_1": "exclude",
+                                "000020_0": "include"}
     assert curation.references == {"000011_0"}
     assert "reruns sort, train, merge and video" in capsys.readouterr().out
 
@@ -72,7 +74,8 @@ def test_curate_refuses_bad_ids_and_writes_nothing(workdir, capsys, args, messag
 
 
 def test_module_entry_point_runs(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "swaplib", "curate", "v", "--dir", str(tmp_path), "--exclude", "000001_0"],
+    proc = subprocess.run([sys.executable, "-m", "swaplib", "curate", "v", "--dir", str(tmp_path),
+                           "--exclude", "000001_0"],
                           capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "not checked" in proc.stdout  # no results/ here to check the id against

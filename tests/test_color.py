@@ -9,7 +9,7 @@ import pytest
 from swaplib.core.color import MIN_PIXELS, TRANSFERS, hist_match, transfer
 from swaplib.core.errors import SwaplibError
 from swaplib.extract import align
-from swaplib.extract.detect import make_detector
+from swaplib.extract.detect.backends import make_detector
 
 SIZE = 96
 MASKED = ("rct", "mkl-m", "idt-m", "sot-m", "mix-m")  # the modes that take statistics in the mask
@@ -90,7 +90,9 @@ def test_hist_match_takes_the_target_histogram_and_threshold_darkens(faces):
     matched = hist_match(source, target, mask)
     levels = np.linspace(0.05, 0.95, 19)
     for c in range(3):  # the distance between the distributions (quantile by quantile) nearly vanishes
-        quantiles = lambda image: np.quantile(image[..., c][inside].astype(float), levels)
+        def quantiles(image, c=c):
+            return np.quantile(image[..., c][inside].astype(float), levels)
+
         before = np.abs(quantiles(source) - quantiles(target)).mean()
         assert np.abs(quantiles(matched) - quantiles(target)).mean() < max(1.5, 0.2 * before)
     assert hist_match(source, target, mask, threshold=200)[inside].mean() < matched[inside].mean() - 5

@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from swaplib.core.errors import SwaplibError
-from swaplib.extract.detect import Detection, Detector, DlibDetector, dlib_model_path, make_detector
+from swaplib.extract.detect.backends import make_detector
+from swaplib.extract.detect.base import Detection, Detector, dlib_model_path
+from swaplib.extract.detect.dlib_backends import DlibDetector
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +81,7 @@ def test_dlib_cnn_finds_the_face(photo):
 
 
 def _iou(a, b) -> float:
-    from swaplib.extract.detect import box_iou
+    from swaplib.extract.detect.base import box_iou
 
     return float(box_iou(np.array([a]), np.array([b]))[0, 0])
 

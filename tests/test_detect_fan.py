@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from swaplib.core.errors import SwaplibError
-from swaplib.extract.detect import make_detector
+from swaplib.extract.detect.backends import make_detector
 from swaplib.extract.detect.fan import FAN_WEIGHTS, S3FD_WEIGHTS, WEIGHTS_URL
 
 

@@ -10,12 +10,17 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
+from conftest import REPO
+from settings_agreement import assert_agreement
 from swaplib.core.errors import SwaplibError
-from swaplib.extract.align import mean_face, transform_points
-from swaplib.extract.detect import make_detector
-from swaplib.extract.faces import extract_faces
-from swaplib.extract.identity import NOT_LARGEST, OTHER_PERSON
+from swaplib.core.images import IMAGE_FORMATS
+from swaplib.extract.align import FACE_TYPES, mean_face, transform_points
+from swaplib.extract.detect.backends import ALIASES, DETECTORS, LANDMARKERS, make_detector
+from swaplib.extract.identity import NOT_LARGEST, OTHER_PERSON, SELECT_MODES
+from swaplib.extract.settings import ExtractSettings
+from swaplib.extract.stage import extract_faces
 from swaplib.tables.faces import FACE_COLUMNS, embeddings_array, landmarks_array, matrices_array, read_faces
 
 SIZE = 160
@@ -124,7 +129,7 @@ def two_people_frames(tmp_path, photo) -> Path:
 def test_largest_face_kept_the_other_recorded(tmp_path, photo, detector):
     frames = two_people_frames(tmp_path, photo)
     table = extract_faces(frames, tmp_path / "faces", tmp_path / "faces.parquet",
-                          detector=detector, size=64, face_type="half", image_format="jpg")
+                          detector=detector, size=64, face_type="half", format="jpg")
     assert list(table["face_id"]) == ["000007_0", "000007_1"]
     assert table["kept"].tolist() == [True, False] and table["left_out"].tolist() == ["", NOT_LARGEST]
     assert table["file"].tolist() == ["000007_0.jpg", ""]  # left-out faces get no crop
@@ -206,10 +211,10 @@ def test_duplicate_frame_number(tmp_path, detector):
 def test_bad_settings(tmp_path, detector):
     with pytest.raises(SwaplibError, match="face type"):
         extract_faces(tmp_path, tmp_path / "f", tmp_path / "t.parquet", detector=detector, size=64, face_type="big")
-    with pytest.raises(SwaplibError, match="format"):
+    with pytest.raises(SwaplibError, match="unknown face image format 'gif'"):
         extract_faces(tmp_path, tmp_path / "f", tmp_path / "t.parquet", detector=detector, size=64,
-                      face_type="full", image_format="gif")
-    with pytest.raises(SwaplibError, match="unknown face selection 'biggest'"):
+                      face_type="full", format="gif")
+    with pytest.raises(SwaplibError, match="select 'biggest' is not one of largest, all"):
         extract_faces(tmp_path, tmp_path / "f", tmp_path / "t.parquet", detector=detector, size=64,
                       face_type="full", select="biggest")
     with pytest.raises(SwaplibError, match="unknown progress mode 'yes'.*auto"):
@@ -233,7 +238,7 @@ def test_progress_is_logged(tmp_path, photo, detector, caplog, capsys):
     frames = tmp_path / "frames"
     frames.mkdir()
     cv2.imwrite(str(frames / "000000.jpg"), cv2.imread(str(photo("lp_d9_woman_open_mouth"))))
-    with caplog.at_level(logging.INFO, logger="swaplib.extract.faces"):
+    with caplog.at_level(logging.INFO, logger="swaplib.extract.stage"):
         extract_faces(frames, tmp_path / "faces", tmp_path / "faces.parquet", detector=detector, size=64,
                       face_type="full", progress="on")
     # Each pass logs its count with rate and ETA; this frame's face was embedded in pass 1 already.
@@ -295,3 +300,30 @@ def test_a_table_without_the_identity_columns_is_all_kept(tmp_path, extracted):
     old = tmp_path / "old.parquet"
     table.drop(columns=["embedding", "track_id", "kept", "left_out"]).to_parquet(old)
     assert len(read_faces(old)) == len(table)
+
+
+def test_a_detector_by_name_takes_the_sections_options(extracted, tmp_path):
+    """The config's extract section whole: the detector named and built with its options, as the
+    workflow passes it; a detector built already brings its own options."""
+    root, numbers, table = extracted
+    section = {**yaml.safe_load((REPO / "config.yaml").read_text())["extract"], "size": SIZE, "face_type": "full"}
+    by_name = extract_faces(root / "frames", tmp_path / "faces", tmp_path / "faces.parquet", **section)
+    assert list(by_name["face_id"]) == list(table["face_id"])
+    assert np.allclose(landmarks_array(by_name), landmarks_array(table))
+    with pytest.raises(SwaplibError, match=r"upsample: options of a detector by name; this one is built already"):
+        extract_faces(root / "frames", tmp_path / "f", tmp_path / "t.parquet", detector=make_detector("dlib-hog"),
+                      upsample=1)
+    with pytest.raises(SwaplibError, match=r"unknown extract setting\(s\) detecter"):
+        extract_faces(root / "frames", tmp_path / "f", tmp_path / "t.parquet", detecter="fan")
+    assert not (tmp_path / "f").exists() and not (tmp_path / "t.parquet").exists()
+
+
+def test_config_schema_and_settings_agree():
+    """config.yaml's extract section, the schema and ExtractSettings name the same keys with the
+    same defaults; the schema's choices are the library's."""
+    assert_agreement("extract", ExtractSettings)
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())["properties"]["extract"]
+    choices = {key: set(schema["properties"][key]["enum"]) for key in ("detector", "landmarks", "face_type",
+                                                                       "select", "format")}
+    assert choices == {"detector": set(DETECTORS) | set(ALIASES), "landmarks": {"auto", *LANDMARKERS},
+                       "face_type": set(FACE_TYPES), "select": set(SELECT_MODES), "format": set(IMAGE_FORMATS)}

@@ -13,9 +13,10 @@ import pytest
 from swaplib.core.errors import SwaplibError
 from swaplib.core.images import read_image
 from swaplib.extract.align import mean_face, transform_points
-from swaplib.extract.detect import Detection, make_detector
-from swaplib.extract.faces import extract_faces
+from swaplib.extract.detect.backends import make_detector
+from swaplib.extract.detect.base import Detection
 from swaplib.extract.identity import SAME_PERSON
+from swaplib.extract.stage import extract_faces
 from swaplib.tables.faces import landmarks_array, matrices_array
 
 SINGLE_PERSON = [

@@ -8,7 +8,8 @@ import pytest
 
 from swaplib.core.errors import SwaplibError
 from swaplib.core.images import read_image
-from swaplib.extract.detect import make_detector, to_rgb_uint8
+from swaplib.extract.detect.backends import make_detector
+from swaplib.extract.detect.base import to_rgb_uint8
 from swaplib.extract.identity import (
     NOT_LARGEST,
     OTHER_PERSON,
@@ -16,8 +17,8 @@ from swaplib.extract.identity import (
     SECOND_MATCH,
     FaceEmbedder,
     distances,
+    keep_faces,
     reference_embedding,
-    select_faces,
 )
 
 
@@ -47,7 +48,8 @@ def test_embeddings_tell_the_two_men_apart(photo, detector, embedder):
     assert to_obama[1] < SAME_PERSON < to_obama[0]
     assert to_biden[0] < SAME_PERSON < to_biden[1]
     # Other people are far from both.
-    others = np.concatenate([embed_all(photo(p), detector, embedder) for p in ("fr_alex_lacamoire", "lp_d9_woman_open_mouth")])
+    others = np.concatenate([embed_all(photo(p), detector, embedder)
+                             for p in ("fr_alex_lacamoire", "lp_d9_woman_open_mouth")])
     assert (distances(others, obama) > SAME_PERSON).all() and (distances(others, biden) > SAME_PERSON).all()
 
 
@@ -82,25 +84,25 @@ TRACKS = np.array([0, 1, 0, 2, 1])
 
 
 def test_largest_and_all():
-    kept, reasons = select_faces(FRAMES, TRACKS, "largest")
+    kept, reasons = keep_faces(FRAMES, TRACKS, "largest")
     assert kept.tolist() == [True, False, True, True, False]
     assert reasons == ["", NOT_LARGEST, "", "", NOT_LARGEST]
-    kept, reasons = select_faces(FRAMES, TRACKS, "all")
+    kept, reasons = keep_faces(FRAMES, TRACKS, "all")
     assert kept.all() and reasons == [""] * 5
     with pytest.raises(SwaplibError, match="unknown face selection 'biggest'"):
-        select_faces(FRAMES, TRACKS, "biggest")
+        keep_faces(FRAMES, TRACKS, "biggest")
 
 
 def test_reference_keeps_that_person_and_fills_from_tracks():
     # b is the reference person; its face in frame 2 was not measured: its track decides.
     measured = np.array([0.9, 0.3, np.nan, 0.8, np.nan])
-    kept, reasons = select_faces(FRAMES, TRACKS, "largest", measured)
+    kept, reasons = keep_faces(FRAMES, TRACKS, "largest", measured)
     assert kept.tolist() == [False, True, False, False, True]
     assert reasons == [OTHER_PERSON, "", OTHER_PERSON, OTHER_PERSON, ""]
 
 
 def test_reference_keeps_one_face_per_frame_and_never_an_unmeasured_track():
     measured = np.array([0.5, 0.3, 0.4, np.nan, 0.55])
-    kept, reasons = select_faces(FRAMES, np.array([0, 1, 0, 3, 1]), "all", measured)
+    kept, reasons = keep_faces(FRAMES, np.array([0, 1, 0, 3, 1]), "all", measured)
     assert kept.tolist() == [False, True, True, False, True]
     assert reasons[0] == SECOND_MATCH and reasons[3] == OTHER_PERSON

@@ -55,7 +55,8 @@ def test_other_failures_keep_their_traceback(tmp_path):
 
 def test_a_full_disk_reported_in_words_by_a_library_is_recognised(tmp_path):
     def work():  # torch.save's own wording when its writes fail
-        raise RuntimeError("[enforce fail at inline_container.cc:664] . unexpected pos 64 vs 0: No space left on device")
+        raise RuntimeError("[enforce fail at inline_container.cc:664] . unexpected pos 64 vs 0: "
+                           "No space left on device")
 
     with pytest.raises(SystemExit):
         run_job(job(tmp_path), work)

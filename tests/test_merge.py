@@ -14,14 +14,19 @@ import torch
 import yaml
 
 from conftest import REPO
-from swaplib import merge
+from settings_agreement import assert_agreement
 from swaplib.core.color import COLOR_TRANSFERS
 from swaplib.core.errors import SwaplibError
-from swaplib.extract.detect import make_detector
-from swaplib.extract.faces import extract_faces
+from swaplib.extract.detect.backends import make_detector
+from swaplib.extract.stage import extract_faces
 from swaplib.merge import masks
-from swaplib.model import MODEL_FORMAT, PRECISIONS, build_model, load_model, model_config
+from swaplib.merge.frame import Face, frame_faces, merge_frame, predict_faces
+from swaplib.merge.settings import MODES, SHARPEN, MergeSettings, merge_settings, read_overrides
+from swaplib.merge.stage import merge_video
+from swaplib.model import PRECISIONS, build_model, load_model
+from swaplib.model import save_model as write_model
 from swaplib.tables.faces import landmarks_array, read_faces
+from swaplib.train.settings import model_config
 
 FACELESS = (2, 4)  # frames whose face is painted over: they must pass through unchanged
 
@@ -35,9 +40,7 @@ def hide_faces(i, frame):
 def save_model(path, **meta):
     """An untrained tiny model as train writes it (merging does not care how well it draws)."""
     torch.manual_seed(0)
-    cfg = model_config("tiny")
-    torch.save({"format": MODEL_FORMAT, "model_config": cfg.to_dict(), "state_dict": build_model(cfg).state_dict(),
-                "iterations": 0, "masks_trained": True, **meta}, path)
+    write_model(path, build_model(model_config("tiny")), **{"iterations": 0, "masks_trained": True, **meta})
     return path
 
 
@@ -48,13 +51,13 @@ def scene(tmp_path_factory, write_frames):
     frames = write_frames("lp_d20_young_man_talking", root / "frames", 6, hide_faces)
     extract_faces(frames, root / "faces", root / "faces.parquet", detector=make_detector("dlib-hog", upsample=0),
                   size=64, face_type="whole_face")
-    save_model(root / "model.pt")
+    save_model(root / "model.safetensors")
     return root
 
 
 def run(scene, out, **settings):
     """merge_video on the scene; returns the report (also written to out.json)."""
-    report = merge.merge_video(scene / "frames", scene / "faces.parquet", scene / "model.pt", out,
+    report = merge_video(scene / "frames", scene / "faces.parquet", scene / "model.safetensors", out,
                                report=out.with_suffix(".json"), **settings)
     assert json.loads(out.with_suffix(".json").read_text()) == report
     return report
@@ -65,13 +68,13 @@ def image(path) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def frame_faces(scene):
+def predicted_frame(scene):
     """The first frame and its faces with the model's predictions (both learned masks)."""
-    model, _ = load_model(scene / "model.pt")
+    model, _ = load_model(scene / "model.safetensors")
     table = read_faces(scene / "faces.parquet")
     frame = cv2.imread(str(scene / "frames" / "000000.png"))
-    faces = merge.frame_faces(frame, table[table["frame"] == 0], model.cfg.resolution)
-    merge.predict_faces(model, faces, dst_masks=True, device="cpu")
+    faces = frame_faces(frame, table[table["frame"] == 0], model.cfg.resolution)
+    predict_faces(model, faces, dst_masks=True, device="cpu")
     return frame, faces
 
 
@@ -84,13 +87,13 @@ def face_region(frame, faces) -> np.ndarray:
 # ----------------------------------------------------------------------------------- every mode
 
 
-@pytest.mark.parametrize("mode", merge.MODES)
-def test_every_mode_with_every_mask_and_colour_transfer(frame_faces, mode):
-    frame, faces = frame_faces
+@pytest.mark.parametrize("mode", MODES)
+def test_every_mode_with_every_mask_and_colour_transfer(predicted_frame, mode):
+    frame, faces = predicted_frame
     inside = face_region(frame, faces)
     combos = [(mask, "rct") for mask in masks.MASKS] + [("dst", ct) for ct in COLOR_TRANSFERS if ct != "rct"]
     for mask, ct in combos:
-        result = merge.merge_frame(frame, faces, merge.MergeSettings(mode=mode, mask=mask, color_transfer=ct))
+        result = merge_frame(frame, faces, MergeSettings(mode=mode, mask=mask, color_transfer=ct))
         assert not result.failures, (mask, ct, result.failures)
         if mode == "raw-predict":  # the model's face itself, at the model's resolution
             assert result.image is faces[0].predicted
@@ -102,47 +105,47 @@ def test_every_mode_with_every_mask_and_colour_transfer(frame_faces, mode):
             assert changed[inside].mean() > 0.5, (mode, mask, ct)  # the untrained masks are faint (~0.5)
 
 
-def test_a_colour_transfer_moves_the_pasted_face_towards_the_destination(frame_faces):
-    frame, faces = frame_faces
+def test_a_colour_transfer_moves_the_pasted_face_towards_the_destination(predicted_frame):
+    frame, faces = predicted_frame
     inside = face_region(frame, faces)
     mean = lambda im: im[inside].reshape(-1, 3).mean(0)
-    plain = merge.merge_frame(frame, faces, merge.MergeSettings(color_transfer="none")).image
-    matched = merge.merge_frame(frame, faces, merge.MergeSettings(color_transfer="rct")).image
+    plain = merge_frame(frame, faces, MergeSettings(color_transfer="none")).image
+    matched = merge_frame(frame, faces, MergeSettings(color_transfer="rct")).image
     assert np.linalg.norm(mean(matched) - mean(frame)) < 0.5 * np.linalg.norm(mean(plain) - mean(frame))
 
 
-def test_post_processing_options_change_the_output(frame_faces):
-    frame, faces = frame_faces
-    base = merge.merge_frame(frame, faces, merge.MergeSettings()).image
+def test_post_processing_options_change_the_output(predicted_frame):
+    frame, faces = predicted_frame
+    base = merge_frame(frame, faces, MergeSettings()).image
     inside = face_region(frame, faces)
-    moving = [merge.Face(**{**vars(faces[0]), "motion": (12.0, 0.0)})]
+    moving = [Face(**{**vars(faces[0]), "motion": (12.0, 0.0)})]
     for name, settings, where in [
-        ("motion blur", merge.MergeSettings(motion_blur=100), inside),
-        ("box sharpen", merge.MergeSettings(sharpen="box", sharpen_amount=5), inside),
-        ("gaussian sharpen", merge.MergeSettings(sharpen="gaussian", sharpen_amount=5), inside),
-        ("blur by negative amount", merge.MergeSettings(sharpen="box", sharpen_amount=-30), inside),
-        ("denoise", merge.MergeSettings(denoise=100), ~inside),
-        ("bicubic degrade", merge.MergeSettings(bicubic_degrade=50), ~inside),
-        ("colour degrade", merge.MergeSettings(color_degrade=100), inside),
+        ("motion blur", MergeSettings(motion_blur=100), inside),
+        ("box sharpen", MergeSettings(sharpen="box", sharpen_amount=5), inside),
+        ("gaussian sharpen", MergeSettings(sharpen="gaussian", sharpen_amount=5), inside),
+        ("blur by negative amount", MergeSettings(sharpen="box", sharpen_amount=-30), inside),
+        ("denoise", MergeSettings(denoise=100), ~inside),
+        ("bicubic degrade", MergeSettings(bicubic_degrade=50), ~inside),
+        ("colour degrade", MergeSettings(color_degrade=100), inside),
     ]:
-        out = merge.merge_frame(frame, moving, settings).image
+        out = merge_frame(frame, moving, settings).image
         assert np.abs(out.astype(int) - base)[where].mean() > 0.5, name
-    bigger = merge.merge_frame(frame, faces, merge.MergeSettings(face_scale=30)).image
-    smaller = merge.merge_frame(frame, faces, merge.MergeSettings(face_scale=-30)).image
+    bigger = merge_frame(frame, faces, MergeSettings(face_scale=30)).image
+    smaller = merge_frame(frame, faces, MergeSettings(face_scale=-30)).image
     changed = lambda out: (np.abs(out.astype(int) - frame).max(2) > 0).sum()
     assert changed(smaller) < changed(base) < changed(bigger)
 
 
-def test_a_broken_face_is_reported_not_swapped(frame_faces):
-    frame, faces = frame_faces
-    broken = merge.Face(**{**vars(faces[0]), "matrix": np.full((2, 3), np.nan)})
+def test_a_broken_face_is_reported_not_swapped(predicted_frame):
+    frame, faces = predicted_frame
+    broken = Face(**{**vars(faces[0]), "matrix": np.full((2, 3), np.nan)})
     shift = np.linalg.solve(faces[0].matrix[:, :2], [5000.0, 0.0])  # the same face, moved far out of the frame
-    far = merge.Face(**{**vars(faces[0]), "face_id": "far", "landmarks": faces[0].landmarks - shift,
+    far = Face(**{**vars(faces[0]), "face_id": "far", "landmarks": faces[0].landmarks - shift,
                         "matrix": faces[0].matrix + [[0, 0, 5000], [0, 0, 0]]})
-    result = merge.merge_frame(frame, [broken, far], merge.MergeSettings())
+    result = merge_frame(frame, [broken, far], MergeSettings())
     assert result.image is frame and result.swapped == 0
     assert [reason.split(":")[0] for _, reason in result.failures] == ["bad transform", "face outside the frame"]
-    eroded_away = merge.merge_frame(frame, faces, merge.MergeSettings(erode=0.5)).failures
+    eroded_away = merge_frame(frame, faces, MergeSettings(erode=0.5)).failures
     assert eroded_away and eroded_away[0][1].startswith("empty mask")
 
 
@@ -157,7 +160,7 @@ def test_faces_are_replaced_faceless_frames_pass_through_and_the_report_counts(s
     assert (report["frames"], report["with_face"], report["without_face"], report["swapped"], report["failed"]) == (
         6, 4, 2, 4, 0)
     assert report["faces_swapped"] == len(faces) and report["failures"] == []
-    assert report["settings"] == merge.MergeSettings().to_dict() and len(report["model"]["sha256"]) == 64
+    assert report["settings"] == MergeSettings().to_dict() and len(report["model"]["sha256"]) == 64
     for i in range(6):
         original, merged = scene / "frames" / f"{i:06d}.png", out / f"{i:06d}.png"
         if i in FACELESS:
@@ -215,7 +218,7 @@ def test_failed_and_left_out_faces_are_listed_with_reasons(scene, tmp_path):
     broken.loc[broken["frame"] == 3, ["kept", "left_out"]] = [False, "not the reference person"]
     broken.to_parquet(tmp_path / "faces.parquet", index=False)
     out = tmp_path / "merged"
-    report = merge.merge_video(scene / "frames", tmp_path / "faces.parquet", scene / "model.pt", out)
+    report = merge_video(scene / "frames", tmp_path / "faces.parquet", scene / "model.safetensors", out)
     assert (report["swapped"], report["failed"]) == (2, 2)
     reasons = {f["frame"]: f["reason"] for f in report["failures"]}
     assert reasons["000001.png"].startswith("bad transform")
@@ -247,7 +250,8 @@ def test_a_frame_range_override_changes_only_its_frames(scene, tmp_path):
 @pytest.mark.parametrize("row, message", [
     ("0\t3\tmode\tblend", "line 2: invalid merge settings: mode 'blend' is not one of"),
     ("0\t3\tblur\tsoft", "line 2: blur needs a float value, got 'soft'"),
-    ("0\t3\tsharpness\t2", "line 2: unknown setting 'sharpness'"),
+    ("0\t3\tsharpness\t2", "line 2: 'sharpness' is not a setting a frame range can change"),
+    ("0\t3\tprecision\tfp32", "line 2: 'precision' is not a setting a frame range can change"),
     ("5\t3\tblur\t0.2", "line 2: frame range 5..3 is empty"),
     ("0\t3\tmode\traw-predict", "line 2: mode raw-predict writes face crops"),
     ("0\t3\tblur", "line 2: needs 4 tab-separated cells, found 3"),
@@ -256,28 +260,28 @@ def test_override_sheet_errors_name_the_file_and_line(tmp_path, row, message):
     sheet = tmp_path / "p.tsv"
     sheet.write_text(f"first_frame\tlast_frame\tsetting\tvalue\n{row}\n")
     with pytest.raises(SwaplibError, match=f"{sheet}: {message}"):
-        merge.read_overrides(sheet, merge.MergeSettings())
+        read_overrides(sheet, MergeSettings())
     sheet.write_text("from\tto\tsetting\tvalue\n")
     with pytest.raises(SwaplibError, match="starts with the tab-separated header"):
-        merge.read_overrides(sheet, merge.MergeSettings())
+        read_overrides(sheet, MergeSettings())
 
 
 # ----------------------------------------------------------------------------------- checks
 
 
 def test_learned_masks_refuse_a_model_whose_mask_decoder_was_not_trained(scene, tmp_path):
-    untrained = save_model(tmp_path / "model.pt", masks_trained=False)
+    untrained = save_model(tmp_path / "model.safetensors", masks_trained=False)
     with pytest.raises(SwaplibError, match=f"{untrained}: merge mask 'learned-prd' uses the model's learned mask.*"
                                            "not trained"):
-        merge.merge_video(scene / "frames", scene / "faces.parquet", untrained, tmp_path / "m", mask="learned-prd")
-    merge.merge_video(scene / "frames", scene / "faces.parquet", untrained, tmp_path / "m", mask="dst")  # fine
+        merge_video(scene / "frames", scene / "faces.parquet", untrained, tmp_path / "m", mask="learned-prd")
+    merge_video(scene / "frames", scene / "faces.parquet", untrained, tmp_path / "m", mask="dst")  # fine
 
 
 def test_a_model_of_another_face_type_stops_with_both_named(scene, tmp_path):
-    head = save_model(tmp_path / "model.pt", face_type="head")
+    head = save_model(tmp_path / "model.safetensors", face_type="head")
     with pytest.raises(SwaplibError, match=f"{head}: the model was trained on head faces but "
                                            f"{scene / 'faces.parquet'} has whole_face faces"):
-        merge.merge_video(scene / "frames", scene / "faces.parquet", head, tmp_path / "m")
+        merge_video(scene / "frames", scene / "faces.parquet", head, tmp_path / "m")
     assert not (tmp_path / "m").exists()
 
 
@@ -287,25 +291,25 @@ def test_stale_tables_bad_settings_and_missing_models_are_named(scene, tmp_path)
     small = cv2.imread(str(frames / "000000.png"))[:200, :200]
     cv2.imwrite(str(frames / "000000.png"), small)
     with pytest.raises(SwaplibError, match=r"faces were found in 480x480 frames but .*000000.png is 200x200"):
-        merge.merge_video(frames, scene / "faces.parquet", scene / "model.pt", tmp_path / "m")
+        merge_video(frames, scene / "faces.parquet", scene / "model.safetensors", tmp_path / "m")
     with pytest.raises(SwaplibError, match="mode 'blend' is not one of"):
-        merge.merge_video(scene / "frames", scene / "faces.parquet", scene / "model.pt", tmp_path / "m", mode="blend")
+        merge_video(scene / "frames", scene / "faces.parquet", scene / "model.safetensors", tmp_path / "m",
+                    mode="blend")
     with pytest.raises(SwaplibError, match="blur must be within 0..1, got 2"):
-        merge.MergeSettings(blur=2)
+        MergeSettings(blur=2)
     with pytest.raises(SwaplibError, match="unknown merge setting.*strength"):
-        merge.merge_settings({"strength": 1})
+        merge_settings({"strength": 1})
     with pytest.raises(SwaplibError, match="model file not found"):
-        merge.merge_video(scene / "frames", scene / "faces.parquet", tmp_path / "none.pt", tmp_path / "m")
+        merge_video(scene / "frames", scene / "faces.parquet", tmp_path / "none.pt", tmp_path / "m")
     assert not (tmp_path / "m").exists()
 
 
 def test_config_schema_and_settings_agree():
-    """config.yaml's merge section is MergeSettings' defaults (plus where overrides live and the model's
-    precision); the schema allows exactly the library's names."""
-    config = yaml.safe_load((REPO / "config.yaml").read_text())["merge"]
+    """config.yaml's merge section, the schema and MergeSettings name the same keys with the same
+    defaults; the schema's choices are the library's."""
+    assert_agreement("merge", MergeSettings)
     schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())["properties"]["merge"]
-    assert {k: v for k, v in config.items() if k not in ("overrides_dir", "precision")} == merge.MergeSettings().to_dict()
-    assert tuple(schema["properties"]["precision"]["enum"]) == PRECISIONS
-    enums = {key: tuple(schema["properties"][key]["enum"]) for key in ("mode", "mask", "color_transfer", "sharpen")}
-    assert enums == {"mode": merge.MODES, "mask": masks.MASKS, "color_transfer": COLOR_TRANSFERS,
-                     "sharpen": merge.SHARPEN}
+    enums = {key: tuple(schema["properties"][key]["enum"]) for key in ("mode", "mask", "color_transfer", "sharpen",
+                                                                        "precision")}
+    assert enums == {"mode": MODES, "mask": masks.MASKS, "color_transfer": COLOR_TRANSFERS, "sharpen": SHARPEN,
+                     "precision": PRECISIONS}

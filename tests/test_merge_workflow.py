@@ -65,7 +65,7 @@ def test_video_sidecar_and_tags_name_the_inputs_the_model_and_the_merge(run, cli
     assert sidecar["synthetic"] is True and sidecar["pair"] == PAIR
     assert sidecar["source"]["sha256"] == sha256(clip(SOURCE))
     assert sidecar["destination"]["sha256"] == sha256(clip(DESTINATION))
-    assert sidecar["model_file"]["sha256"] == sha256(run / f"results/models/{PAIR}/model.pt")
+    assert sidecar["model_file"]["sha256"] == sha256(run / f"results/models/{PAIR}/model.safetensors")
     assert sidecar["merge"]["settings"]["mask"] == "dst" and sidecar["audio"]["handling"] == "copied"
     tags = read_metadata_tags(run / VIDEO)
     assert tags["comment"] == SYNTHETIC_TAG and f"model: {PAIR}" in tags["description"]

@@ -1,5 +1,5 @@
-"""The DF and LIAE networks: DFL's parameter counts, every -u/-d/-t combination, presets, configs,
-the swap path, swap_faces."""
+"""The DF and LIAE networks: DFL's parameter counts, every -u/-d/-t combination, the presets'
+shapes, configs, the swap path, swap_faces."""
 
 from __future__ import annotations
 
@@ -11,17 +11,18 @@ import torch
 
 from swaplib.core.errors import SwaplibError
 from swaplib.model import (
-    PRESETS,
     DFModel,
     LIAEModel,
     ModelConfig,
     amp_dtype,
     build_model,
     count_parameters,
-    model_config,
     swap_faces,
 )
 from swaplib.model.base import amx_available
+from swaplib.train.settings import PRESETS, model_config
+
+TINY = dict(resolution=64, archi="df", ae_dims=16, e_dims=8, d_dims=8, d_mask_dims=4)
 
 OPTION_SETS = ["".join(c) for n in range(4) for c in itertools.combinations("udt", n)]
 ARCHIS = [kind + (f"-{opts}" if opts else "") for kind in ("df", "liae") for opts in OPTION_SETS]
@@ -46,11 +47,15 @@ def test_parameter_counts_match_dfl(cfg, millions):
 
 
 def test_presets():
-    assert model_config("quick96") == ModelConfig(resolution=96, archi="df-ud", ae_dims=128, e_dims=64, d_dims=64, d_mask_dims=16)
-    assert model_config("saehd") == ModelConfig(resolution=128, archi="liae-ud", ae_dims=256, e_dims=64, d_dims=64, d_mask_dims=22)
+    assert model_config("quick96") == ModelConfig(resolution=96, archi="df-ud", ae_dims=128, e_dims=64, d_dims=64,
+                                                  d_mask_dims=16)
+    assert model_config("saehd") == ModelConfig(resolution=128, archi="liae-ud", ae_dims=256, e_dims=64, d_dims=64,
+                                                d_mask_dims=22)
     assert model_config("tiny").resolution == 64
-    cfg = model_config("tiny", resolution=32, ae_dims=32, archi="liae-du", e_dims=None, d_dims=0)
+    cfg = model_config("tiny", resolution=32, ae_dims=32, archi="liae-du", e_dims=None)
     assert (cfg.resolution, cfg.ae_dims, cfg.e_dims, cfg.d_dims, cfg.archi) == (32, 32, 16, 16, "liae-ud")
+    with pytest.raises(SwaplibError, match="d_dims must be a positive integer, got 0"):  # 0 is no "preset's"
+        model_config("tiny", d_dims=0)
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
@@ -108,15 +113,15 @@ def test_config_errors():
         model_config("tiny", resolution=80, archi="df-d")
     with pytest.raises(SwaplibError, match="multiple of 32"):
         model_config("tiny", resolution=48, archi="liae-t")
-    with pytest.raises(SwaplibError, match="unknown model setting"):
+    with pytest.raises(SwaplibError, match="not architecture settings: bottleneck"):
         model_config("tiny", bottleneck=3)
     with pytest.raises(SwaplibError, match="unknown.*known: df, liae"):
-        ModelConfig(archi="dfhd")
+        ModelConfig(**{**TINY, "archi": "dfhd"})
     for bad in ("df-x", "df-", "liae-uu", "df-ud-t"):
         with pytest.raises(SwaplibError, match="options"):
-            ModelConfig(archi=bad)
+            ModelConfig(**{**TINY, "archi": bad})
     with pytest.raises(SwaplibError, match="positive integer"):
-        ModelConfig(ae_dims=0)
+        ModelConfig(**{**TINY, "ae_dims": 0})
     model = build_model(model_config("tiny", resolution=32))
     with pytest.raises(SwaplibError, match="decoder"):
         model(torch.rand(1, 3, 32, 32), "both")
@@ -129,16 +134,18 @@ def test_config_dict_round_trip_and_canonical_options():
     assert ModelConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(SwaplibError, match="unknown keys"):
         ModelConfig.from_dict({**cfg.to_dict(), "lr": 1})
-    assert ModelConfig(archi="LIAE-tdu", resolution=64) == ModelConfig(archi="liae-udt", resolution=64)
+    with pytest.raises(SwaplibError, match=r"lacks keys \['d_mask_dims'\]"):
+        ModelConfig.from_dict({k: v for k, v in cfg.to_dict().items() if k != "d_mask_dims"})
+    assert ModelConfig(**{**TINY, "archi": "LIAE-tdu"}) == ModelConfig(**{**TINY, "archi": "liae-udt"})
     assert isinstance(build_model(model_config("tiny")), DFModel)
 
 
 def test_first_model_files_still_load():
-    """The weight names of swaplib's first (plain df) model are kept, so its model.pt files load."""
+    """The weight names of swaplib's first (plain df) model are kept, so its training states resume."""
     keys = set(build_model(model_config("tiny")).state_dict())
-    assert {"encoder.downs.0.conv.weight", "inter.dense1.weight", "inter.up.conv.weight", "decoder_src.ups.0.conv.weight",
-            "decoder_src.res.2.conv2.bias", "decoder_src.to_rgb.weight", "decoder_dst.mask_ups.2.conv.weight",
-            "decoder_dst.to_mask.bias"} <= keys
+    assert {"encoder.downs.0.conv.weight", "inter.dense1.weight", "inter.up.conv.weight",
+            "decoder_src.ups.0.conv.weight", "decoder_src.res.2.conv2.bias", "decoder_src.to_rgb.weight",
+            "decoder_dst.mask_ups.2.conv.weight", "decoder_dst.to_mask.bias"} <= keys
 
 
 def test_swap_faces_helper():

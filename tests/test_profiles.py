@@ -80,3 +80,11 @@ def test_conda_environment_builds(workdir):
     if not (shutil.which("conda") or shutil.which("mamba")):
         pytest.skip("no conda here: the environment file is only linted (test above)")
     snakemake(workdir, "--software-deployment-method", "conda", "--conda-create-envs-only", timeout=3600)
+
+
+@pytest.mark.parametrize("profile", ["default", "slurm"])
+def test_profiles_rerun_code_by_its_hash_not_the_script_mtime(profile):
+    """Snakemake's `code` trigger compares a script's mtime with the outputs (a fresh clone would
+    rerun every job, training too); the rules pass a hash of their code as a param instead."""
+    settings = yaml.safe_load((REPO / "profiles" / profile / "config.yaml").read_text())
+    assert {"mtime", "params", "input"} <= set(settings["rerun-triggers"]) and "code" not in settings["rerun-triggers"]

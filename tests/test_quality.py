@@ -13,10 +13,10 @@ import pytest
 from swaplib.core.errors import SwaplibError
 from swaplib.core.images import read_image, write_image
 from swaplib.extract.align import face_matrix, hull_mask, warp_to_face, warp_to_frame
-from swaplib.extract.detect import make_detector
-from swaplib.extract.faces import extract_faces
+from swaplib.extract.detect.backends import make_detector
+from swaplib.extract.stage import extract_faces
 from swaplib.quality import FIGURES, SAME_PERSON, measure_pair, write_card
-from swaplib.sort import build_faceset
+from swaplib.sort.stage import build_faceset
 from swaplib.tables.faces import landmarks_array, read_faces
 from workflow_support import make_workdir, planned_jobs, snakemake, write_config, write_sheet
 
@@ -35,7 +35,7 @@ def scene(tmp_path_factory, write_frames):
         extract_faces(frames, root / name / "faces", root / name / "faces.parquet", detector=detector, size=64,
                       face_type="whole_face")
         build_faceset(root / name / "faces.parquet", root / name / "faces", root / name / "faceset.parquet",
-                      root / name / "sheets", min_face_px=32)
+                      min_face_px=32)
     return root
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from swaplib.core.codedeps import module_files
 from swaplib.core.errors import SwaplibError
 from swaplib.sheet import load_sheet, validate_config, video_references
 from workflow_support import REPO, deep_merge
@@ -85,15 +84,6 @@ def test_a_file_that_is_not_a_video_is_refused_before_any_job(tmp_path, clip):
     (tmp_path / "notes.mp4").write_text("not a video")
     with pytest.raises(SwaplibError, match="notes.mp4"):
         load_sheet(sheet(tmp_path, [("p1", "notes.mp4", str(clip("lp_d12_man_glasses_talking")), "")]), SHEET_SCHEMA)
-
-
-def test_module_files_follow_imports():
-    files = {f.rsplit("/", 1)[-1] for f in module_files("sort")}
-    assert {"scores.py", "align.py", "facetable.py", "atomic.py", "errors.py"} <= files
-    assert "faces.py" not in files  # sorting reads the table; it does not run the detectors
-    assert "merge.py" not in files and "train.py" not in files
-    with pytest.raises(ValueError):
-        module_files("no_such_module")
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from settings_agreement import assert_section_matches
+from settings_agreement import assert_agreement
 
 
 @dataclasses.dataclass
@@ -21,7 +21,7 @@ class FramesDrifted:
 
 def test_a_drifted_settings_object_is_named_key_by_key():
     with pytest.raises(AssertionError) as error:
-        assert_section_matches("frames", FramesDrifted)
+        assert_agreement("frames", FramesDrifted)
     message = str(error.value)
     assert "FramesDrifted has no 'format'" in message
     assert "config.yaml has no 'image_format'" in message and "the schema has no 'image_format'" in message
@@ -34,6 +34,6 @@ def test_keyword_arguments_are_read_and_ignore_leaves_the_inputs_out():
     def extract(video, out, *, limit=0, format="png", jpg_quality=100, fps=0, start=0.0, end=0.0, threads=1):
         pass
 
-    assert_section_matches("frames", extract, ignore=("threads",))
+    assert_agreement("frames", extract, ignore=("threads",))
     with pytest.raises(AssertionError, match="config.yaml has no 'threads'"):
-        assert_section_matches("frames", extract)
+        assert_agreement("frames", extract)

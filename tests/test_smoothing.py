@@ -9,8 +9,7 @@ import pytest
 from swaplib.core.errors import SwaplibError
 from swaplib.core.images import read_image
 from swaplib.extract.align import mean_face
-from swaplib.extract.detect import make_detector
-from swaplib.extract.faces import extract_faces
+from swaplib.extract.detect.backends import make_detector
 from swaplib.extract.smoothing import (
     assign_tracks,
     eye_jitter,
@@ -20,6 +19,7 @@ from swaplib.extract.smoothing import (
     smooth_series,
     zero_lag_one_euro,
 )
+from swaplib.extract.stage import extract_faces
 
 
 def box(x, y, side=50):
@@ -149,7 +149,7 @@ def test_smooth_series_steadies_each_run_of_each_track_alone():
 def test_the_head_crops_yaw_shift_is_steadied_along_the_track(tmp_path, write_frames, monkeypatch):
     """The head window's yaw shift rides on the jaw points, the least steady ones: smoothed along the
     track it trembles less than taken frame by frame (lp_d20 talks, turned a little)."""
-    from swaplib.extract import faces as faces_module
+    from swaplib.extract import stage as faces_module
 
     frames = write_frames("lp_d20_young_man_talking", tmp_path / "frames", 40)
     detector = make_detector("dlib-hog")

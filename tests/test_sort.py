@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import shutil
+
 import cv2
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
+from swaplib.core import codehash
 from swaplib.core.errors import SwaplibError
-from swaplib.extract.detect import make_detector
-from swaplib.extract.faces import extract_faces
-from swaplib.sort import ORDERS, build_faceset, read_curation
-from swaplib.tables.faceset import selected_faces
+from swaplib.extract.detect.backends import make_detector
+from swaplib.extract.stage import extract_faces
+from swaplib.sort.curation import read_curation
+from swaplib.sort.orders import ORDERS
+from swaplib.sort.sheet import write_faceset_sheets
+from swaplib.sort.stage import build_faceset
+from swaplib.tables.faceset import ORDER_KEY, selected_faces
 
 NO_FILTERS = {"min_face_px": 0, "blur_keep": 1.0, "duplicate": 0}
 
@@ -25,7 +32,8 @@ def extracted(tmp_path_factory, write_frames):
     """12 real frames, every third one blurred hard, with their faces extracted."""
     root = tmp_path_factory.mktemp("sort")
     frames = write_frames("lp_d20_young_man_talking", root / "frames", 12, blur_every_third)
-    extract_faces(frames, root / "faces", root / "faces.parquet", detector=make_detector("dlib", upsample=0), size=96, face_type="whole_face")
+    extract_faces(frames, root / "faces", root / "faces.parquet", detector=make_detector("dlib", upsample=0),
+                  size=96, face_type="whole_face")
     return root
 
 
@@ -33,7 +41,7 @@ def build(root, **options):
     """The face set of the extracted faces, with no filter on unless `options` sets one."""
     out = root / "out"
     faceset = build_faceset(
-        root / "faces.parquet", root / "faces", out / "faceset.parquet", out / "sheets", **{**NO_FILTERS, **options}
+        root / "faces.parquet", root / "faces", out / "faceset.parquet", **{**NO_FILTERS, **options}
     )
     return faceset, out
 
@@ -72,8 +80,9 @@ def test_motion_blur_scores_higher_on_smeared_copies(tmp_path, write_frames):
         return cv2.filter2D(frame, -1, kernels[i]) if i in kernels else frame
 
     frames = write_frames("lp_d12_man_glasses_talking", tmp_path / "frames", 6, smear)
-    extract_faces(frames, tmp_path / "faces", tmp_path / "faces.parquet", detector=make_detector("dlib", upsample=0), size=128, face_type="whole_face")
-    faceset = build_faceset(tmp_path / "faces.parquet", tmp_path / "faces", tmp_path / "f.parquet", tmp_path / "s", **NO_FILTERS)
+    extract_faces(frames, tmp_path / "faces", tmp_path / "faces.parquet",
+                  detector=make_detector("dlib", upsample=0), size=128, face_type="whole_face")
+    faceset = build_faceset(tmp_path / "faces.parquet", tmp_path / "faces", tmp_path / "f.parquet", **NO_FILTERS)
     smeared = faceset["frame"] >= 4
     assert smeared.sum() == 2 and len(faceset) == 6
     assert faceset.loc[smeared, "motion_blur"].min() > 2 * faceset.loc[~smeared, "motion_blur"].max()
@@ -109,8 +118,9 @@ def test_exact_copies_of_a_frame_are_duplicates(tmp_path, write_frames):
             frame.unlink()
     for copy in (9, 10):  # frame 8 shown three times, as a paused or frame-doubled video does
         (frames / f"{copy:06d}.png").write_bytes((frames / "000008.png").read_bytes())
-    extract_faces(frames, tmp_path / "faces", tmp_path / "faces.parquet", detector=make_detector("dlib", upsample=0), size=96, face_type="whole_face")
-    faceset = build_faceset(tmp_path / "faces.parquet", tmp_path / "faces", tmp_path / "f.parquet", tmp_path / "s",
+    extract_faces(frames, tmp_path / "faces", tmp_path / "faces.parquet",
+                  detector=make_detector("dlib", upsample=0), size=96, face_type="whole_face")
+    faceset = build_faceset(tmp_path / "faces.parquet", tmp_path / "faces", tmp_path / "f.parquet",
                             min_face_px=0, blur_keep=1.0, duplicate=0.003)
     assert list(faceset.sort_values("frame")["reason"]) == ["", "", "", "duplicate", "duplicate"]
 
@@ -123,7 +133,8 @@ def test_every_order_is_a_permutation_of_the_kept_faces(extracted, order):
     assert sorted(faceset.loc[kept, "rank"]) == list(range(kept.sum()))
     assert (faceset.loc[~kept, "rank"] == -1).all()
     assert faceset.loc[kept, "order_score"].notna().all() and faceset.loc[~kept, "order_score"].isna().all()
-    assert list(selected_faces(out / "faceset.parquet")["face_id"]) == list(faceset[kept].sort_values("rank")["face_id"])
+    in_rank_order = list(faceset[kept].sort_values("rank")["face_id"])
+    assert list(selected_faces(out / "faceset.parquet")["face_id"]) == in_rank_order
 
 
 def test_curation_excludes_includes_and_takes_frame_ranges(extracted, tmp_path):
@@ -170,16 +181,45 @@ def test_a_bad_curation_sheet_names_file_line_and_value(tmp_path, text, expected
 
 
 def test_contact_sheets_show_every_face_on_pages(extracted):
-    faceset, out = build(extracted, blur_keep=0.7, faces_per_page=16)
+    faceset, out = build(extracted, blur_keep=0.7)
+    order = pq.read_schema(out / "faceset.parquet").metadata[ORDER_KEY].decode()
+    assert order.startswith("best (") and order == f"best ({ORDERS['best'].about})"  # the pages' title says it
+    assert write_faceset_sheets(out / "faceset.parquet", extracted / "faces", out / "sheets", faces_per_page=16) == 1
     pages = sorted((out / "sheets").glob("*.png"))
     assert [p.name for p in pages] == ["page-001.png"]
     sheet = cv2.imread(str(pages[0])).astype(int)
     assert sheet.shape == (44 + (80 + 28), 16 * 80, 3)  # header + one row of 12 tiles
-    # Selected faces first, in colour; then the left-out ones, greyed.
+    # Selected faces first, in training order and colour; then the left-out ones, greyed.
     n_selected = int(faceset["selected"].sum())
     tiles = [sheet[44 : 44 + 80, i * 80 : (i + 1) * 80] for i in range(len(faceset))]
     colour = [np.abs(t[..., 2] - t[..., 0]).mean() for t in tiles]
     assert 0 < n_selected < len(faceset)
     assert min(colour[:n_selected]) > 5 and max(colour[n_selected:]) < 1
-    faceset, out = build(extracted, faces_per_page=5)
-    assert len(list((out / "sheets").glob("page-*.png"))) == 3  # 12 faces, 5 per page
+    first = selected_faces(out / "faceset.parquet")["file"].iloc[0]
+    thumb = cv2.resize(cv2.imread(str(extracted / "faces" / first)), (80, 80), interpolation=cv2.INTER_AREA)
+    assert np.abs(tiles[0] - thumb.astype(int)).mean() < 3  # the best face's own crop comes first
+    assert write_faceset_sheets(out / "faceset.parquet", extracted / "faces", out / "sheets", faces_per_page=5) == 3
+    assert len(list((out / "sheets").glob("page-*.png"))) == 3  # 12 faces, 5 per page, the old pages gone
+
+
+def test_sheets_are_drawn_from_the_written_faceset_alone(extracted, tmp_path):
+    """The sheets step needs only faceset.parquet and the crops; a missing crop is named."""
+    _, out = build(extracted)
+    faces = tmp_path / "faces"
+    shutil.copytree(extracted / "faces", faces)
+    write_faceset_sheets(out / "faceset.parquet", faces, tmp_path / "sheets", faces_per_page=64, title="review")
+    assert len(list((tmp_path / "sheets").glob("page-*.png"))) == 1
+    gone = sorted(faces.iterdir())[0]
+    gone.unlink()
+    with pytest.raises(SwaplibError, match=f"{gone}: missing or not a readable image"):
+        write_faceset_sheets(out / "faceset.parquet", faces, tmp_path / "again", faces_per_page=64)
+    assert not (tmp_path / "again").exists()
+
+
+def test_the_face_set_code_draws_no_sheets(extracted, tmp_path):
+    """A change to the sheet drawing reruns no face set (and so no training): build_faceset neither
+    draws sheets nor imports the module that does."""
+    build_faceset(extracted / "faces.parquet", extracted / "faces", tmp_path / "out" / "faceset.parquet", **NO_FILTERS)
+    assert [path.name for path in (tmp_path / "out").iterdir()] == ["faceset.parquet"]
+    files = {path.relative_to(codehash.PACKAGE_DIR).as_posix() for path in codehash.closure("sort.stage")}
+    assert "sort/stage.py" in files and "sort/sheet.py" not in files

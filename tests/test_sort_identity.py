@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 
 from swaplib.core.errors import SwaplibError
-from swaplib.extract.detect import make_detector
-from swaplib.extract.faces import extract_faces
-from swaplib.sort import build_faceset
+from swaplib.extract.detect.backends import make_detector
+from swaplib.extract.stage import extract_faces
 from swaplib.sort.identity import fill_by_track, identity_distance
+from swaplib.sort.stage import build_faceset
 
 FRAMES = (110, 120, 130, 140, 165)  # the performer in close-up
 
@@ -29,7 +29,8 @@ def two_people(tmp_path_factory, clip, photo):
     portrait = cv2.imread(str(photo("fr_alex_lacamoire")))
     x0, y0, x1, y1 = detector.detect(portrait)[0].box
     cx, cy, side = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) * 1.8
-    other = cv2.resize(portrait[int(cy - side / 2) : int(cy + side / 2), int(cx - side / 2) : int(cx + side / 2)], (110, 110))
+    other = cv2.resize(portrait[int(cy - side / 2) : int(cy + side / 2), int(cx - side / 2) : int(cx + side / 2)],
+                       (110, 110))
     capture = cv2.VideoCapture(str(clip("fr_hamilton_stage_multi_HARD")))
     for number in range(max(FRAMES) + 1):
         ok, frame = capture.read()
@@ -46,7 +47,7 @@ def two_people(tmp_path_factory, clip, photo):
 
 
 def build(root, **options):
-    return build_faceset(root / "faces.parquet", root / "faces", root / "faceset.parquet", root / "sheets",
+    return build_faceset(root / "faces.parquet", root / "faces", root / "faceset.parquet",
                          min_face_px=0, blur_keep=1.0, duplicate=0, **options)
 
 

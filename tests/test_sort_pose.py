@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from swaplib.core.errors import SwaplibError
-from swaplib.extract.detect import make_detector
+from swaplib.extract.detect.backends import make_detector
 from swaplib.extract.pose import head_pose, rotate_model
 
 

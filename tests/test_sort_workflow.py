@@ -25,7 +25,8 @@ TINY = {
 
 def affected(jobs: dict[str, int]) -> dict[str, int]:
     """The planned jobs of the stages a curation sheet must rerun (rule all and reports aside)."""
-    return {rule: n for rule, n in jobs.items() if rule in ("faces", "frames", "faceset", "train", "merge", "video")}
+    stages = ("faces", "frames", "faceset", "sheets", "train", "merge", "video")
+    return {rule: n for rule, n in jobs.items() if rule in stages}
 
 
 @pytest.fixture(scope="module")
@@ -46,9 +47,9 @@ def test_excluding_faces_reruns_the_models_that_use_the_video_and_drops_them(two
     sheet.parent.mkdir(exist_ok=True)
     sheet.write_text("face\taction\tnote\n" + "".join(f"{face}\texclude\treview\n" for face in excluded))
 
-    expected = {"faceset": 1, "train": 1, "merge": 1, "video": 1}  # model a's, none of b's
+    expected = {"faceset": 1, "sheets": 1, "train": 1, "merge": 1, "video": 1}  # model a's, none of b's
     assert affected(planned_jobs(workdir)) == expected
-    snakemake(workdir, "results/models/a/model.pt")
+    snakemake(workdir, "results/models/a/model.safetensors", f"results/videos/{CURATED}/sheets")
     faceset = pd.read_parquet(faceset_path).set_index("face_id")
     assert (faceset.loc[excluded, "reason"] == "curation").all() and not faceset.loc[excluded, "selected"].any()
     assert not set(excluded) & set(selected_faces(faceset_path)["face_id"])  # what train reads

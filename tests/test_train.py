@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from swaplib.core.errors import SwaplibError
-from swaplib.model import DFModel, load_model, model_config, swap_faces
+from swaplib.model import DFModel, load_model, swap_faces
 from swaplib.train import (
     BACKUPS,
     BEST,
@@ -25,6 +25,7 @@ from swaplib.train import (
     TrainingInterrupted,
     TrainSettings,
     load_faces,
+    model_config,
     train,
     train_settings,
 )
@@ -38,7 +39,8 @@ def _face(rng: np.random.Generator, skin, size: int = 48) -> np.ndarray:
     image = np.full((size, size, 3), rng.integers(20, 70), np.uint8)
     c = size // 2 + rng.integers(-2, 3, 2)
     colour = tuple(int(v) for v in np.clip(np.asarray(skin) + rng.integers(-25, 25, 3), 0, 255))
-    cv2.ellipse(image, (int(c[0]), int(c[1])), (size // 3, int(size * 0.42)), float(rng.uniform(-8, 8)), 0, 360, colour, -1)
+    cv2.ellipse(image, (int(c[0]), int(c[1])), (size // 3, int(size * 0.42)), float(rng.uniform(-8, 8)), 0, 360,
+                colour, -1)
     for dx in (-size // 7, size // 7):
         cv2.circle(image, (int(c[0]) + dx, int(c[1]) - size // 10), size // 16, (20, 30, 40), -1)
     cv2.ellipse(image, (int(c[0]), int(c[1]) + size // 5), (size // 8, size // 20), 0, 0, 360, (40, 40, 170), -1)
@@ -63,13 +65,13 @@ def faces(tmp_path_factory) -> dict[str, list[Path]]:
 
 def _run(faces, out: Path, settings: TrainSettings, cfg=CFG, state: Path | None = None, **kw) -> dict:
     return train(faces["src"], faces["dst"], cfg, settings, state_dir=state or out / "state",
-                 model_path=out / "model.pt", preview_path=out / "preview.jpg", history_path=out / "history.csv",
-                 plot_path=out / "loss.png", **kw)
+                 model_path=out / "model.safetensors", preview_path=out / "preview.jpg",
+                 history_path=out / "history.csv", plot_path=out / "loss.png", **kw)
 
 
 def _quick(iterations: int, **kw) -> TrainSettings:
-    return TrainSettings(iterations=iterations, **{"batch_size": 4, "lr": 5e-4, "optimizer": "adam", "save_every": 10,
-                                                   "threads": 1, "workers": 2, **kw})
+    return train_settings("tiny", iterations=iterations, **{"batch_size": 4, "lr": 5e-4, "save_every": 10, "threads": 1,
+                                                            "workers": 2, **kw})
 
 
 def _temp_files(*folders: Path) -> list[Path]:
@@ -85,7 +87,7 @@ def straight30(faces, tmp_path_factory):
     """A straight 30-iteration run to compare resumed and interrupted runs with."""
     out = tmp_path_factory.mktemp("straight30")
     _run(faces, out, _quick(30))
-    model, _ = load_model(out / "model.pt")
+    model, _ = load_model(out / "model.safetensors")
     return model.state_dict(), (out / "history.csv").read_text()
 
 
@@ -114,10 +116,11 @@ def test_learns_and_writes_outputs(faces, tmp_path):
     assert sorted(p.name for p in (out / "state").iterdir()) == [BEST, PREV_CHECKPOINT, CHECKPOINT]
     assert _checkpoint(out / "state")["iteration"] == 60
 
-    model, meta = load_model(out / "model.pt")
+    model, meta = load_model(out / "model.safetensors")
     assert meta["iterations"] == 60 and meta["model_config"] == CFG.to_dict() and meta["settings"]["lr"] == 1e-3
     assert set(meta["losses"]) == {"src", "dst"} and not meta["masks_trained"]
-    assert meta["faces"] == {"src": ["000", "001", "002", "003", "004", "005"], "dst": ["000", "001", "002", "003", "004", "005"]}
+    ids = ["000", "001", "002", "003", "004", "005"]
+    assert meta["faces"] == {"src": ids, "dst": ids}
     swapped, masks = swap_faces(model, load_faces(faces["dst"], R), "cpu")
     assert swapped.shape == (6, R, R, 3) and masks.shape == (6, R, R)
 
@@ -141,15 +144,23 @@ def test_resume_matches_straight_run(faces, tmp_path, straight30, caplog):
     # Bitwise the same as one uninterrupted run: model, optimizer and RNG states were all saved.
     assert (out / "history.csv").read_text() == straight30[1]
     assert len((out / "history.csv").read_text().splitlines()) == 31
-    _assert_same_model(out / "model.pt", straight30[0])
+    _assert_same_model(out / "model.safetensors", straight30[0])
     assert _checkpoint(out / "state")["iteration"] == 30
     assert _checkpoint(out / "state", PREV_CHECKPOINT)["iteration"] == 20
 
-    # Nothing left to do: no steps, outputs written again from the checkpoint.
-    (out / "model.pt").unlink()
-    again = _run(faces, out, _quick(30))
-    assert again["steps"] == 0 and again["resumed_from"] == 30 and (out / "model.pt").exists()
-    _assert_same_model(out / "model.pt", straight30[0])
+    # Nothing left to do (a finished run whose outputs are gone, or moved to a new name): not one
+    # more step, the outputs written again from the checkpoint, and the log says so.
+    caplog.clear()
+    moved = out / "renamed"
+    again = train(faces["src"], faces["dst"], CFG, _quick(30), state_dir=out / "state",
+                  model_path=moved / "model.safetensors", preview_path=moved / "preview.jpg",
+                  history_path=moved / "history.csv", plot_path=moved / "loss.png")
+    assert again["steps"] == 0 and again["resumed_from"] == 30 and again["iterations"] == 30
+    assert "checkpoint already at iteration 30 >= 30: no training steps to do; writing the outputs" in caplog.text
+    _assert_same_model(moved / "model.safetensors", straight30[0])
+    assert (moved / "history.csv").read_text() == straight30[1]
+    assert _checkpoint(out / "state")["iteration"] == 30
+    assert _checkpoint(out / "state", PREV_CHECKPOINT)["iteration"] == 20
 
 
 def test_architecture_change_starts_fresh(faces, tmp_path, caplog):
@@ -165,7 +176,7 @@ def test_architecture_change_starts_fresh(faces, tmp_path, caplog):
     kept = torch.load(aside[0], weights_only=True)
     assert kept["iteration"] == 4 and kept["model_config"] == old["model_config"]
     assert _checkpoint(out / "state")["model_config"]["archi"] == "liae-u"
-    assert load_model(out / "model.pt")[1]["model_config"]["archi"] == "liae-u"
+    assert load_model(out / "model.safetensors")[1]["model_config"]["archi"] == "liae-u"
 
 
 def _interrupt_step(monkeypatch, at_call: int, action):
@@ -196,7 +207,7 @@ def test_keyboard_interrupt_saves_and_resumes(faces, tmp_path, straight30, monke
         _run(faces, out, _quick(30))
     monkeypatch.undo()
     assert _checkpoint(out / "state")["iteration"] == 12
-    assert not (out / "model.pt").exists() and not (out / "history.csv").exists()
+    assert not (out / "model.safetensors").exists() and not (out / "history.csv").exists()
     assert not _temp_files(out)
     assert "interrupted at iteration 12" in caplog.text
 
@@ -204,7 +215,7 @@ def test_keyboard_interrupt_saves_and_resumes(faces, tmp_path, straight30, monke
     assert summary["resumed_from"] == 12
     assert "resuming from iteration 12 of 30" in caplog.text
     assert (out / "history.csv").read_text() == straight30[1]
-    _assert_same_model(out / "model.pt", straight30[0])
+    _assert_same_model(out / "model.safetensors", straight30[0])
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -216,7 +227,7 @@ def test_signal_finishes_step_saves_and_raises(faces, tmp_path, monkeypatch, sig
         _run(faces, out, _quick(30))
     assert signal.getsignal(sig) is before  # handler restored
     assert _checkpoint(out / "state")["iteration"] == 5  # the step in flight was finished, then saved
-    assert not (out / "model.pt").exists()
+    assert not (out / "model.safetensors").exists()
 
 
 def test_nan_loss_rolls_back_lowers_lr_and_goes_on(faces, tmp_path, monkeypatch, caplog):
@@ -229,12 +240,13 @@ def test_nan_loss_rolls_back_lowers_lr_and_goes_on(faces, tmp_path, monkeypatch,
 
     calls = _interrupt_step(monkeypatch, at_call=15, action=nan_outputs)  # step 15; the last save was at 10
     summary = _run(faces, out, _quick(20, lr=1e-3))
-    assert "loss became nan/nan at iteration 15: rolled back to iteration 10, learning rate lowered to 0.0005" in caplog.text
+    assert ("loss became nan/nan at iteration 15: rolled back to iteration 10, learning rate lowered to 0.0005"
+            in caplog.text)
     assert summary["iterations"] == 20 and summary["rollbacks"] == 1 and summary["lr"] == 5e-4
     assert calls[0] == 20 + 5  # steps 11..14 ran twice
     history = np.loadtxt(out / "history.csv", delimiter=",", skiprows=1)
     assert list(history[:, 0]) == list(range(1, 21)) and np.isfinite(history).all()
-    model, meta = load_model(out / "model.pt")
+    model, meta = load_model(out / "model.safetensors")
     assert all(torch.isfinite(v).all() for v in model.state_dict().values())
     assert _checkpoint(out / "state")["lr_scale"] == 0.5  # a resume keeps the lowered rate
 
@@ -292,7 +304,7 @@ def test_masks(faces, tmp_path):
     masks = np.zeros((6, 40, 40), np.float32)  # other size than the model: resized
     masks[:, 6:34, 8:32] = 1
     summary = _run(faces, tmp_path / "out", _quick(3, clip_grad=1.0), src_masks=masks, dst_masks=list(masks))
-    assert summary["masks_trained"] and load_model(tmp_path / "out" / "model.pt")[1]["masks_trained"]
+    assert summary["masks_trained"] and load_model(tmp_path / "out" / "model.safetensors")[1]["masks_trained"]
     with pytest.raises(SwaplibError, match="src masks: 5 masks for 6 faces"):
         _run(faces, tmp_path / "bad", _quick(3), src_masks=masks[:5], dst_masks=masks)
     with pytest.raises(SwaplibError, match="only one face set"):
@@ -312,34 +324,46 @@ def test_load_faces(faces, tmp_path):
         _run({"src": faces["src"], "dst": []}, tmp_path / "out", _quick(3))
 
 
-def test_load_model_errors(faces, tmp_path):
-    with pytest.raises(SwaplibError, match="not found"):
-        load_model(tmp_path / "nope.pt")
+# The code before the training stage was split into modules (its state format is still "swaplib-train-state/2").
+PREVIOUS = "48b53f8"
+PREVIOUS_CHILD = r"""
+import sys
+from pathlib import Path
+from swaplib.model import model_config
+from swaplib.train import TrainSettings, train
+root, out, iterations = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+faces = {n: sorted((root / n).glob("*.png")) for n in ("src", "dst")}
+settings = TrainSettings(iterations=iterations, batch_size=4, lr=5e-4, optimizer="adam", save_every=10, threads=1,
+                         workers=2)
+train(faces["src"], faces["dst"], model_config("tiny", resolution=32), settings, state_dir=out / "state",
+      model_path=out / "model.pt", preview_path=out / "preview.jpg", history_path=out / "history.csv",
+      plot_path=out / "loss.png")
+"""
+
+
+def test_a_state_folder_of_the_previous_code_resumes_bit_for_bit(faces, tmp_path, straight30, caplog):
+    """Training time is sacred: a state folder written by the previous code resumes, and the steps
+    it took are exactly the ones this code takes (so the recipe version did not need a bump)."""
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    old = tmp_path / "previous"
+    old.mkdir()
+    archive = subprocess.run(["git", "-C", str(repo), "archive", PREVIOUS, "src"], capture_output=True)
+    if archive.returncode:
+        pytest.skip(f"needs a git checkout with commit {PREVIOUS}: {archive.stderr.decode().strip()}")
+    subprocess.run(["tar", "-x", "-C", str(old)], input=archive.stdout, check=True)
     out = tmp_path / "out"
-    _run(faces, out, _quick(2))
-    model_path = out / "model.pt"
-    truncated = tmp_path / "truncated.pt"
-    truncated.write_bytes(model_path.read_bytes()[:1000])
-    with pytest.raises(SwaplibError, match="truncated.pt.*not a readable model"):
-        load_model(truncated)
-    other = tmp_path / "other.pt"
-    torch.save({"weights": torch.zeros(3)}, other)
-    with pytest.raises(SwaplibError, match="other.pt.*not a swaplib model"):
-        load_model(other)
+    env = dict(os.environ, PYTHONPATH=str(old / "src"))
+    proc = subprocess.run([sys.executable, "-c", PREVIOUS_CHILD, str(faces["src"][0].parents[1]), str(out), "20"],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (out / "model.pt").exists() and _checkpoint(out / "state")["format"] == "swaplib-train-state/2"
 
-
-def test_settings_and_recipes():
-    with pytest.raises(SwaplibError, match="iterations=0"):
-        TrainSettings(iterations=0)
-    with pytest.raises(SwaplibError, match="batch_size"):
-        TrainSettings(iterations=5, batch_size=0)
-    with pytest.raises(SwaplibError, match="ct_mode='xyz'"):
-        TrainSettings(iterations=5, ct_mode="xyz")
-    with pytest.raises(SwaplibError, match="lr_dropout and lr_cos need"):
-        TrainSettings(iterations=5, optimizer="adam", lr_dropout=0.3)
-    q = train_settings("quick96", 100)
-    assert (q.optimizer, q.lr, q.lr_dropout, q.batch_size) == ("rmsprop", 2e-4, 0.3, 4)
-    s = train_settings("saehd", 100, lr=0, batch_size=None, lr_dropout=True, masked_training=False, seed=0)
-    assert (s.optimizer, s.lr, s.batch_size, s.lr_dropout, s.lr_cos, s.masked_training) == ("adabelief", 5e-5, 8, 0.3, 500, False)
-    with pytest.raises(SwaplibError, match="unknown training setting"):
-        train_settings("tiny", 10, archi="df")
+    caplog.set_level(logging.INFO, logger="swaplib.train")
+    summary = _run(faces, out, _quick(30))
+    assert summary["resumed_from"] == 20 and summary["steps"] == 10
+    assert "architecture changed" not in caplog.text and "another swaplib version" not in caplog.text
+    assert (out / "history.csv").read_text() == straight30[1]
+    _assert_same_model(out / "model.safetensors", straight30[0])

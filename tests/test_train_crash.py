@@ -27,7 +27,7 @@ import io, os, signal, sys
 from pathlib import Path
 import torch
 sys.path.insert(0, sys.argv[1])  # tests/, for the helpers
-import swaplib.train as T
+import swaplib.train.state as T
 from swaplib.model import DFModel
 from test_train import _quick, _run
 
@@ -91,7 +91,7 @@ def crops(tmp_path_factory) -> Path:
 def straight(crops, tmp_path_factory):
     out = tmp_path_factory.mktemp("straight")
     _run(_faces(crops), out, _quick(ITERATIONS, save_every=SAVE_EVERY))
-    return (out / "history.csv").read_text(), load_model(out / "model.pt")[0].state_dict()
+    return (out / "history.csv").read_text(), load_model(out / "model.safetensors")[0].state_dict()
 
 
 def _faces(root: Path) -> dict:
@@ -113,12 +113,12 @@ def test_sigkill_then_rerun_resumes_exactly(crops, straight, scenario, killed_at
     assert load_state(state / CHECKPOINT)["iteration"] == resumes_from  # intact, and the last complete save
     if scenario != "mid-step":
         assert _temp_files(state)  # the killed save's temporary file is there, never under the real name
-    assert not (out / "model.pt").exists()
+    assert not (out / "model.safetensors").exists()
 
     summary = _run(_faces(crops), out, _quick(ITERATIONS, save_every=SAVE_EVERY))
     assert summary["resumed_from"] == resumes_from and killed_at - resumes_from <= SAVE_EVERY
     assert not _temp_files(out)  # cleaned up by the rerun
     assert load_state(state / PREV_CHECKPOINT)["iteration"] == 15
     assert (out / "history.csv").read_text() == straight[0]  # as if never killed
-    model, _ = load_model(out / "model.pt")
+    model, _ = load_model(out / "model.safetensors")
     assert all(torch.equal(v, straight[1][k]) for k, v in model.state_dict().items())

@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from swaplib.extract.align import mean_face
-from swaplib.model import build_model, load_model, model_config
-from swaplib.train import CHECKPOINT, train, train_model
+from swaplib.model import build_model, load_model
+from swaplib.train import CHECKPOINT, model_config, train, train_model
 from swaplib.train.data import Augmentation, Batches, BatchLoader, FaceData, eyes_mouth_mask, yaw_estimate
 from swaplib.train.optim import AdaBelief, RMSprop, make_optimizer
 from test_train import _face, _quick, _run, faces  # noqa: F401 (faces is a fixture)
@@ -27,12 +27,13 @@ pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 def _data(name: str, skin, n: int = 5, yaw=None) -> FaceData:
     rng = np.random.default_rng(len(name))
-    faces = np.stack([cv2.resize(_face(rng, skin), (R, R), interpolation=cv2.INTER_AREA) for _ in range(n)])
+    crops = np.stack([cv2.resize(_face(rng, skin), (R, R), interpolation=cv2.INTER_AREA) for _ in range(n)])
     masks = np.zeros((n, R, R), np.uint8)
     masks[:, 4:28, 6:26] = 255
     em = np.zeros((n, R, R), np.uint8)
     em[:, 10:14, 8:24] = 255
-    return FaceData(name, faces, masks, em, None if yaw is None else np.asarray(yaw, np.float32), [str(i) for i in range(n)])
+    yaw = None if yaw is None else np.asarray(yaw, np.float32)
+    return FaceData(name, crops, masks, em, yaw, [str(i) for i in range(n)])
 
 
 def test_landmark_masks_and_yaw():
@@ -123,7 +124,8 @@ def test_fused_update_matches_the_op_by_op_update():
     """The compiled one-kernel update (the default) computes what the plain PyTorch ops compute,
     lr-dropout masks included, on plain and channels_last weights."""
     torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Conv2d(16, 32, 3), torch.nn.Linear(30, 5000)).to(memory_format=torch.channels_last)
+    net = torch.nn.Sequential(torch.nn.Conv2d(16, 32, 3), torch.nn.Linear(30, 5000))
+    net = net.to(memory_format=torch.channels_last)
     twin = copy.deepcopy(net)
     fused = make_optimizer("rmsprop", net.parameters(), 1e-3, lr_dropout=0.3, fused=True)
     plain = make_optimizer("rmsprop", twin.parameters(), 1e-3, lr_dropout=0.3, fused=False)
@@ -155,19 +157,20 @@ def test_pretraining_then_training_keeps_encoder_and_decoders(faces, tmp_path, c
 def test_liae_without_random_warp_leaves_inter_ab_as_it_is(faces, tmp_path):  # noqa: F811
     cfg = model_config("tiny", resolution=R, archi="liae-ud")
     _run(faces, tmp_path, _quick(3, random_warp=False), cfg=cfg)
-    trained, _ = load_model(tmp_path / "model.pt")
+    trained, _ = load_model(tmp_path / "model.safetensors")
     torch.manual_seed(0)
     initial = build_model(cfg)
-    assert all(torch.equal(a, b) for a, b in zip(trained.inter_AB.state_dict().values(), initial.inter_AB.state_dict().values()))
+    pairs = zip(trained.inter_AB.state_dict().values(), initial.inter_AB.state_dict().values())
+    assert all(torch.equal(a, b) for a, b in pairs)
     assert not torch.equal(trained.inter_B.dense1.weight, initial.inter_B.dense1.weight)
 
 
 @pytest.fixture(scope="module")
 def real_face_sets(tmp_path_factory, write_frames):
     """Face sets of two real people: a few frames each, faces extracted at 64 px and sorted."""
-    from swaplib.extract.detect import make_detector
-    from swaplib.extract.faces import extract_faces
-    from swaplib.sort import build_faceset
+    from swaplib.extract.detect.backends import make_detector
+    from swaplib.extract.stage import extract_faces
+    from swaplib.sort.stage import build_faceset
 
     root = tmp_path_factory.mktemp("real")
     sets = {}
@@ -176,7 +179,7 @@ def real_face_sets(tmp_path_factory, write_frames):
         extract_faces(frames, root / side / "faces", root / side / "faces.parquet",
                       detector=make_detector("dlib", upsample=0), size=64, face_type="whole_face")
         build_faceset(root / side / "faces.parquet", root / side / "faces", root / side / "faceset.parquet",
-                      root / side / "sheets", min_face_px=0, blur_keep=1.0)
+                      min_face_px=0, blur_keep=1.0)
         sets[side] = (root / side / "faceset.parquet", root / side / "faces")
     return root, sets
 
@@ -187,7 +190,7 @@ def test_real_faces_learn_with_the_dfl_recipe(real_face_sets):
     summary = train_model(
         src=sets["src"], dst=[sets["dst"]], preset="tiny", iterations=40, batch_size=4, lr=5e-4,
         masked_training=True, eyes_mouth_prio=True, ct_mode="rct", uniform_yaw=True, threads=1, save_every=20,
-        state_dir=out / "state", model_path=out / "model.pt", preview_path=out / "preview.jpg",
+        state_dir=out / "state", model_path=out / "model.safetensors", preview_path=out / "preview.jpg",
         history_path=out / "loss.csv", plot_path=out / "loss.png",
     )
     assert summary["iterations"] == 40 and summary["masks_trained"]
@@ -196,7 +199,7 @@ def test_real_faces_learn_with_the_dfl_recipe(real_face_sets):
         assert history[-10:, col].mean() < 0.85 * history[:5, col].mean(), history[:, col]
     preview, plot = cv2.imread(str(out / "preview.jpg")), cv2.imread(str(out / "loss.png"))
     assert preview is not None and preview.shape[0] == 8 * 64 and plot is not None and plot.std() > 0
-    _, meta = load_model(out / "model.pt")
+    _, meta = load_model(out / "model.safetensors")
     assert meta["face_type"] == "whole_face" and meta["masks_trained"]
     assert meta["settings"]["eyes_mouth_prio"] and meta["settings"]["ct_mode"] == "rct"
     assert meta["faces"]["src"] and all(i.startswith("src/") for i in meta["faces"]["src"])
@@ -205,6 +208,6 @@ def test_real_faces_learn_with_the_dfl_recipe(real_face_sets):
 def test_train_accepts_arrays_only_sets(tmp_path, faces):  # noqa: F811
     """The library entry takes plain crop lists too (what merge's tests use)."""
     summary = train(faces["src"], faces["dst"], model_config("tiny", resolution=R), _quick(2), state_dir=tmp_path / "s",
-                    model_path=tmp_path / "m.pt", preview_path=tmp_path / "p.jpg", history_path=tmp_path / "h.csv",
-                    plot_path=tmp_path / "l.png")
+                    model_path=tmp_path / "m.safetensors", preview_path=tmp_path / "p.jpg",
+                    history_path=tmp_path / "h.csv", plot_path=tmp_path / "l.png")
     assert summary["iterations"] == 2

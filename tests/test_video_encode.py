@@ -14,7 +14,7 @@ import ffmpeg as ffmpeg_graph
 import numpy as np
 import pytest
 
-from settings_agreement import assert_section_matches
+from settings_agreement import assert_agreement
 from swaplib.core.errors import SwaplibError
 from swaplib.video import encode, marks
 from swaplib.video.encode import encode_video
@@ -310,7 +310,7 @@ def test_audio_of_a_cut_destination_stays_in_sync(clip, tmp_path):
 def test_video_settings_agree_with_config_and_schema():
     # The rest are the job's inputs: the frames' rate and where they start, the audio, the records.
     inputs = ("fps", "audio_source", "audio_start", "provenance", "merge_report", "compare_dir")
-    assert_section_matches("video", encode_video, ignore=inputs)
+    assert_agreement("video", encode_video, ignore=inputs)
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full, a device that is always full")

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
-from settings_agreement import assert_section_matches
+from settings_agreement import assert_agreement
 from swaplib.core.codehash import closure, module_name
 from swaplib.core.errors import SwaplibError
 from swaplib.video.frames import _ffmpeg_jpeg_scale, extract_frames, read_info
@@ -233,7 +233,7 @@ def test_unreadable_photo_or_empty_folder_is_named_and_leaves_nothing(photo_fold
 
 
 def test_frames_settings_agree_with_config_and_schema():
-    assert_section_matches("frames", extract_frames, ignore=("threads",))
+    assert_agreement("frames", extract_frames, ignore=("threads",))
 
 
 def test_the_frames_code_leaves_encoding_and_the_marks_out():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -19,42 +18,37 @@ import pytest
 from swaplib.tables.faces import read_faces
 from swaplib.video.marks import SYNTHETIC_TAG, read_metadata_tags
 from swaplib.video.probe import probe
-from workflow_support import make_workdir, planned_jobs, snakemake, write_config, write_sheet
+from workflow_support import (
+    FRAMES,
+    ITERATIONS,
+    SMALL,
+    copy_run,
+    finished_small_run,
+    planned_jobs,
+    snakemake,
+    write_config,
+    write_sheet,
+)
 
 pytestmark = pytest.mark.workflow
 
 SOURCE = "lp_d12_man_glasses_talking"
 DESTINATION = "lp_d20_young_man_talking"  # has audio
 PAIR = "glasses_to_outdoors"
-FRAMES = 30
-ITERATIONS = 30
-
-SMALL = {
-    "frames": {"limit": FRAMES},
-    "extract": {"size": 64},
-    "sort": {"min_face_px": 32},
-    "train": {"preset": "tiny", "iterations": ITERATIONS, "batch_size": 4, "lr": 5.0e-4, "save_every": 10},
-}
 
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory, clip):
     """A workdir in which the whole workflow has run once on one real pair."""
-    workdir = make_workdir(tmp_path_factory.mktemp("run"))
-    write_sheet(workdir, [(PAIR, clip(SOURCE), clip(DESTINATION))])
-    write_config(workdir, SMALL)
     started = time.monotonic()
-    snakemake(workdir)
+    workdir = finished_small_run(tmp_path_factory.mktemp("run"), [(PAIR, clip(SOURCE), clip(DESTINATION))])
     print(f"small end-to-end run: {time.monotonic() - started:.0f} s")
     return workdir
 
 
 @pytest.fixture
 def run_copy(finished_run, tmp_path):
-    """A copy of the finished run that a test may change (results, metadata and mtimes kept)."""
-    copy = tmp_path / "run"
-    shutil.copytree(finished_run, copy, symlinks=True)
-    return copy
+    return copy_run(finished_run, tmp_path)
 
 
 def decode(path: Path) -> list[np.ndarray]:
@@ -109,13 +103,15 @@ def test_nothing_to_do_after_a_run(finished_run):
 
 def test_merge_setting_reruns_merge_and_video_only(finished_run):
     write_config(finished_run, {**SMALL, "merge": {"color_transfer": "none"}}, name="merge_change.yaml")
-    assert planned_jobs(finished_run, "--configfile", "merge_change.yaml") == {"all": 1, "merge": 1, "video": 1, "quality": 1, "quality_card": 1}
+    assert planned_jobs(finished_run, "--configfile", "merge_change.yaml") == {
+        "all": 1, "merge": 1, "video": 1, "quality": 1, "quality_card": 1,
+    }
 
 
-def test_sort_setting_reruns_faceset_train_merge_video(finished_run):
+def test_sort_setting_reruns_faceset_sheets_train_merge_video(finished_run):
     write_config(finished_run, {**SMALL, "sort": {"min_face_px": 33}}, name="sort_change.yaml")
     assert planned_jobs(finished_run, "--configfile", "sort_change.yaml") == {
-        "all": 1, "faceset": 2, "train": 1, "merge": 1, "video": 1, "quality": 1, "quality_card": 1,
+        "all": 1, "faceset": 2, "sheets": 2, "train": 1, "merge": 1, "video": 1, "quality": 1, "quality_card": 1,
     }
 
 
@@ -123,7 +119,9 @@ def test_curation_sheet_reruns_what_uses_that_video(finished_run):
     faceset = pd.read_parquet(finished_run / f"results/videos/{SOURCE}/faceset.parquet")
     sheet = finished_run / "curation" / f"{SOURCE}.tsv"
     sheet.parent.mkdir(exist_ok=True)
-    expected = {"all": 1, "faceset": 1, "train": 1, "merge": 1, "video": 1, "quality": 1, "quality_card": 1}
+    expected = {
+        "all": 1, "faceset": 1, "sheets": 1, "train": 1, "merge": 1, "video": 1, "quality": 1, "quality_card": 1,
+    }
     try:
         sheet.write_text(f"face_id\taction\n{faceset['face_id'].iloc[0]}\texclude\n")
         assert planned_jobs(finished_run) == expected  # added
@@ -149,18 +147,9 @@ def test_pairs_sharing_videos_and_models_reuse_them(finished_run, clip):
         ],
         name="shared.tsv",
     )
-    assert planned_jobs(finished_run, "--config", "pairs=shared.tsv") == {"all": 1, "train": 1, "merge": 2, "video": 2, "quality": 2, "quality_card": 2}
-
-
-def test_editing_a_library_module_reruns_the_rules_that_run_it(run_copy):
-    def edit(module):
-        with open(run_copy / "src/swaplib" / module, "a") as f:
-            f.write("# edited\n")
-
-    edit("masks.py")  # only merge (and what follows it) runs this module
-    assert planned_jobs(run_copy) == {"all": 1, "merge": 1, "video": 1, "quality": 1, "quality_card": 1}
-    edit("sort/scores.py")
-    assert planned_jobs(run_copy) == {"all": 1, "faceset": 2, "train": 1, "merge": 1, "video": 1, "quality": 1, "quality_card": 1}
+    assert planned_jobs(finished_run, "--config", "pairs=shared.tsv") == {
+        "all": 1, "train": 1, "merge": 2, "video": 2, "quality": 2, "quality_card": 2,
+    }
 
 
 def train_log(workdir: Path) -> str:
@@ -168,7 +157,7 @@ def train_log(workdir: Path) -> str:
 
 
 def test_more_iterations_resume_and_architecture_change_starts_fresh(run_copy):
-    model = f"results/models/{PAIR}/model.pt"
+    model = f"results/models/{PAIR}/model.safetensors"
     write_config(run_copy, {**SMALL, "train": {**SMALL["train"], "iterations": ITERATIONS + 10}})
     snakemake(run_copy, model)
     assert f"resuming from iteration {ITERATIONS}" in train_log(run_copy)
@@ -188,7 +177,7 @@ def test_interrupted_training_keeps_its_state_and_resumes(run_copy):
     log = run_copy / f"logs/train/{PAIR}.log"
     log.unlink()  # the copied log of the first run would look like a started loop
     proc = subprocess.Popen(
-        [sys.executable, "-m", "snakemake", "--cores", "2", f"results/models/{PAIR}/model.pt"],
+        [sys.executable, "-m", "snakemake", "--cores", "2", f"results/models/{PAIR}/model.safetensors"],
         cwd=run_copy, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )
     deadline = time.monotonic() + 300
@@ -201,11 +190,11 @@ def test_interrupted_training_keeps_its_state_and_resumes(run_copy):
     assert proc.returncode != 0, output
 
     model_dir = run_copy / f"results/models/{PAIR}"
-    assert not (model_dir / "model.pt").exists()
+    assert not (model_dir / "model.safetensors").exists()
     assert not [p for p in model_dir.rglob("*") if ".tmp" in p.name], "temporary files left behind"
     saved = int(re.findall(r"training interrupted at iteration (\d+)", log.read_text())[-1])
     assert saved > ITERATIONS
 
     write_config(run_copy, {**SMALL, "train": {**SMALL["train"], "iterations": saved + 5}})
-    snakemake(run_copy, f"results/models/{PAIR}/model.pt")
+    snakemake(run_copy, f"results/models/{PAIR}/model.safetensors")
     assert f"resuming from iteration {saved}" in train_log(run_copy)

@@ -1,8 +1,9 @@
 """Running the real workflow in a scratch copy, for the workflow tests.
 
-The workflow's files (Snakefile, config.yaml, workflow/, src/) are copied into a temporary
-folder, so a test may edit the config, a curation sheet or a library module without
-touching the checkout. Jobs import the library from that copy too (PYTHONPATH).
+The workflow's files (Snakefile, config.yaml, workflow/, src/, profiles/) are copied into a
+temporary folder, so a test may edit the config, a curation sheet or a library module without
+touching the checkout. Jobs import the library from that copy too (PYTHONPATH), and Snakemake
+runs with the copy's profiles/default, as `make run` does (its rerun triggers among others).
 """
 
 from __future__ import annotations
@@ -17,7 +18,18 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-WORKFLOW_FILES = ("Snakefile", "config.yaml", "workflow", "src", "envs")
+WORKFLOW_FILES = ("Snakefile", "config.yaml", "workflow", "src", "envs", "profiles")
+
+
+# A whole run in about a minute on two cores: few frames, small crops, a tiny model, few steps.
+FRAMES = 30
+ITERATIONS = 30
+SMALL = {
+    "frames": {"limit": FRAMES},
+    "extract": {"size": 64},
+    "sort": {"min_face_px": 32},
+    "train": {"preset": "tiny", "iterations": ITERATIONS, "batch_size": 4, "lr": 5.0e-4, "save_every": 10},
+}
 
 
 def make_workdir(path: Path) -> Path:
@@ -66,6 +78,22 @@ def snakemake(workdir: Path, *args: str, check: bool = True, timeout: float = 90
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+def finished_small_run(workdir: Path, rows: list[tuple]) -> Path:
+    """`workdir` made, the sheet `rows` written and the whole workflow run on them with SMALL."""
+    make_workdir(workdir)
+    write_sheet(workdir, rows)
+    write_config(workdir, SMALL)
+    snakemake(workdir)
+    return workdir
+
+
+def copy_run(workdir: Path, into: Path) -> Path:
+    """A copy of a run that a test may change (results, metadata and modification times kept)."""
+    copy = into / "run"
+    shutil.copytree(workdir, copy, symlinks=True)
+    return copy
 
 
 def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:

@@ -16,45 +16,44 @@ from pathlib import Path
 import yaml
 
 from swaplib.core.errors import SwaplibError
+from swaplib.sheet import video_name
 from swaplib.sort.curation import Row, append_curation, resolve
+from swaplib.sort.settings import CurationSettings, curation_settings
 from swaplib.tables.faces import read_faces
-
-VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg"}
-
-
-def video_name(text: str) -> str:
-    """A video is named by its file stem in results/ and curation/; accept the file too."""
-    path = Path(text)
-    return path.stem if path.suffix.lower() in VIDEO_SUFFIXES else path.name
 
 
 def curation_dir(config_path: Path) -> Path:
-    """The workflow's curation folder: config.yaml's curation.dir, beside that config."""
+    """The workflow's curation folder: config.yaml's curation.dir (or its default), beside that config."""
     if not config_path.is_file():
-        return Path("curation")
+        return Path(CurationSettings.dir)
     try:
         config = yaml.safe_load(config_path.read_text()) or {}
-        return config_path.parent / config["curation"]["dir"]
-    except (yaml.YAMLError, KeyError, TypeError) as exc:
+        section = config.get("curation") or {}
+        return config_path.parent / curation_settings(section).dir
+    except (yaml.YAMLError, AttributeError, TypeError) as exc:
         raise SwaplibError(f"{config_path}: cannot read curation.dir ({exc}); pass --dir") from None
+    except SwaplibError as exc:
+        raise SwaplibError(f"{config_path}: {exc}; pass --dir") from None
 
 
 def curate(args: argparse.Namespace) -> str:
     video = video_name(args.video)
     folder = Path(args.dir) if args.dir else curation_dir(Path(args.config))
     sheet = folder / f"{video}.tsv"
-    entries = [(face, action, args.note) for action in ("exclude", "include", "reference") for face in getattr(args, action)]
+    entries = [(face, action, args.note) for action in ("exclude", "include", "reference")
+               for face in getattr(args, action)]
     if not entries:
         raise SwaplibError("nothing to add: give faces with --exclude, --include or --reference")
     table = Path(args.results) / "videos" / video / "faces.parquet"
     if table.is_file():  # check the ids now, against what the workflow extracted
         try:
-            resolve([Row(0, face, action, note) for face, action, note in entries], set(read_faces(table)["face_id"]), table)
+            rows = [Row(0, face, action, note) for face, action, note in entries]
+            resolve(rows, set(read_faces(table)["face_id"]), table)
         except ValueError as exc:  # not a face id or frame range at all
             raise SwaplibError(str(exc)) from None
     append_curation(sheet, entries)
-    counts = ", ".join(f"{sum(a == action for _, a, _ in entries)} {action}" for action in ("exclude", "include", "reference")
-                       if any(a == action for _, a, _ in entries))
+    counts = ", ".join(f"{sum(a == action for _, a, _ in entries)} {action}"
+                       for action in ("exclude", "include", "reference") if any(a == action for _, a, _ in entries))
     checked = "" if table.is_file() else f" (not checked: {table} does not exist yet)"
     return (f"{sheet}: added {counts}{checked}.\n"
             f"Run the workflow again: it reruns sort, train, merge and video for the models that use {video}.")
@@ -74,7 +73,8 @@ def parser() -> argparse.ArgumentParser:
     cur.add_argument("--note", default="", help="why (kept in the sheet's note column)")
     cur.add_argument("--dir", help="curation folder (default: curation.dir of --config)")
     cur.add_argument("--config", default="config.yaml", help="the workflow's config (default: %(default)s)")
-    cur.add_argument("--results", default="results", help="the workflow's results folder, to check ids (default: %(default)s)")
+    cur.add_argument("--results", default="results",
+                     help="the workflow's results folder, to check ids (default: %(default)s)")
     cur.set_defaults(run=curate)
     return top
 

@@ -67,10 +67,16 @@ class Sheet:
         return self.pairs[self.pairs["model"] == model]
 
 
+VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg"}
+
+
 def video_name(path: str | Path) -> str:
-    """A sheet entry's name in results/: a video's file stem, a photo folder's name."""
+    """A video's name in results/ and curation/: a video file's stem, a photo folder's name; a
+    name that is neither (no such file, no video suffix) is taken as the name itself."""
     path = Path(path)
-    return path.name if path.is_dir() else path.stem
+    if path.is_dir():
+        return path.name
+    return path.stem if path.is_file() or path.suffix.lower() in VIDEO_SUFFIXES else path.name
 
 
 def _read_tsv(path: Path) -> pd.DataFrame:

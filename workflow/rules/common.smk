@@ -1,16 +1,18 @@
 # The sheet, the validated config, and the input functions of the workflow.
 
+import json
 import os
 import re
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 from snakemake.exceptions import WorkflowError
 
 REPO = Path(workflow.basedir)
 sys.path.insert(0, str(REPO / "src"))  # the library, also when it is not pip-installed
 
-from swaplib.core.codedeps import module_files
+from swaplib.core.codehash import script_hash
 from swaplib.core.errors import SwaplibError
 from swaplib.sheet import load_sheet, validate_config, video_references
 from swaplib.video.photos import photo_files
@@ -39,16 +41,85 @@ def local(path):
     return os.path.abspath(path) if relative.startswith("..") else relative
 
 
-def lib(*modules):
-    """The library files a job runs, declared as inputs so that editing one reruns the job."""
-    return [local(f) for f in module_files(*modules)]
+# ---------------------------------------------------------------- what reruns a job
+# A rule reruns when its inputs are newer, or when a param's value changed (the profiles' rerun
+# triggers: mtime, params, input, software-env). Every rule passes its config section whole, as
+# two params: `settings` (what its outputs depend on: a rerun trigger) and `run` (how the job
+# runs: not one), and its code as a content hash.
+
+# Settings that change no output: how often training saves, backs up and previews, and how a job
+# runs (progress display, augmentation threads, which device, memory layout). They reach the job in
+# `run`, a SimpleNamespace: Snakemake's params trigger compares only builtin values (str, numbers,
+# lists, dicts, ...) and leaves any other object out, so changing them reruns nothing.
+UNTRACKED = {
+    "train": (
+        "save_every",
+        "backup_every",
+        "backup_keep",
+        "preview_every",
+        "progress",
+        "workers",
+        "device",
+        "channels_last",
+    ),
+}
+# Settings that say where a rule's input files are: those files are inputs (their content reruns
+# what reads them), so the setting itself goes to no job and reruns nothing.
+LOCATIONS = {
+    "extract": ("references",),  # {video: photo}: each video's photo is an input of its faces job
+    "curation": ("dir",),
+    "merge": ("overrides_dir",),
+}
+
+
+def sorted_keys(value):
+    """`value` with every dict's keys in sorted order: Snakemake compares a param's repr(), and a
+    --configfile merged over config.yaml may list the same keys in another order."""
+    if isinstance(value, dict):
+        return {key: sorted_keys(value[key]) for key in sorted(value)}
+    return value
+
+
+def tracked(section):
+    """A config section as a job's `settings` param: all of it but the untracked keys."""
+    skip = UNTRACKED.get(section, ()) + LOCATIONS.get(section, ())
+    return sorted_keys({key: value for key, value in config[section].items() if key not in skip})
+
+
+def untracked(section):
+    """The untracked keys of a config section, as a job's `run` param (not a rerun trigger)."""
+    return SimpleNamespace(
+        **{key: config[section][key] for key in UNTRACKED.get(section, ()) if key in config[section]}
+    )
+
+
+def code(script):
+    """A rule's code param: its script and every swaplib module the script imports, hashed after
+    normalising away comments, docstrings and formatting (swaplib.core.codehash): a touch, a fresh
+    clone or a comment reruns nothing; a change of what the job computes reruns it."""
+    return script_hash(REPO / "workflow" / "scripts" / script)
+
+
+def recipe():
+    """The train rule's code param: the recipe version in src/swaplib/train/recipe.json, not a code
+    hash, so that training reruns only when what it computes changed (a test holds the training
+    code to that file). Read here as JSON: importing swaplib.train would load torch to plan a run."""
+    path = REPO / "src" / "swaplib" / "train" / "recipe.json"
+    try:
+        return f"recipe {json.loads(path.read_text())['version']}"
+    except (OSError, ValueError, KeyError) as exc:
+        raise WorkflowError(f"swaplib: {path}: cannot read the training recipe version ({exc})") from None
+
+
+# ---------------------------------------------------------------- input functions and params
 
 
 def all_videos(wildcards):
+    """Every pair's video and quality, and every video's contact sheets (for review and the report)."""
     return expand(
         ["results/pairs/{pair}.mp4", "results/pairs/{pair}/quality.json", "results/pairs/{pair}/quality.html"],
         pair=PAIRS.index,
-    )
+    ) + expand("results/videos/{video}/sheets", video=sorted(SHEET.videos))
 
 
 def video_file(wildcards):
@@ -62,10 +133,15 @@ def video_source(wildcards):
     return local(SHEET.videos[wildcards.video])
 
 
-def time_setting(key):
-    """frames.<key> (fps, start, end) for a video; None for a photo folder, which has no time:
-    changing them reruns nothing there."""
-    return lambda wildcards: None if SHEET.videos[wildcards.video].is_dir() else config["frames"][key]
+def frames_settings(wildcards):
+    """The frames section for one video, with what cannot change its frames taken out: jpg_quality
+    where the frames are png, and the time settings (fps, start, end: None) for a photo folder."""
+    settings = tracked("frames")
+    if settings["format"] != "jpg":
+        settings["jpg_quality"] = 100
+    if SHEET.videos[wildcards.video].is_dir():
+        settings.update(fps=None, start=None, end=None)
+    return settings
 
 
 def reference_photo(wildcards):
@@ -109,7 +185,7 @@ def merge_inputs(wildcards):
         "frames": f"results/videos/{video}/frames",
         "info": f"results/videos/{video}/video.json",
         "faces": f"results/videos/{video}/faces.parquet",
-        "model": f"results/models/{pair['model']}/model.pt",
+        "model": f"results/models/{pair['model']}/model.safetensors",
     }
 
 

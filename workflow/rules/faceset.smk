@@ -1,40 +1,52 @@
 rule faceset:
-    """Score every face, apply the filters and the curation sheet, order the training set, and
-    draw the contact sheets to review it."""
+    """Score every face, apply the filters and the curation sheet, and order the training set."""
     input:
         table="results/videos/{video}/faces.parquet",
         faces="results/videos/{video}/faces",
         curation=curation_file,
-        code=lib("sort"),
     output:
         faceset="results/videos/{video}/faceset.parquet",
+    log:
+        "logs/faceset/{video}.log",
+    benchmark:
+        "benchmarks/faceset/{video}.tsv"
+    conda:
+        ENV
+    threads: 2
+    resources:
+        mem_mb=2000,
+    params:
+        settings=tracked("sort"),
+        run=untracked("sort"),
+        code=code("faceset.py"),
+    script:
+        "../scripts/faceset.py"
+
+
+rule sheets:
+    """Contact sheets of a face set, to review it: a rule of its own, so that a change to how they
+    are drawn reruns no training."""
+    input:
+        faceset="results/videos/{video}/faceset.parquet",
+        faces="results/videos/{video}/faces",
+    output:
         sheets=report(
             directory("results/videos/{video}/sheets"),
             patterns=["{page}.png"],
             caption="../report/faceset.rst",
             category="Face sets",
         ),
-    params:
-        order=config["sort"]["order"],
-        min_face_px=config["sort"]["min_face_px"],
-        max_face_px=config["sort"]["max_face_px"],
-        min_blur=config["sort"]["min_blur"],
-        blur_keep=config["sort"]["blur_keep"],
-        max_yaw=config["sort"]["max_yaw"],
-        max_pitch=config["sort"]["max_pitch"],
-        identity=config["sort"]["identity"],
-        max_identity=config["sort"]["max_identity"],
-        duplicate=config["sort"]["duplicate"],
-        max_faces=config["sort"]["max_faces"],
-        faces_per_page=config["curation"]["faces_per_page"],
     log:
-        "logs/faceset/{video}.log",
+        "logs/sheets/{video}.log",
     benchmark:
-        "benchmarks/faceset/{video}.tsv"
-    threads: 2
-    resources:
-        mem_mb=2000,
+        "benchmarks/sheets/{video}.tsv"
     conda:
         ENV
+    resources:
+        mem_mb=1000,
+    params:
+        settings=tracked("curation"),
+        title=lambda wildcards: f"{wildcards.video}: order {config['sort']['order']}",
+        code=code("sheets.py"),
     script:
-        "../scripts/faceset.py"
+        "../scripts/sheets.py"

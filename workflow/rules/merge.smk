@@ -4,34 +4,22 @@ rule merge:
     input:
         unpack(merge_inputs),
         overrides=merge_overrides,  # optional merge/{pair}.tsv, tracked like a curation sheet
-        code=lib("merge"),
     output:
         merged=directory("results/pairs/{pair}/merged"),
         report="results/pairs/{pair}/merge.json",
-    params:
-        mode=config["merge"]["mode"],
-        mask=config["merge"]["mask"],
-        color_transfer=config["merge"]["color_transfer"],
-        erode=config["merge"]["erode"],
-        blur=config["merge"]["blur"],
-        motion_blur=config["merge"]["motion_blur"],
-        face_scale=config["merge"]["face_scale"],
-        sharpen=config["merge"]["sharpen"],
-        sharpen_amount=config["merge"]["sharpen_amount"],
-        hist_match_threshold=config["merge"]["hist_match_threshold"],
-        denoise=config["merge"]["denoise"],
-        bicubic_degrade=config["merge"]["bicubic_degrade"],
-        color_degrade=config["merge"]["color_degrade"],
-        precision=config["merge"]["precision"],
     log:
         "logs/merge/{pair}.log",
     benchmark:
         "benchmarks/merge/{pair}.tsv"
+    conda:
+        ENV
     threads: 2
     resources:
         mem_mb=3000,
         gpu=1,
-    conda:
-        ENV
+    params:
+        settings=tracked("merge"),
+        run=untracked("merge"),
+        code=code("merge.py"),
     script:
         "../scripts/merge.py"

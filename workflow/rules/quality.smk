@@ -1,7 +1,5 @@
 # Measured swap quality per pair, and the page of each pair in `snakemake --report`.
 
-import json
-
 
 # The report's front page (a global directive; it lives here beside the report's per-pair pages).
 report: "../report/workflow.rst"
@@ -11,27 +9,45 @@ rule quality:
     """Measure identity, pose/expression kept, jitter and coverage of a pair's merged frames."""
     input:
         unpack(quality_inputs),
-        code=lib("quality"),
     output:
         quality="results/pairs/{pair}/quality.json",
-        table=report("results/pairs/{pair}/quality.csv", caption="../report/quality_table.rst", category="Pairs", subcategory="{pair}", labels={"pair": "{pair}", "figure": "per-face table"}),
-        plot=report("results/pairs/{pair}/quality.png", caption="../report/quality_plot.rst", category="Pairs", subcategory="{pair}", labels={"pair": "{pair}", "figure": "quality over time"}),
-        strip=report("results/pairs/{pair}/strip.jpg", caption="../report/strip.rst", category="Pairs", subcategory="{pair}", labels={"pair": "{pair}", "figure": "destination / swap"}),
-    params:
-        identity_faces=config["quality"]["identity_faces"],
-        strip_frames=config["quality"]["strip_frames"],
-        detector=config["extract"]["detector"],
-        # Recorded in quality.json beside the figures they produced (canonical text: params trigger).
-        merge=json.dumps(config["merge"], sort_keys=True),
+        table=report(
+            "results/pairs/{pair}/quality.csv",
+            caption="../report/quality_table.rst",
+            category="Pairs",
+            subcategory="{pair}",
+            labels={"pair": "{pair}", "figure": "per-face table"},
+        ),
+        plot=report(
+            "results/pairs/{pair}/quality.png",
+            caption="../report/quality_plot.rst",
+            category="Pairs",
+            subcategory="{pair}",
+            labels={"pair": "{pair}", "figure": "quality over time"},
+        ),
+        strip=report(
+            "results/pairs/{pair}/strip.jpg",
+            caption="../report/strip.rst",
+            category="Pairs",
+            subcategory="{pair}",
+            labels={"pair": "{pair}", "figure": "destination / swap"},
+        ),
     log:
         "logs/quality/{pair}.log",
     benchmark:
         "benchmarks/quality/{pair}.tsv"
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=2000,
-    conda:
-        ENV
+    params:
+        settings=tracked("quality"),
+        run=untracked("quality"),
+        detector=config["extract"]["detector"],
+        # Recorded in quality.json beside the figures they produced.
+        merge=tracked("merge"),
+        code=code("quality.py"),
     script:
         "../scripts/quality.py"
 
@@ -44,16 +60,23 @@ rule quality_card:
     input:
         quality="results/pairs/{pair}/quality.json",
         provenance="results/pairs/{pair}.provenance.json",
-        code=lib("quality"),
     output:
-        card=report("results/pairs/{pair}/quality.html", caption="../report/quality_card.rst", category="Pairs", subcategory="{pair}", labels={"pair": "{pair}", "figure": "quality figures"}),
+        card=report(
+            "results/pairs/{pair}/quality.html",
+            caption="../report/quality_card.rst",
+            category="Pairs",
+            subcategory="{pair}",
+            labels={"pair": "{pair}", "figure": "quality figures"},
+        ),
     log:
         "logs/quality_card/{pair}.log",
     benchmark:
         "benchmarks/quality_card/{pair}.tsv"
-    resources:
-        mem_mb=500,
     conda:
         ENV
+    resources:
+        mem_mb=500,
+    params:
+        code=code("quality.py"),
     script:
         "../scripts/quality.py"

@@ -3,26 +3,23 @@ rule video:
     input:
         unpack(video_inputs),
         merge_report="results/pairs/{pair}/merge.json",
-        code=lib("video"),
     output:
         video=report("results/pairs/{pair}.mp4", caption="../report/video.rst", category="Videos"),
         provenance="results/pairs/{pair}.provenance.json",
-    params:
-        crf=config["video"]["crf"],
-        preset=config["video"]["preset"],
-        lossless=config["video"]["lossless"],
-        label=config["video"]["label"],
-        label_corner=config["video"]["label_corner"],
-        provenance=provenance,
     log:
         "logs/video/{pair}.log",
     benchmark:
         "benchmarks/video/{pair}.tsv"
+    conda:
+        ENV
     threads: 2
     resources:
         mem_mb=1000,
-    conda:
-        ENV
+    params:
+        settings=tracked("video"),
+        run=untracked("video"),
+        provenance=provenance,
+        code=code("video.py"),
     script:
         "../scripts/video.py"
 
@@ -34,7 +31,6 @@ use rule video as review with:
         unpack(video_inputs),
         compare=lambda wildcards: merge_inputs(wildcards)["frames"],
         merge_report="results/pairs/{pair}/merge.json",
-        code=lib("video"),
     output:
         video="results/pairs/{pair}.review.mp4",
         provenance="results/pairs/{pair}.review.provenance.json",

@@ -1,5 +1,5 @@
 from swaplib.core.jobs import run_job
-from swaplib.sort import build_faceset
+from swaplib.sort.stage import build_faceset
 
 run_job(
     snakemake,
@@ -7,9 +7,9 @@ run_job(
         snakemake.input.table,
         snakemake.input.faces,
         snakemake.output.faceset,
-        snakemake.output.sheets,
         curation_path=snakemake.input.curation[0] if snakemake.input.curation else None,
         threads=snakemake.threads,
-        **dict(snakemake.params.items()),  # the sort settings, each a param of the rule
+        **snakemake.params.settings,  # the sort section
+        **vars(snakemake.params.run),
     ),
 )

@@ -1,5 +1,5 @@
 from swaplib.core.jobs import run_job
-from swaplib.merge import merge_video
+from swaplib.merge.stage import merge_video
 
 run_job(
     snakemake,
@@ -11,6 +11,7 @@ run_job(
         report=snakemake.output.report,
         overrides=snakemake.input.overrides[0] if snakemake.input.overrides else None,
         threads=snakemake.threads,
-        **dict(snakemake.params.items()),  # the merge settings, each a param of the rule
+        **snakemake.params.settings,  # the merge section
+        **vars(snakemake.params.run),
     ),
 )

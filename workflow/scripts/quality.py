@@ -1,5 +1,3 @@
-import json
-
 from swaplib.core.jobs import run_job
 from swaplib.quality import measure_pair, write_card
 
@@ -18,10 +16,10 @@ def measure():
         table_path=outputs.table,
         plot_path=outputs.plot,
         strip_path=outputs.strip,
-        identity_faces=params.identity_faces,
-        strip_frames=params.strip_frames,
-        settings=json.loads(params.merge),
+        settings=dict(params.merge),
         detector=params.detector,
+        **params.settings,  # the quality section
+        **vars(params.run),
     )
 
 

@@ -1,8 +1,6 @@
 from swaplib.core.jobs import run_job
 from swaplib.train import train_model
 
-# Every params entry but the state folder is a train_model keyword (architecture, recipe, saving).
-settings = {key: value for key, value in snakemake.params.items() if key != "state"}
 run_job(
     snakemake,
     lambda: train_model(
@@ -14,6 +12,7 @@ run_job(
         history_path=snakemake.output.history,
         plot_path=snakemake.output.plot,
         threads=snakemake.threads,
-        **settings,
+        **snakemake.params.settings,  # the train section (architecture, recipe)
+        **vars(snakemake.params.run),  # ... and how often it saves, backs up and previews
     ),
 )

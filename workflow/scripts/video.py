@@ -13,14 +13,11 @@ def encode():
         fps=info["fps_fraction"],
         audio_source=snakemake.input.audio,
         audio_start=info.get("start") or 0.0,  # frames cut from the destination keep their audio in sync
-        crf=params.crf,
-        preset=params.preset,
-        lossless=params.lossless,
-        label=params.label or None,
-        label_corner=params.label_corner,
         provenance=dict(params.provenance),
         merge_report=snakemake.input.merge_report,
         compare_dir=snakemake.input.get("compare"),  # the review rule's destination frames
+        **params.settings,  # the video section: crf, preset, lossless, label, label_corner
+        **vars(params.run),
     )
 
 

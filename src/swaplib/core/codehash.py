@@ -1,18 +1,18 @@
 """What code a stage computes with, as a hash that only a change of substance moves.
 
-A workflow rule passes `code_hash(entry module)` as a param, so Snakemake reruns the job exactly
-when that code changed. The hash covers the entry module and every swaplib module it imports,
-transitively, each reduced to its syntax tree without docstrings: comments, docstrings, blank
-lines, line breaks, quoting and a file's modification time do not move it; a changed constant,
-name or statement does. Nothing here imports the modules it hashes (planning a run must stay
-cheap and must not need torch).
+A workflow rule passes `script_hash(its script)` (or `code_hash(entry module)`) as a param, so
+Snakemake reruns the job exactly when that code changed. The hash covers the entry modules, their
+parent packages and every swaplib module they import, transitively, each reduced to its syntax
+tree without docstrings: comments, docstrings, blank lines, line breaks, quoting and a file's
+modification time do not move it; a changed constant, name or statement does. Nothing here imports
+the modules it hashes (planning a run must stay cheap and must not need torch).
 """
 
 from __future__ import annotations
 
 import ast
 import hashlib
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
@@ -40,12 +40,20 @@ def _parents(name: str) -> list[str]:
 
 
 def imported_modules(file: Path, tree: ast.AST | None = None) -> set[str]:
-    """Names (relative to the package) of the swaplib modules that `file` imports, anywhere in it."""
-    own = module_name(file)
-    package = own if file.name == "__init__.py" else own.rpartition(".")[0]
+    """Names (relative to the package) of the swaplib modules that `file` imports, anywhere in it.
+
+    `file` may also lie outside the package (a workflow script): only its absolute imports count."""
+    file = Path(file).resolve()
+    if file.is_relative_to(PACKAGE_DIR):
+        own = module_name(file)
+        package = own if file.name == "__init__.py" else own.rpartition(".")[0]
+    else:
+        package = None
     names: set[str] = set()
     for node in ast.walk(tree or ast.parse(file.read_text(), filename=str(file))):
         if isinstance(node, ast.ImportFrom):
+            if node.level and package is None:
+                continue
             if node.level:  # from .x import y, from .. import x
                 anchor = package.split(".") if package else []
                 anchor = anchor[: len(anchor) - (node.level - 1)] if node.level > 1 else anchor
@@ -56,7 +64,8 @@ def imported_modules(file: Path, tree: ast.AST | None = None) -> set[str]:
                 continue
             names.add(base)
             # `from pkg import mod` imports a module; `from mod import name` a name (not a file)
-            names.update(f"{base}.{a.name}".strip(".") for a in node.names if module_file(f"{base}.{a.name}".strip(".")))
+            submodules = (f"{base}.{a.name}".strip(".") for a in node.names)
+            names.update(name for name in submodules if module_file(name))
         elif isinstance(node, ast.Import):
             names.update(a.name.partition(".")[2] for a in node.names if a.name.split(".")[0] == PACKAGE)
     return {n for n in names if module_file(n) is not None}
@@ -90,7 +99,7 @@ def _strip_docstrings(tree: ast.AST) -> ast.AST:
     return tree
 
 
-@lru_cache(maxsize=None)
+@cache
 def _file_digest(path: Path, mtime_ns: int, size: int) -> str:
     """The normalised syntax tree of one file (cached per version of the file)."""
     tree = _strip_docstrings(ast.parse(path.read_text(), filename=str(path)))
@@ -113,3 +122,9 @@ def code_hash(*modules: str, extra: tuple[str | Path, ...] = ()) -> str:
     for file in extra:
         digest.update(f"{Path(file).name}:{source_digest(file)}\n".encode())
     return digest.hexdigest()[:16]
+
+
+def script_hash(script: str | Path) -> str:
+    """code_hash of what a script runs: the script itself and every swaplib module it imports (a
+    workflow rule's code, named once: by the script's own import lines)."""
+    return code_hash(*sorted(imported_modules(Path(script))), extra=(script,))

@@ -51,6 +51,15 @@ def write_image(path: str | os.PathLike, image: np.ndarray, jpeg_quality: int = 
             raise SwaplibError(f"{path}: could not write image (disk full or folder not writable?)")
 
 
+def shrink(image: np.ndarray, side: int) -> np.ndarray:
+    """A square image scaled down to side x side (area resampling, halved first: OpenCV's area
+    resize is fast at whole ratios)."""
+    half = image.shape[0] // 2
+    if half >= side:
+        image = cv2.resize(image, (half, half), interpolation=cv2.INTER_AREA)
+    return cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA)
+
+
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read an image as BGR uint8, or raise naming the file."""
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)

@@ -14,7 +14,7 @@ import numpy as np
 
 from swaplib.core.errors import SwaplibError
 from swaplib.core.images import read_image
-from swaplib.extract.detect import dlib_model_path, to_rgb_uint8
+from swaplib.extract.detect.base import dlib_model_path, to_rgb_uint8
 from swaplib.tables.faces import EMBEDDING_SIZE
 
 EMBEDDING_MODEL = "dlib_face_recognition_resnet_model_v1.dat"
@@ -28,7 +28,7 @@ OTHER_PERSON = "not the reference person"
 SECOND_MATCH = "another face is closer to the reference"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _encoder():
     import dlib
 
@@ -78,7 +78,7 @@ def reference_embedding(path: str | os.PathLike, detector, embedder: FaceEmbedde
     return embedder.embed(to_rgb_uint8(image), faces[0].landmarks[None])[0]
 
 
-def select_faces(
+def keep_faces(
     frames: np.ndarray,
     tracks: np.ndarray,
     mode: str,

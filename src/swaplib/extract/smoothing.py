@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from swaplib.core.errors import SwaplibError
-from swaplib.extract.detect import box_iou
+from swaplib.extract.detect.base import box_iou
 from swaplib.extract.identity import SAME_PERSON
 
 
@@ -50,7 +50,8 @@ def assign_tracks(
         # Most recently seen first: of two equally overlapping tracks, the live one continues.
         live = sorted((t for t in range(len(last_frame)) if 0 < frame - last_frame[t] <= max_gap),
                       key=lambda t: -last_frame[t])
-        overlap = box_iou(boxes[members], np.array([last_box[t] for t in live])) if live else np.zeros((len(members), 0))
+        overlap = (box_iou(boxes[members], np.array([last_box[t] for t in live])) if live
+                   else np.zeros((len(members), 0)))
         for row, face in enumerate(members):
             for col, track in enumerate(live):
                 if _distance(embeddings[face], last_embedding[track]) > max_distance:

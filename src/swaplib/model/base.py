@@ -1,4 +1,5 @@
-"""What every swap model offers, whatever its family: the interface training and merging use.
+"""What every swap model offers, whatever its family: the interface training and merging use, and
+the device and precision it runs in.
 
     model(x, "src")      x through the source identity: reconstruction of src faces, or the swap
                          when x are destination faces
@@ -26,6 +27,19 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 def amx_available() -> bool:
     """Whether this CPU has AMX tiles (Xeon 4th gen on): bf16 matrix units, 3-4x fp32's speed."""
     return getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
+
+
+def resolve_device(device: str) -> torch.device:
+    """A device name (auto: cuda if available, else cpu) → torch.device, checked to exist here."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError as e:
+        raise SwaplibError(f"device {device!r} is not a device name ({e})") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise SwaplibError(f"device {device!r} asked for, but no CUDA GPU is available here")
+    return dev
 
 
 def amp_dtype(precision: str, device: torch.device) -> torch.dtype | None:

@@ -1,4 +1,4 @@
-"""What shapes a network: ModelConfig, DFL's architecture strings, and the presets.
+"""What shapes a network: ModelConfig and DFL's architecture strings.
 
 An architecture is DFL's string `<type>[-<options>]`:
 
@@ -41,14 +41,15 @@ def parse_archi(archi: str) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Everything that shapes the network. Two checkpoints are compatible iff these are equal."""
+    """Everything that shapes the network. Two checkpoints are compatible iff these are equal.
+    No defaults: the values come from a training preset (swaplib.train.settings) or a model file."""
 
-    resolution: int = 64  # face crop px: a multiple of 16, or of 32 with option d or t
-    archi: str = "df"  # see the module docstring
-    ae_dims: int = 128  # the bottleneck (autoencoder dims)
-    e_dims: int = 32  # encoder base channels
-    d_dims: int = 32  # decoder base channels
-    d_mask_dims: int = 16  # mask decoder base channels
+    resolution: int  # face crop px: a multiple of 16, or of 32 with option d or t
+    archi: str  # see the module docstring
+    ae_dims: int  # the bottleneck (autoencoder dims)
+    e_dims: int  # encoder base channels
+    d_dims: int  # decoder base channels
+    d_mask_dims: int  # mask decoder base channels
 
     def __post_init__(self):
         kind, opts = parse_archi(self.archi)
@@ -75,31 +76,10 @@ class ModelConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ModelConfig":
+    def from_dict(cls, d: dict) -> ModelConfig:
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise SwaplibError(f"model config has unknown keys {unknown}; known: {sorted(known)}")
+        unknown, missing = sorted(set(d) - known), sorted(known - set(d))
+        if unknown or missing:
+            raise SwaplibError(f"model config has unknown keys {unknown} / lacks keys {missing}; "
+                               f"known: {sorted(known)}")
         return cls(**d)
-
-
-# DFL's models. Quick96 is DFL's fixed "just try it" model (full face, 96 px, df-ud); SAEHD's
-# values are its defaults (liae-ud, 128 px; d_mask_dims = d_dims/3 made even). tiny is ours: a
-# CPU trial that trains in minutes.
-PRESETS: dict[str, dict] = {
-    "quick96": dict(resolution=96, archi="df-ud", ae_dims=128, e_dims=64, d_dims=64, d_mask_dims=16),
-    "saehd": dict(resolution=128, archi="liae-ud", ae_dims=256, e_dims=64, d_dims=64, d_mask_dims=22),
-    "tiny": dict(resolution=64, archi="df", ae_dims=64, e_dims=16, d_dims=16, d_mask_dims=8),
-}
-
-
-def model_config(preset: str, **overrides) -> ModelConfig:
-    """A preset's config with `overrides` (e.g. resolution=160, archi="df-ud") on top; validated.
-    An override of None, 0 or "" means "the preset's value"."""
-    if preset not in PRESETS:
-        raise SwaplibError(f"unknown model preset {preset!r}; presets: {', '.join(sorted(PRESETS))}")
-    unknown = sorted(set(overrides) - {f.name for f in fields(ModelConfig)})
-    if unknown:
-        raise SwaplibError(f"unknown model setting(s) {unknown} for preset {preset!r}")
-    given = {k: v for k, v in overrides.items() if v not in (None, 0, "")}
-    return ModelConfig(**{**PRESETS[preset], **given})

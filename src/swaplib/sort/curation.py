@@ -57,7 +57,8 @@ def check_target(face: str) -> tuple[int, int] | None:
         if first > last:
             raise ValueError(f"frame range {face!r} runs backwards")
         return first, last
-    raise ValueError(f"{face!r} is neither a face id (FRAME_INDEX, e.g. 000012_0) nor a frame range (e.g. 000010-000020)")
+    raise ValueError(f"{face!r} is neither a face id (FRAME_INDEX, e.g. 000012_0) nor a frame range "
+                     "(e.g. 000010-000020)")
 
 
 def _split(text: str, n: int) -> list[str]:
@@ -83,14 +84,16 @@ def read_rows(path: str | Path) -> list[Row]:
     if unknown or missing or len(set(header)) != len(header):
         raise SwaplibError(
             f"{path}:{header_line}: header {header_text.strip()!r} must name the columns "
-            f"face, action and optionally note (lacks: {', '.join(missing) or '-'}; unknown: {', '.join(unknown) or '-'})"
+            f"face, action and optionally note (lacks: {', '.join(missing) or '-'}; "
+            f"unknown: {', '.join(unknown) or '-'})"
         )
     rows = []
     for line, text in numbered[1:]:
         values = dict(zip(header, _split(text, len(header))))
         face, action = values.get("face", ""), values.get("action", "")
         if not action:
-            raise SwaplibError(f"{path}:{line}: {text.strip()!r} has no action (columns: {', '.join(header)}, tab-separated)")
+            raise SwaplibError(f"{path}:{line}: {text.strip()!r} has no action "
+                               f"(columns: {', '.join(header)}, tab-separated)")
         _check_entry(face, action, where=f"{path}:{line}")
         rows.append(Row(line, face, action, values.get("note", "")))
     return rows

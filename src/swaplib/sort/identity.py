@@ -61,7 +61,8 @@ def face_embeddings(
             embeddings = np.full((len(faces), EMBEDDING_SIZE), np.nan)
         missing = np.flatnonzero(np.isnan(embeddings).any(axis=1))
         if len(missing):
-            log.info("embedding %d of %d faces from their crops (the face table has none for them)", len(missing), len(faces))
+            log.info("embedding %d of %d faces from their crops (the face table has none for them)",
+                     len(missing), len(faces))
             files = [Path(faces_dir) / name for name in faces["file"].iloc[missing]]
             embeddings[missing] = crop_embeddings(files, crop_points[missing])
     return embeddings

@@ -10,8 +10,8 @@ N x N matrix, so 10,000 faces order in seconds.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pandas as pd

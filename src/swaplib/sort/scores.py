@@ -17,13 +17,13 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from swaplib.core.images import read_image
+from swaplib.core.images import read_image, shrink
 from swaplib.extract.align import hull_mask, invert
 from swaplib.extract.pose import head_pose
 from swaplib.tables.faces import landmarks_array, matrices_array
 
 WORK_PX = 256  # image scores are measured on crops scaled down to at most this size
-THUMB_PX = 80  # contact sheet thumbnails
+MINIATURE_PX = 80  # the crop is shrunk to this before the grey miniature is taken
 TINY_PX = 16  # grey miniature for pixel differences (duplicates, absolute-pixel-difference)
 HIST_BINS = 32  # per BGR channel
 DARK = 8  # grey level at or below which a pixel counts as black
@@ -40,11 +40,10 @@ class Features:
 
     hist: np.ndarray  # (N, 3 * HIST_BINS) float32, each channel's histogram sums to 1
     tiny: np.ndarray  # (N, TINY_PX * TINY_PX) float32 grey in 0..1
-    thumbs: np.ndarray  # (N, THUMB_PX, THUMB_PX, 3) uint8 BGR
     aligned: np.ndarray  # (N, 68, 2) landmarks in the crop, as a share of the crop size
 
     def take(self, rows: np.ndarray) -> Features:
-        return Features(self.hist[rows], self.tiny[rows], self.thumbs[rows], self.aligned[rows])
+        return Features(self.hist[rows], self.tiny[rows], self.aligned[rows])
 
 
 def crop_landmarks(faces: pd.DataFrame) -> np.ndarray:
@@ -117,17 +116,14 @@ def _colour(crop: np.ndarray, mask: np.ndarray) -> tuple[float, float, np.ndarra
     return brightness, hue, (hist / max(hist[:HIST_BINS].sum(), 1.0)).astype(np.float32)
 
 
-def _miniatures(crop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The contact sheet thumbnail and the grey miniature (uint8) for pixel differences."""
-    half = crop.shape[0] // 2  # halving first: OpenCV's area resize is fast at whole ratios
-    thumb = cv2.resize(crop, (half, half), interpolation=cv2.INTER_AREA) if half >= THUMB_PX else crop
-    thumb = cv2.resize(thumb, (THUMB_PX, THUMB_PX), interpolation=cv2.INTER_AREA)
-    grey = cv2.cvtColor(thumb, cv2.COLOR_BGR2GRAY)
-    return thumb, cv2.resize(grey, (TINY_PX, TINY_PX), interpolation=cv2.INTER_AREA)
+def _miniature(crop: np.ndarray) -> np.ndarray:
+    """The grey miniature (uint8) for pixel differences."""
+    grey = cv2.cvtColor(shrink(crop, MINIATURE_PX), cv2.COLOR_BGR2GRAY)
+    return cv2.resize(grey, (TINY_PX, TINY_PX), interpolation=cv2.INTER_AREA)
 
 
 def _image_scores(path: Path, landmarks: np.ndarray, matrix: np.ndarray, frame_wh: tuple[int, int], crop_px: int):
-    """One crop's (blur, balance x, balance y, brightness, hue, black), histogram, miniature, thumbnail."""
+    """One crop's (blur, balance x, balance y, brightness, hue, black), histogram, miniature."""
     crop = read_image(path)
     if crop.shape[0] > WORK_PX:  # landmarks follow the crop down
         landmarks = landmarks * (WORK_PX / crop.shape[0])
@@ -137,9 +133,9 @@ def _image_scores(path: Path, landmarks: np.ndarray, matrix: np.ndarray, frame_w
         mask[:] = 1
     sharpness = _sharpness(cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY), mask)
     brightness, hue, hist = _colour(crop, mask)
-    thumb, tiny = _miniatures(crop)
+    tiny = _miniature(crop)
     black = float(((tiny <= DARK) | _outside_frame(matrix, frame_wh, crop_px)).mean())
-    return (*sharpness, brightness, hue, black), hist, tiny.ravel().astype(np.float32) / 255, thumb
+    return (*sharpness, brightness, hue, black), hist, tiny.ravel().astype(np.float32) / 255
 
 
 def score_faces(
@@ -160,12 +156,11 @@ def score_faces(
     with ThreadPoolExecutor(max(1, threads)) as pool:
         results = list(pool.map(lambda job: _image_scores(*job), jobs))
     if results:
-        values, hists, tinies, thumbs = (np.array(part) for part in zip(*results))
+        values, hists, tinies = (np.array(part) for part in zip(*results))
     else:
         values = np.zeros((0, len(IMAGE_SCORES) + 1))
         hists = np.zeros((0, 3 * HIST_BINS), np.float32)
         tinies = np.zeros((0, TINY_PX * TINY_PX), np.float32)
-        thumbs = np.zeros((0, THUMB_PX, THUMB_PX, 3), np.uint8)
     # Faces are naturally richer in horizontal edges (eyes, brows, mouth), so a face's gradient
     # balance is measured against the set's median face: the distance is the motion blur score.
     balance = values[:, 1:3]
@@ -174,4 +169,4 @@ def score_faces(
     scores = pd.DataFrame(values, columns=IMAGE_SCORES, index=faces.index)
     scores = pd.concat([scores, geometry_scores(faces, aligned, faces_per_frame)], axis=1)
     scores["identity"] = np.nan
-    return scores, Features(hists.astype(np.float32), tinies.astype(np.float32), thumbs.astype(np.uint8), aligned)
+    return scores, Features(hists.astype(np.float32), tinies.astype(np.float32), aligned)

@@ -8,52 +8,15 @@ then the blurriest share), duplicate, and last the cap (over max_faces: the firs
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-
 import numpy as np
 import pandas as pd
 
-from swaplib.core.errors import SwaplibError
 from swaplib.sort.curation import Curation
 from swaplib.sort.orders import ORDERS, spread
 from swaplib.sort.scores import Features
+from swaplib.sort.settings import SortSettings
 
-REASONS = ("curation", "too small", "too large", "pose", "identity", "blurry", "duplicate", "over max_faces")
 DECISION_COLUMNS = ["selected", "rank", "reason", "curation", "curation_note", "order_score"]
-
-
-@dataclass(frozen=True)
-class Rules:
-    """The automatic selection settings, defaults as in config.yaml `sort:` (0 = no limit,
-    except for the angles, where 90 or more keeps every pose)."""
-
-    min_face_px: float = 48  # box side in the frame, px
-    max_face_px: float = 0
-    min_blur: float = 0  # absolute sharpness floor (variance of the Laplacian; depends on the video)
-    blur_keep: float = 0.9  # then keep this share of the remaining faces, sharpest first
-    max_yaw: float = 75  # degrees; beyond, 68-point landmarks (and so the crops) are unreliable
-    max_pitch: float = 60
-    max_identity: float = 0.6  # embedding distance above which a face is another person (dlib: 0.6)
-    duplicate: float = 0.003  # a face changing less than this (share of the crop) from its run's first is a duplicate
-    max_faces: int = 0
-
-    def __post_init__(self):
-        limits = {f.name: getattr(self, f.name) >= 0 for f in fields(self)}
-        limits["blur_keep"] = 0 < self.blur_keep <= 1
-        limits["max_yaw"] = 0 < self.max_yaw <= 180
-        limits["max_pitch"] = 0 < self.max_pitch <= 180
-        limits["max_faces"] = self.max_faces >= 0 and int(self.max_faces) == self.max_faces
-        bad = [name for name, ok in limits.items() if not ok]
-        if bad:
-            raise SwaplibError("sort settings out of range: " + ", ".join(f"{n}={getattr(self, n)!r}" for n in bad))
-
-    @classmethod
-    def of(cls, settings: dict) -> Rules:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(settings) - known)
-        if unknown:
-            raise SwaplibError(f"unknown sort setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        return cls(**settings)
 
 
 def _change(features: Features, a: int, b: int) -> float:
@@ -63,7 +26,8 @@ def _change(features: Features, a: int, b: int) -> float:
     return max(motion, float(np.mean(np.abs(features.tiny[a] - features.tiny[b]))))
 
 
-def near_duplicates(faces: pd.DataFrame, blur: np.ndarray, features: Features, candidates: np.ndarray, threshold: float) -> np.ndarray:
+def near_duplicates(faces: pd.DataFrame, blur: np.ndarray, features: Features, candidates: np.ndarray,
+                    threshold: float) -> np.ndarray:
     """Bool per face: a near-copy of a sharper face in the same run of consecutive frames.
 
     Per track (one person across frames; without tracks, per face index in the frame), in frame
@@ -92,7 +56,8 @@ def near_duplicates(faces: pd.DataFrame, blur: np.ndarray, features: Features, c
     return duplicate
 
 
-def filter_reasons(faces: pd.DataFrame, scores: pd.DataFrame, features: Features, rules: Rules, excluded: np.ndarray) -> np.ndarray:
+def filter_reasons(faces: pd.DataFrame, scores: pd.DataFrame, features: Features, rules: SortSettings,
+                   excluded: np.ndarray) -> np.ndarray:
     """The reason each face is left out ("" = kept), before curation includes and the cap."""
     reason = np.where(excluded, "curation", "").astype(object)
 
@@ -102,7 +67,8 @@ def filter_reasons(faces: pd.DataFrame, scores: pd.DataFrame, features: Features
     leave_out(scores["face_px"].to_numpy() < rules.min_face_px, "too small")
     if rules.max_face_px:
         leave_out(scores["face_px"].to_numpy() > rules.max_face_px, "too large")
-    leave_out((scores["yaw"].abs() > rules.max_yaw).to_numpy() | (scores["pitch"].abs() > rules.max_pitch).to_numpy(), "pose")
+    turned = (scores["yaw"].abs() > rules.max_yaw).to_numpy() | (scores["pitch"].abs() > rules.max_pitch).to_numpy()
+    leave_out(turned, "pose")
     leave_out((scores["identity"] > rules.max_identity).to_numpy(), "identity")  # NaN (no embedding) passes
 
     blur = scores["blur"].to_numpy(dtype=np.float64)
@@ -121,14 +87,11 @@ def select_faces(
     faces: pd.DataFrame,
     scores: pd.DataFrame,
     features: Features,
-    rules: Rules,
+    rules: SortSettings,
     *,
-    order: str = "best",
     curation: Curation | None = None,
 ) -> pd.DataFrame:
-    """The decision per face (DECISION_COLUMNS): selected, training rank, reason, curation."""
-    if order not in ORDERS:
-        raise SwaplibError(f"unknown sort order {order!r}; choose one of: {', '.join(ORDERS)}")
+    """The decision per face (DECISION_COLUMNS): selected, training rank (in rules.order), reason, curation."""
     curation = curation or Curation()
     ids = faces["face_id"]
     decided = ids.map(lambda face_id: curation.actions.get(face_id, "")).to_numpy(dtype=object)
@@ -146,7 +109,7 @@ def select_faces(
         kept = np.sort(chosen)
 
     table = pd.concat([faces[["face_id", "frame", "index"]], scores], axis=1).iloc[kept]
-    positions, values = ORDERS[order].sort(table, features.take(kept))
+    positions, values = ORDERS[rules.order].sort(table, features.take(kept))
     rank = np.full(len(faces), -1, np.int64)
     rank[kept[positions]] = np.arange(len(kept))
     order_score = np.full(len(faces), np.nan)
@@ -157,7 +120,7 @@ def select_faces(
             "rank": rank,
             "reason": reason.astype(str),
             "curation": decided.astype(str),
-            "curation_note": ids.map(lambda face_id: curation.notes.get(face_id, "")).to_numpy(dtype=object).astype(str),
+            "curation_note": ids.map(lambda face_id: curation.notes.get(face_id, "")).to_numpy(str),
             "order_score": order_score,
         },
         index=faces.index,

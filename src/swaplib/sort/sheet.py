@@ -2,23 +2,29 @@
 
 Selected faces come first, in training order, each labelled with its face id and the score that
 placed it; then the faces left out, greyed, grouped by reason and labelled with it. The ids are
-what the curation sheet (or `python -m swaplib curate`) takes.
+what the curation sheet (or `python -m swaplib curate`) takes. The pages are drawn from the
+written face set and its crops, so that drawing them is a step of its own: a change here
+changes no face set and retrains nothing.
 """
 
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from swaplib.core.atomic import atomic_dir
-from swaplib.core.images import write_image
-from swaplib.sort.select import REASONS
+from swaplib.core.errors import SwaplibError
+from swaplib.core.images import read_image, shrink, write_image
+from swaplib.tables.faceset import ORDER_KEY, REASONS, read_faceset
 
-COLUMNS = 16
+THUMB_PX = 80
+TILES_PER_ROW = 16
 LABEL_PX = 28  # two text lines under each thumbnail
 HEADER_PX = 44  # two text lines on top of each page
 FONT = cv2.FONT_HERSHEY_PLAIN
@@ -72,14 +78,14 @@ def contact_sheets(faceset: pd.DataFrame, thumbs: np.ndarray, *, title: str, fac
     pages = []
     for page in range(n_pages):
         chunk = order[page * faces_per_page : (page + 1) * faces_per_page]
-        rows = max(1, math.ceil(len(chunk) / COLUMNS))
-        sheet = np.full((HEADER_PX + rows * (size + LABEL_PX), COLUMNS * size, 3), 24, np.uint8)
+        rows = max(1, math.ceil(len(chunk) / TILES_PER_ROW))
+        sheet = np.full((HEADER_PX + rows * (size + LABEL_PX), TILES_PER_ROW * size, 3), 24, np.uint8)
         _text(sheet, f"{title}  (page {page + 1}/{n_pages})", 4, 17, WHITE, 1.0)
         _text(sheet, summary, 4, 36, GREY, 1.0)
         for i, position in enumerate(chunk):
             row = faceset.iloc[position]
             label = _fmt(row["order_score"]) if row["selected"] else row["reason"]
-            r, c = divmod(i, COLUMNS)
+            r, c = divmod(i, TILES_PER_ROW)
             y = HEADER_PX + r * (size + LABEL_PX)
             sheet[y : y + size + LABEL_PX, c * size : (c + 1) * size] = _tile(
                 thumbs[position], row["face_id"], label, not row["selected"]
@@ -93,3 +99,30 @@ def write_sheets(folder: str | Path, pages: list[np.ndarray]) -> None:
     with atomic_dir(folder) as tmp:
         for number, page in enumerate(pages, 1):
             write_image(tmp / f"page-{number:03d}.png", page)
+
+
+def write_faceset_sheets(
+    faceset_path: str | Path,
+    faces_dir: str | Path,
+    sheets_dir: str | Path,
+    *,
+    faces_per_page: int,
+    title: str | None = None,
+    threads: int = 1,
+) -> int:
+    """The contact sheet pages of a written face set (faceset.parquet and its crops) into
+    `sheets_dir`; returns the number of pages. title: the pages' heading (default: the video's
+    name and the set's order)."""
+    if isinstance(faces_per_page, bool) or not isinstance(faces_per_page, int) or faces_per_page < 1:
+        raise SwaplibError(f"faces_per_page must be a whole number of at least 1, got {faces_per_page!r}")
+    faceset = read_faceset(faceset_path).reset_index(drop=True)
+    if title is None:
+        order = (pq.read_schema(faceset_path).metadata or {}).get(ORDER_KEY)
+        title = Path(faceset_path).parent.name + (f": order {order.decode()}" if order else "")
+    files = [Path(faces_dir) / name for name in faceset["file"]]
+    with ThreadPoolExecutor(max(1, threads)) as pool:
+        thumbs = list(pool.map(lambda path: shrink(read_image(path), THUMB_PX), files))
+    thumbs = np.stack(thumbs) if thumbs else np.zeros((0, THUMB_PX, THUMB_PX, 3), np.uint8)
+    pages = contact_sheets(faceset, thumbs, title=title, faces_per_page=faces_per_page)
+    write_sheets(sheets_dir, pages)
+    return len(pages)

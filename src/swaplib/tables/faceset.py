@@ -1,7 +1,8 @@
 """The face set table (faceset.parquet): what the sort stage hands to training, merge and quality.
 
 It keeps every column of faces.parquet, the scores, and the decision: `selected`, `rank` (training
-order, -1 when left out), `reason` ("" when selected) and `curation`.
+order, -1 when left out), `reason` ("" when selected) and `curation`. The file's metadata names
+the order the ranks follow (under ORDER_KEY), for the contact sheets' title.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ import pandas as pd
 from swaplib.core.errors import SwaplibError
 
 FACESET_COLUMNS = ["selected", "rank", "reason", "curation"]
+# Why a face was left out (the `reason` column), in the order the selection applies its rules.
+REASONS = ("curation", "too small", "too large", "pose", "identity", "blurry", "duplicate", "over max_faces")
+ORDER_KEY = b"swaplib.sort.order"  # parquet metadata: the order the ranks follow, in words
 
 
 def read_faceset(path: str | Path) -> pd.DataFrame:

@@ -127,7 +127,7 @@ class FaceData:
         return len(self.faces)
 
     @staticmethod
-    def join(name: str, a: "FaceData", b: "FaceData") -> "FaceData":
+    def join(name: str, a: FaceData, b: FaceData) -> FaceData:
         """Both sets as one (pretraining trains both decoders on all faces)."""
         cat = lambda x, y: None if x is None or y is None else np.concatenate([x, y])
         return FaceData(name, np.concatenate([a.faces, b.faces]), cat(a.masks, b.masks), cat(a.em_masks, b.em_masks),
@@ -192,7 +192,8 @@ def load_face_data(source, resolution: int, name: str, masks=None, workers: int 
     FaceData (already in memory) is taken as it is."""
     if isinstance(source, FaceData):
         if source.faces.shape[1:] != (resolution, resolution, 3):
-            raise SwaplibError(f"{name} faces are {source.faces.shape[1:]}, the model needs ({resolution}, {resolution}, 3)")
+            raise SwaplibError(f"{name} faces are {source.faces.shape[1:]}, the model needs "
+                               f"({resolution}, {resolution}, 3)")
         return source
     if isinstance(source, FaceSetFiles):
         files = source
@@ -227,7 +228,8 @@ def random_warp(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     offsets[:, 1:-1, 1:-1] = rng.normal(0.0, 0.24 * cell, (2, cells - 1, cells - 1))
     # Resize the (cells+1)² grid to R+cell px and crop half a cell each side: grid point i lands on px i·cell.
     half = cell // 2
-    dx, dy = (cv2.resize(o, (R + cell, R + cell), interpolation=cv2.INTER_CUBIC)[half : half + R, half : half + R] for o in offsets)
+    dx, dy = (cv2.resize(o, (R + cell, R + cell), interpolation=cv2.INTER_CUBIC)[half : half + R, half : half + R]
+              for o in offsets)
     grid = np.arange(R, dtype=np.float32)
     return cv2.remap(image, grid[None, :] + dx, grid[:, None] + dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
@@ -276,7 +278,8 @@ class Batches:
         self.with_masks = with_masks and src.masks is not None and dst.masks is not None
         self.with_em = with_eyes_mouth and src.em_masks is not None and dst.em_masks is not None
         self.resolution = src.faces.shape[1]
-        self._yaw_p = {side: self._yaw_weights(data) for side, data in (("src", src), ("dst", dst))} if aug.uniform_yaw else {}
+        sides = (("src", src), ("dst", dst))
+        self._yaw_p = {side: self._yaw_weights(data) for side, data in sides} if aug.uniform_yaw else {}
 
     def _yaw_weights(self, data: FaceData) -> np.ndarray | None:
         if data.yaw is None:
@@ -332,7 +335,8 @@ class Batches:
         warped = random_warp(face, rng) if a.random_warp else face
         if a.random_transform:
             M = random_affine(rng, R)
-            move = lambda im, border: cv2.warpAffine(np.ascontiguousarray(im), M, (R, R), flags=cv2.INTER_LINEAR, borderMode=border)
+            move = lambda im, border: cv2.warpAffine(np.ascontiguousarray(im), M, (R, R), flags=cv2.INTER_LINEAR,
+                                                     borderMode=border)
             face, warped = move(face, cv2.BORDER_REPLICATE), move(warped, cv2.BORDER_REPLICATE)
             masks = [None if m is None else move(m, cv2.BORDER_CONSTANT) for m in masks]
         mask, em = masks
@@ -362,7 +366,8 @@ class BatchLoader:
         self.batches = batches
         self.workers = workers or default_workers()
         self.prefetch = prefetch or 2 * self.workers
-        self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="swaplib-batches", initializer=_yield_to_compute)
+        self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="swaplib-batches",
+                                       initializer=_yield_to_compute)
         self.pending: deque = deque()  # ((iteration, attempt), future)
         self._cv_threads = cv2.getNumThreads()
         cv2.setNumThreads(1)  # parallel across samples, not inside each small image operation

@@ -93,7 +93,8 @@ class _DFLOptimizer(torch.optim.Optimizer):
 
     def __init__(self, params, defaults: dict, fused: bool):
         if not defaults["lr"] > 0 or not 0 < defaults["lr_dropout"] <= 1:
-            raise SwaplibError(f"{type(self).__name__}: lr {defaults['lr']!r} / lr_dropout {defaults['lr_dropout']!r} out of range")
+            raise SwaplibError(f"{type(self).__name__}: lr {defaults['lr']!r} / lr_dropout {defaults['lr_dropout']!r} "
+                               f"out of range")
         super().__init__(params, {**defaults, "step": 0})
         self.fused = fused
 
@@ -112,7 +113,7 @@ class _DFLOptimizer(torch.optim.Optimizer):
                 raise
             _compile_failed.add(fn)
             warnings.warn(f"swaplib: could not compile the fused optimizer update ({type(e).__name__}: "
-                          f"{str(e).splitlines()[0][:200]}); using the slower op-by-op update")
+                          f"{str(e).splitlines()[0][:200]}); using the slower op-by-op update", stacklevel=2)
             fn(*args)
 
     @torch.no_grad()
@@ -130,8 +131,12 @@ class _DFLOptimizer(torch.optim.Optimizer):
                     if name not in state:
                         state[name] = torch.zeros_like(p, memory_format=torch.preserve_format)
                 if p.grad.stride() != p.stride():  # the update walks all tensors in one memory order
-                    p.grad = p.grad.clone(memory_format=torch.preserve_format) if p.grad.is_contiguous() == p.is_contiguous() \
-                        else p.grad.contiguous(memory_format=torch.channels_last if p.ndim == 4 and not p.is_contiguous() else torch.contiguous_format)
+                    if p.grad.is_contiguous() == p.is_contiguous():
+                        p.grad = p.grad.clone(memory_format=torch.preserve_format)
+                    else:
+                        channels_last = p.ndim == 4 and not p.is_contiguous()
+                        p.grad = p.grad.contiguous(
+                            memory_format=torch.channels_last if channels_last else torch.contiguous_format)
                 lr = torch.tensor(self._lr(group), dtype=p.dtype, device=p.device)
                 start = torch.tensor(offset, dtype=torch.int64, device=p.device)
                 self._update_one(p, _flat, lr, start, seed.to(p.device), threshold, group, state)

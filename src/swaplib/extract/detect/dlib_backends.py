@@ -14,21 +14,21 @@ MMOD_MODEL = "mmod_human_face_detector.dat"
 
 # dlib's models are read-only once loaded, so every detector in the process (and the worker
 # processes forked from it) shares them.
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _hog_model():
     import dlib
 
     return dlib.get_frontal_face_detector()  # ~0.4 s to build
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _mmod_model():
     import dlib
 
     return dlib.cnn_face_detection_model_v1(str(dlib_model_path(MMOD_MODEL)))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def shape_predictor(name: str = SHAPE_PREDICTOR):
     """A dlib shape predictor, loaded once per process (~0.5 s and ~100 MB each)."""
     import dlib

@@ -94,7 +94,7 @@ class S3fdFinder:
         return found[:, :4] / factor, found[:, 4]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _fan_class():
     """face_alignment.FaceAlignment reading 2DFAN4 from a given file instead of torch hub's folder."""
     import face_alignment

@@ -1,14 +1,14 @@
-"""The face table: every face found in a video's frames, its aligned crop and its geometry.
+"""The faces stage: every face found in a video's frames, its aligned crop and its geometry.
 
 `extract_faces` turns a folder of frames into a folder of aligned crops plus one parquet row per
-face (contract in DESIGN.md); later stages read it back with `swaplib.facetable.read_faces`,
-which gives the kept faces unless asked for all. It runs in three passes over the frames, each
-spread over `threads` worker processes: (1) detect, fit landmarks, embed, and measure each face's
-motion since the previous frame; then, in this process, follow faces into tracks; (2) embed the
-first face of any track still without an embedding; then choose whom to keep and smooth the
-landmarks (and a head crop's yaw shift) along the tracks; (3) align and write the crops of the
-kept faces. A folder of photos (rather than a
-video's frames) skips the tracking and smoothing: every photo is a face of its own.
+face (the face table, swaplib.tables.faces); later stages read it back with
+`swaplib.tables.faces.read_faces`, which gives the kept faces unless asked for all. It runs in
+three passes over the frames, each spread over `threads` worker processes: (1) detect, fit
+landmarks, embed, and measure each face's motion since the previous frame; then, in this
+process, follow faces into tracks; (2) embed the first face of any track still without an
+embedding; then choose whom to keep and smooth the landmarks (and a head crop's yaw shift)
+along the tracks; (3) align and write the crops of the kept faces. A folder of photos (rather
+than a video's frames) skips the tracking and smoothing: every photo is a face of its own.
 """
 
 from __future__ import annotations
@@ -17,28 +17,23 @@ import contextlib
 import logging
 import multiprocessing
 import os
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Protocol
 
 import numpy as np
 import pandas as pd
 
 from swaplib.core.atomic import atomic_dir, atomic_path
 from swaplib.core.errors import SwaplibError
-from swaplib.core.images import IMAGE_FORMATS, frame_files, read_image, write_image
+from swaplib.core.images import frame_files, read_image, write_image
 from swaplib.core.progress import PROGRESS_MODES, Progress
 from swaplib.extract import align
-from swaplib.extract.detect import Detection, to_rgb_uint8
-from swaplib.extract.identity import (
-    SAME_PERSON,
-    SELECT_MODES,
-    FaceEmbedder,
-    distances,
-    reference_embedding,
-    select_faces,
-)
+from swaplib.extract.detect.backends import make_detector
+from swaplib.extract.detect.base import Detector, to_rgb_uint8
+from swaplib.extract.identity import FaceEmbedder, distances, keep_faces, reference_embedding
+from swaplib.extract.settings import DETECTOR_KEYS, ExtractSettings, extract_settings
 from swaplib.extract.smoothing import assign_tracks, face_motion, smooth_landmarks, smooth_series, to_grey
 from swaplib.tables.faces import EMBEDDING_SIZE, FACE_COLUMNS
 
@@ -49,12 +44,6 @@ logger = logging.getLogger(__name__)
 # unsmoothed, 0.119 at the landmarks' settings, 0.074 at a quarter; 0.068 without any shift).
 HEAD_SHIFT_SMOOTHING = 0.25
 
-
-
-class Detector(Protocol):
-    """What extract_faces needs of a detector backend (see swaplib.detect)."""
-
-    def detect(self, image_bgr: np.ndarray) -> list[Detection]: ...
 
 
 # ----------------------------------------------------------------------------- worker processes
@@ -166,7 +155,7 @@ class _Found:
     frame_sizes: dict[int, tuple[int, int]]  # frame -> (h, w)
 
     @classmethod
-    def collect(cls, numbers: list[int], results: Iterable) -> "_Found":
+    def collect(cls, numbers: list[int], results: Iterable) -> _Found:
         frames, index, boxes, scores, landmarks, embeddings, motion, sizes = [], [], [], [], [], [], [], {}
         for frame, (size, detections, measured, moved) in zip(numbers, results, strict=True):
             sizes[frame] = tuple(size)
@@ -184,22 +173,22 @@ class _Found:
         )
 
 
-def _check_settings(size: int, face_type: str, image_format: str, select: str, embed_every: int,
-                    threads: int, progress: str) -> None:
-    align.check_face_type(face_type)
-    if image_format not in IMAGE_FORMATS:
-        choices = ", ".join(IMAGE_FORMATS)
-        raise SwaplibError(f"unknown face image format {image_format!r}; choose one of: {choices}")
-    if select not in SELECT_MODES:
-        raise SwaplibError(f"unknown face selection {select!r}; choose one of: {', '.join(SELECT_MODES)}")
-    if size < 16:
-        raise SwaplibError(f"face size must be at least 16 px, got {size}")
-    if embed_every < 1:
-        raise SwaplibError(f"embed_every must be >= 1 (1 = every face), got {embed_every}")
+def _check_job(threads: int, progress: str) -> None:
     if threads < 1:
         raise SwaplibError(f"threads must be >= 1, got {threads}")
     if progress not in PROGRESS_MODES:
         raise SwaplibError(f"unknown progress mode {progress!r}; choose one of: {', '.join(PROGRESS_MODES)}")
+
+
+def _detector(detector: str | Detector, settings: ExtractSettings, section: dict) -> Detector:
+    """The detector: built from the settings when named, else the one given (whose own options hold)."""
+    if isinstance(detector, str):
+        return make_detector(settings.detector, **settings.detector_options)
+    given = sorted(set(section) & set(DETECTOR_KEYS))
+    if given:
+        raise SwaplibError(f"{', '.join(given)}: options of a detector by name; this one is built already "
+                           f"({getattr(detector, 'name', type(detector).__name__)})")
+    return detector
 
 
 def extract_faces(
@@ -207,24 +196,21 @@ def extract_faces(
     faces_dir: str | os.PathLike,
     table_path: str | os.PathLike,
     *,
-    detector: Detector,
-    size: int,
-    face_type: str,
-    image_format: str = "png",
-    select: str = "largest",
+    detector: str | Detector = "dlib-hog",
     reference: str | os.PathLike | None = None,
-    tolerance: float = SAME_PERSON,
-    embed_every: int = 5,
-    smooth: bool = True,
-    smooth_cutoff: float = 1.0,
-    smooth_beta: float = 10.0,
     fps: float | None = 25.0,
     photos: bool = False,
     threads: int = 1,
     progress: str = "auto",
+    **section,
 ) -> pd.DataFrame:
     """Detect, choose and align the faces of every frame; crops to faces_dir, the table to table_path.
 
+    section: the config's extract section, key for key (ExtractSettings; missing keys take its
+    defaults). detector: its name (the section's `detector`, built with the section's landmarks,
+    fan_weights, upsample, ...), or a detector built already (detect.backends.make_detector),
+    which then brings its own options. reference: the reference photo of this video (the
+    workflow's pick from the section's `references`).
     select: "largest" keeps the largest face of each frame, "all" every face; with a reference
     photo, the face of that person (embedding within `tolerance`) instead. Faces not kept are
     rows with kept False and the reason in left_out, and get no crop. embed_every: embed every
@@ -238,7 +224,12 @@ def extract_faces(
     "on" or "off".
     Both outputs appear whole or not at all; the table is written last.
     """
-    _check_settings(size, face_type, image_format, select, embed_every, threads, progress)
+    _check_job(threads, progress)
+    named = {"detector": detector} if isinstance(detector, str) else {}
+    settings = extract_settings({**section, **named})
+    detector = _detector(detector, settings, section)
+    size, face_type, select, tolerance = settings.size, settings.face_type, settings.select, settings.tolerance
+    smooth, smooth_cutoff, smooth_beta = settings.smooth, settings.smooth_cutoff, settings.smooth_beta
     smooth = smooth and not photos  # photos are no sequence: nothing to steady along
     if smooth and not fps:
         raise SwaplibError(f"smoothing the landmarks needs the video's frame rate, got fps {fps!r}")
@@ -250,7 +241,7 @@ def extract_faces(
     reference_vector = reference_embedding(reference, detector, embedder) if reference else None
     numbers, paths = [n for n, _ in frames], {n: p for n, p in frames}
     # A photo's faces would all be embedded as track starts anyway: do it while the image is loaded.
-    work = _Work(detector=detector, embedder=embedder, embed_every=1 if photos else embed_every, size=size,
+    work = _Work(detector=detector, embedder=embedder, embed_every=1 if photos else settings.embed_every, size=size,
                  motion=smooth)
     # Each frame's previous one, when there is one (a frame-number gap is no motion to measure).
     tasks = [(i, path, paths.get(number - 1)) for i, (number, path) in enumerate(frames)]
@@ -266,7 +257,7 @@ def extract_faces(
             tracks = assign_tracks(found.frames, found.boxes, found.embeddings)
         _embed_track_starts(found, tracks, paths, frame_map, progress)
         reference_distances = None if reference_vector is None else distances(found.embeddings, reference_vector)
-        kept, reasons = select_faces(found.frames, tracks, select, reference_distances, tolerance)
+        kept, reasons = keep_faces(found.frames, tracks, select, reference_distances, tolerance)
         if not kept.any():
             raise SwaplibError(f"{reference}: none of the {len(found.frames)} faces found in {frames_dir} "
                                f"is this reference person (distance > {tolerance})")
@@ -281,7 +272,7 @@ def extract_faces(
                                    beta=smooth_beta * HEAD_SHIFT_SMOOTHING, eye_distance=align.UNIT_EYE_DISTANCE)
         matrices = np.stack([align.face_matrix(points, size, face_type, shift)
                              for points, shift in zip(landmarks, shifts)])
-        table = _table(found, tracks, kept, reasons, landmarks, matrices, face_type, size, image_format)
+        table = _table(found, tracks, kept, reasons, landmarks, matrices, face_type, size, settings.format)
         with atomic_dir(faces_dir) as tmp_dir:
             crops = _crop_tasks(table, matrices, paths, tmp_dir)
             written = sum(_counted(frame_map(_write_crops, crops), len(crops), "frames cropped", progress))

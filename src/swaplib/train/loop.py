@@ -1,0 +1,424 @@
+"""The training loop: a Trainer (model, optimizer, the run's state) and train(), which reads top to
+bottom: load the faces, restore or start, step until done, save, write the outputs.
+
+Each step takes batch i (src faces and dst faces, augmented off the main thread: see data.py),
+runs src through the source identity and dst through the destination identity, and minimises
+DFL's loss (losses.py). Resuming is exact: batch i depends only on (seed, i), and the model,
+optimizer and torch RNG are saved (state.py), so on CPU a resumed run gives bit for bit the losses
+and weights of an uninterrupted one. SIGINT/SIGTERM finish the step in flight, save, and stop. A
+NaN/Inf loss or an exploding gradient rolls back to the last saved state, lowers the learning
+rate, logs it and goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from swaplib.core.errors import SwaplibError
+from swaplib.core.images import write_image
+from swaplib.core.progress import Progress
+from swaplib.model.base import amp_dtype, autocast, precision_name, resolve_device
+from swaplib.model.build import build_model, count_parameters
+from swaplib.model.config import ModelConfig
+from swaplib.model.io import save_model
+from swaplib.train.data import Augmentation, Batches, BatchLoader, FaceData, combined_data, load_face_data
+from swaplib.train.losses import pair_losses, ssim_kernels
+from swaplib.train.optim import make_optimizer
+from swaplib.train.outputs import fmt_loss, mean_losses, preview, write_history, write_plot
+from swaplib.train.settings import DEFAULT_PRESET, TrainSettings, resolve
+from swaplib.train.signals import StopOnSignal
+from swaplib.train.state import CHECKPOINT_FORMAT, StateFolder, architecture_changes
+
+logger = logging.getLogger("swaplib.train")
+
+
+def _empty_history() -> dict:
+    return {"iteration": [], "src": [], "dst": []}
+
+
+@dataclass
+class RunState:
+    """What a checkpoint carries besides the weights and the optimizer."""
+
+    iteration: int = 0
+    history: dict = field(default_factory=_empty_history)  # per step: iteration, src loss, dst loss
+    lr_scale: float = 1.0  # lowered by each rollback
+    rollbacks: int = 0
+    best_loss: float = math.inf  # lowest mean loss over the steps before a save
+    last_saved: int = 0  # the iteration of the last save (not saved itself: it is the iteration)
+
+
+@dataclass
+class FaceSets:
+    """The two face sets of a run, checked against each other."""
+
+    src: FaceData
+    dst: FaceData
+    use_masks: bool
+    face_type: str | None
+    ids: dict  # {"src": [...], "dst": [...]}: the faces the model was trained on
+
+    @classmethod
+    def load(cls, src_faces, dst_faces, s: TrainSettings, R: int, src_masks, dst_masks, log) -> FaceSets:
+        src = load_face_data(src_faces, R, "src", src_masks, s.workers)
+        dst = load_face_data(dst_faces, R, "dst", dst_masks, s.workers)
+        if (src.masks is None) != (dst.masks is None):
+            raise SwaplibError("masks given for only one face set: give src and dst masks, or neither")
+        if s.eyes_mouth_prio and (src.em_masks is None or dst.em_masks is None):
+            log.warning("eyes_mouth_prio asked for, but the face sets have no eyes-and-mouth masks: not used")
+        if src.face_type and dst.face_type and src.face_type != dst.face_type:
+            raise SwaplibError(f"src faces are {src.face_type} crops but dst faces are {dst.face_type}: extract both "
+                               f"with one face type")
+        ids = {"src": src.ids, "dst": dst.ids}
+        if s.pretrain:  # DFL: both identities learn all faces
+            src = dst = FaceData.join("all", src, dst)
+        return cls(src, dst, src.masks is not None, src.face_type or dst.face_type, ids)
+
+
+class Trainer:
+    """The model, its optimizer and the run's state, with what changes them: restore, save,
+    rollback and step."""
+
+    def __init__(self, model_cfg: ModelConfig, s: TrainSettings, faces: FaceSets, state: StateFolder, device, log):
+        self.cfg, self.s, self.faces, self.state, self.device, self.log = model_cfg, s, faces, state, device, log
+        torch.manual_seed(s.seed)  # a fresh start is seeded; a checkpoint, if any, overwrites it in resume()
+        self.model = build_model(model_cfg).to(device)
+        self.amp = amp_dtype(s.precision, device)
+        auto_layout = device.type == "cuda" or self.amp is not None
+        self.channels_last = s.channels_last if s.channels_last is not None else auto_layout
+        self.model = self.model.to(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
+        if model_cfg.kind == "liae" and not s.random_warp:  # DFL: without warp, inter_AB stays as it is
+            self.model.inter_AB.requires_grad_(False)
+        self.opt = self.new_optimizer()
+        self.run = RunState()
+        self.scaler = torch.amp.GradScaler("cuda") if self.amp == torch.float16 else None
+        self.kernels = ssim_kernels(model_cfg.resolution, device)
+        self.grad_mean: float | None = None  # running mean of the gradient norm (explosion check)
+        self.start = 0  # the iteration this process started at
+        self.rollbacks_in_a_row = 0
+
+    def new_optimizer(self):
+        s = self.s
+        return make_optimizer(s.optimizer, [p for p in self.model.parameters() if p.requires_grad], s.lr,
+                              s.lr_dropout, s.lr_cos)
+
+    # ----------------------------------------------------------------------- state in, state out
+
+    def restore(self, ckpt: dict) -> None:
+        """Model, optimizer, RNG and run state from a checkpoint."""
+        self.model.load_state_dict(ckpt["model"])
+        self.opt = self.new_optimizer()
+        try:
+            self.opt.load_state_dict(ckpt["optimizer"])
+        except (ValueError, KeyError, RuntimeError) as e:
+            self.log.warning("optimizer state not reusable (%s; optimizer now %s): starting with a fresh one", e,
+                             self.s.optimizer)
+            self.opt = self.new_optimizer()
+        torch.set_rng_state(ckpt["rng"]["torch"])
+        cuda = ckpt["rng"].get("cuda")
+        if cuda and self.device.type == "cuda" and len(cuda) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda)
+        it = int(ckpt["iteration"])
+        self.run = RunState(iteration=it, history={k: v.tolist() for k, v in ckpt["history"].items()},
+                            lr_scale=float(ckpt.get("lr_scale", 1.0)), rollbacks=int(ckpt.get("rollbacks", 0)),
+                            best_loss=float(ckpt.get("best_loss", math.inf)), last_saved=it)
+
+    def resume(self) -> int | None:
+        """Continue from the state folder where it fits; the iteration resumed from, or None (a fresh start)."""
+        s, log = self.s, self.log
+        ckpt = self.state.load()
+        changed = ckpt is not None and architecture_changes(ckpt["model_config"], self.cfg.to_dict())
+        if changed:
+            self.state.move_incompatible(ckpt, changed)
+            ckpt = None
+        resumed_from = None
+        if ckpt is not None and ckpt.get("pretrain") and not s.pretrain:
+            self.model.load_state_dict(ckpt["model"])  # DFL: keep the pretrained encoder and decoder(s), new inter(s)
+            fresh = build_model(self.cfg)
+            for name in ("inter", "inter_AB", "inter_B"):
+                if hasattr(self.model, name):
+                    getattr(self.model, name).load_state_dict(getattr(fresh, name).state_dict())
+            self.opt = self.new_optimizer()
+            log.info("pretrained model (%d iterations) found: training starts at iteration 0 with its encoder and "
+                     "decoder(s) and fresh inter layer(s)", ckpt["iteration"])
+        elif ckpt is not None:
+            self.restore(ckpt)
+            resumed_from = self.run.iteration
+            log.info("resuming from iteration %d of %d (%s)", resumed_from, s.iterations, self.state.checkpoint)
+            old = ckpt.get("settings", {})
+            changed = [f"{k} {old[k]!r} -> {v!r}" for k, v in s.to_dict().items()
+                       if k != "iterations" and k in old and old[k] != v]
+            if changed:
+                log.info("settings changed since the checkpoint (the new values apply from here): %s",
+                         ", ".join(changed))
+            if resumed_from >= s.iterations:
+                log.info("checkpoint already at iteration %d >= %d: no training steps to do; writing the outputs "
+                         "from it", resumed_from, s.iterations)
+        else:
+            log.info("training from scratch: %d src faces, %d dst faces, %s, %d iterations", len(self.faces.src),
+                     len(self.faces.dst), self.cfg, s.iterations)
+        self.start = self.run.iteration
+        self.set_lr()
+        log.info("model %s: %.2fM parameters on %s, %s%s, optimizer %s lr %.3g%s", self.cfg.archi,
+                 count_parameters(self.model) / 1e6, self.device,
+                 precision_name(self.amp) + (" autocast" if self.amp else ""),
+                 ", channels_last" if self.channels_last else "", s.optimizer, self.lr,
+                 f", lr dropout {s.lr_dropout}" if s.lr_dropout < 1 else "")
+        return resumed_from
+
+    @property
+    def lr(self) -> float:
+        return self.s.lr * self.run.lr_scale
+
+    def set_lr(self) -> None:
+        """The current settings' learning rate (settings other than the architecture may change between runs)."""
+        for group in self.opt.param_groups:
+            group["lr"] = self.lr
+            if "lr_dropout" in group:
+                group["lr_dropout"], group["lr_cos"] = self.s.lr_dropout, self.s.lr_cos
+
+    def snapshot(self, recent_loss: float | None) -> dict:
+        """Everything a resume needs, on the CPU, as a checkpoint dict."""
+        cpu = lambda sd: {k: v.detach().cpu() for k, v in sd.items()}
+        optim_state = self.opt.state_dict()
+        optim_state["state"] = {k: {n: (t.detach().cpu() if torch.is_tensor(t) else t) for n, t in v.items()}
+                                for k, v in optim_state["state"].items()}
+        rng = {"torch": torch.get_rng_state(),
+               "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else []}
+        run, history = self.run, self.run.history
+        return {"format": CHECKPOINT_FORMAT, "model_config": self.cfg.to_dict(), "model": cpu(self.model.state_dict()),
+                "optimizer": optim_state, "iteration": run.iteration, "rng": rng,
+                "lr_scale": run.lr_scale, "rollbacks": run.rollbacks, "best_loss": run.best_loss,
+                "recent_loss": recent_loss, "pretrain": self.s.pretrain,
+                "history": {"iteration": torch.tensor(history["iteration"], dtype=torch.int64),
+                            "src": torch.tensor(history["src"], dtype=torch.float64),
+                            "dst": torch.tensor(history["dst"], dtype=torch.float64)},
+                "settings": self.s.to_dict(), "masks": self.faces.use_masks, "faces": self.faces.ids}
+
+    def save(self) -> None:
+        """A checkpoint now (+ a backup when one is due, + best.pt when the recent loss is the lowest yet)."""
+        run, s = self.run, self.s
+        n = max(1, run.iteration - run.last_saved)
+        history = run.history
+        recent = float(np.mean(np.add(history["src"][-n:], history["dst"][-n:]))) if history["iteration"] else None
+        is_best = recent is not None and recent < run.best_loss
+        if is_best:
+            run.best_loss = recent
+        backup = bool(s.backup_every) and run.iteration // s.backup_every > run.last_saved // s.backup_every
+        self.state.save(self.snapshot(recent), backup=backup, keep=s.backup_keep, best=is_best)
+        run.last_saved = run.iteration
+
+    def rollback(self, reason: str) -> None:
+        """Back to the last saved state (or the initial weights), with a lower learning rate."""
+        s = self.s
+        failed_at, rollbacks = self.run.iteration + 1, self.run.rollbacks + 1
+        lr_scale = self.run.lr_scale * s.rollback_lr_factor
+        self.rollbacks_in_a_row += 1
+        if self.rollbacks_in_a_row > s.max_rollbacks:
+            raise SwaplibError(f"{reason} at iteration {failed_at} again after {s.max_rollbacks} rollbacks and "
+                               f"learning-rate cuts (lr now {self.lr:.3g}): giving up; check the face sets, lower lr "
+                               f"or set clip_grad")
+        ckpt = self.state.load() if self.state.checkpoint.exists() else None
+        if ckpt is not None:
+            self.restore(ckpt)
+        else:  # nothing saved yet: the initial weights, made again from the seed
+            torch.manual_seed(s.seed)
+            self.model.load_state_dict(build_model(self.cfg).state_dict())
+            self.opt = self.new_optimizer()
+            torch.manual_seed(s.seed)
+            self.run = RunState()
+        self.run.lr_scale, self.run.rollbacks = lr_scale, rollbacks
+        self.set_lr()
+        self.grad_mean = None
+        self.log.warning("%s at iteration %d: rolled back to iteration %d, learning rate lowered to %.3g (rollback %d)",
+                         reason, failed_at, self.run.iteration, self.lr, rollbacks)
+
+    # ----------------------------------------------------------------------- one step
+
+    def tensor(self, array: np.ndarray) -> torch.Tensor:
+        """NHWC float32 → NCHW view on the device (channels_last memory, as the model wants it)."""
+        pin = self.device.type == "cuda"
+        t = torch.from_numpy(array)
+        t = (t.pin_memory() if pin else t).to(self.device, non_blocking=pin)
+        t = t.permute(0, 3, 1, 2) if t.ndim == 4 else t[:, None]
+        return t if self.channels_last else t.contiguous()
+
+    def step(self, batch: dict[str, np.ndarray], masked: bool, eyes_mouth: bool) -> str | None:
+        """One optimizer step on `batch`; None when it was taken, else why not (a rollback is due)."""
+        b = {k: self.tensor(v) for k, v in batch.items()}
+        opt, scaler, s = self.opt, self.scaler, self.s
+        opt.zero_grad(set_to_none=True)
+        with autocast(self.device, self.amp):
+            outputs = self.model.forward_pair(b["src_in"], b["dst_in"])
+        losses = pair_losses(outputs, b, self.kernels, masked=masked, eyes_mouth=eyes_mouth)
+        total = losses[0] + losses[1]
+        (scaler.scale(total) if scaler else total).backward()
+        if scaler:
+            scaler.unscale_(opt)
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        norm_t = torch.nn.utils.get_total_norm([p.grad for p in params])
+        if s.clip_grad > 0:
+            torch.nn.utils.clip_grads_with_norm_(params, s.clip_grad, norm_t)
+        norm = norm_t.item()
+        ls, ld = losses[0].item(), losses[1].item()
+        if not (math.isfinite(ls) and math.isfinite(ld)):
+            return f"loss became {ls:.4g}/{ld:.4g}"
+        if not math.isfinite(norm) and not scaler:
+            return f"gradient norm became {norm}"
+        grad_mean, it = self.grad_mean, self.run.iteration
+        if s.explode_factor and grad_mean is not None and it - self.start > 20 and norm > s.explode_factor * grad_mean:
+            return f"exploding gradient (norm {norm:.3g}, {norm / grad_mean:.0f}x its running mean)"
+        self.grad_mean = norm if grad_mean is None else 0.95 * grad_mean + 0.05 * norm
+        if scaler:
+            scaler.step(opt)
+            scaler.update()
+        else:
+            opt.step()
+        self.run.iteration = it + 1
+        for key, value in (("iteration", it + 1), ("src", ls), ("dst", ld)):
+            self.run.history[key].append(value)
+        return None
+
+    def preview(self) -> np.ndarray:
+        return preview(self.model, self.faces.src, self.faces.dst, self.device, self.amp)
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+def train(
+    src_faces,
+    dst_faces,
+    model_cfg: ModelConfig,
+    settings: TrainSettings,
+    *,
+    state_dir: Path,
+    model_path: Path,
+    preview_path: Path,
+    history_path: Path,
+    plot_path: Path,
+    src_masks=None,
+    dst_masks=None,
+    log: logging.Logger = logger,
+) -> dict:
+    """Train (or continue training) a model; write model, preview, history and plot at the end.
+
+    src_faces / dst_faces: FaceSetFiles (crops with masks, eyes-and-mouth masks, yaw, ids: see
+    data.face_set_data) or plain lists of crop paths. Masks (optional, both or neither) may also
+    be given as arrays (N,R,R) 0..1 or lists of arrays / grayscale mask image paths.
+    Returns a summary dict.
+    """
+    s = settings
+    device = resolve_device(s.device)
+    state = StateFolder(state_dir, log)
+    faces = FaceSets.load(src_faces, dst_faces, s, model_cfg.resolution, src_masks, dst_masks, log)
+    if s.pretrain:  # DFL: no warp, flips, even yaw, no lr dropout
+        s = replace(s, random_warp=False, random_flip=True, uniform_yaw=True, lr_dropout=1.0, lr_cos=0, ct_mode="none")
+    trainer = Trainer(model_cfg, s, faces, state, device, log)
+    resumed_from = trainer.resume()
+    batches = Batches(faces.src, faces.dst, s.batch_size, s.seed,
+                      Augmentation(s.random_flip, s.random_warp, s.random_transform, s.ct_mode, s.uniform_yaw),
+                      faces.use_masks, with_eyes_mouth=s.eyes_mouth_prio)
+    masked, eyes_mouth = faces.use_masks and s.masked_training, batches.with_em
+
+    step_times: list[float] = []
+    progress = Progress(s.iterations, "iteration", unit="it", log=log, mode=s.progress, start=trainer.start)
+    t_start = time.perf_counter()
+    trainer.model.train()
+    threads_before = torch.get_num_threads()
+    if s.threads:
+        torch.set_num_threads(s.threads)
+    with StopOnSignal() as stop, BatchLoader(batches, s.workers) as loader:
+        try:
+            while trainer.run.iteration < s.iterations:
+                stop.check(trainer.run.iteration)
+                t_step = time.perf_counter()
+                bad = trainer.step(loader.get(trainer.run.iteration, trainer.run.rollbacks), masked, eyes_mouth)
+                if bad:
+                    trainer.rollback(bad)
+                    continue
+                run = trainer.run
+                it, ls, ld = run.iteration, run.history["src"][-1], run.history["dst"][-1]
+                step_times.append(time.perf_counter() - t_step)
+                samples = progress.rate() * 2 * s.batch_size  # src + dst faces per step
+                progress.advance_to(it, f"src {ls:.4f}  dst {ld:.4f}  {samples:.1f} samples/s")
+                if s.save_every and it % s.save_every == 0 and it < s.iterations:
+                    trainer.save()
+                    trainer.rollbacks_in_a_row = 0
+                if s.preview_every and it % s.preview_every == 0:
+                    write_image(state.dir / "previews" / f"preview_{it:07d}.jpg", trainer.preview())
+            if trainer.run.iteration > trainer.run.last_saved or not state.checkpoint.exists():
+                trainer.save()
+            stop.check(trainer.run.iteration)
+        except KeyboardInterrupt:
+            if trainer.run.iteration > trainer.run.last_saved:
+                trainer.save()
+            log.warning("training interrupted at iteration %d of %d; checkpoint saved in %s: run again to resume",
+                        trainer.run.iteration, s.iterations, state.dir)
+            raise
+        finally:
+            progress.close()
+            torch.set_num_threads(threads_before)
+
+        run = trainer.run
+        seconds = time.perf_counter() - t_start
+        losses = mean_losses(run.history)
+        write_image(preview_path, trainer.preview())
+        write_history(Path(history_path), run.history)
+        write_plot(Path(plot_path), run.history)
+        stop.check(run.iteration)
+        save_model(model_path, trainer.model, iterations=run.iteration, settings=s.to_dict(), losses=losses,
+                   masks_trained=faces.use_masks, faces=faces.ids, face_type=faces.face_type,
+                   best_loss=run.best_loss if math.isfinite(run.best_loss) else None)
+
+    steps = run.iteration - trainer.start
+    steady = step_times[min(3, len(step_times) // 2):]  # leave out the first steps (warm-up)
+    ms_per_it = 1000 * float(np.median(steady)) if steady else None
+    log.info("done: %d iterations (%d this run) in %.1f s, final losses src %s dst %s", run.iteration, steps, seconds,
+             fmt_loss(losses["src"]), fmt_loss(losses["dst"]))
+    return {"iterations": run.iteration, "steps": steps, "resumed_from": resumed_from, "losses": losses,
+            "seconds": seconds, "it_per_s": steps / seconds if steps and seconds > 0 else None, "ms_per_it": ms_per_it,
+            "samples_per_s": 2 * s.batch_size * 1000 / ms_per_it if ms_per_it else None, "rollbacks": run.rollbacks,
+            "lr": trainer.lr, "device": str(device), "parameters": count_parameters(trainer.model),
+            "masks_trained": faces.use_masks}
+
+
+# --------------------------------------------------------------------------- the workflow's train stage
+
+
+def train_model(
+    *,
+    src: tuple[str | Path, str | Path],
+    dst: list[tuple[str | Path, str | Path]],
+    state_dir: str | Path,
+    model_path: str | Path,
+    preview_path: str | Path,
+    history_path: str | Path,
+    plot_path: str | Path,
+    threads: int | None = None,
+    preset: str = DEFAULT_PRESET,
+    **section,
+) -> dict:
+    """Train a model on one source face set and one or more destination face sets.
+
+    src and each dst entry are (faceset.parquet, faces folder); `section` is config.yaml's `train:`
+    section (settings.SECTION; None: the preset's value). SWAPLIB_DEVICE, when set, replaces
+    device "auto". The faces' hull masks are the mask targets (the model learns its own mask)
+    and, with masked_training, weight the loss.
+    """
+    if section.get("device", "auto") == "auto" and os.environ.get("SWAPLIB_DEVICE"):
+        section["device"] = os.environ["SWAPLIB_DEVICE"]
+    cfg, settings = resolve(preset, threads=threads, **section)
+    return train(
+        combined_data([src], cfg.resolution), combined_data(dst, cfg.resolution), cfg, settings,
+        state_dir=Path(state_dir), model_path=Path(model_path), preview_path=Path(preview_path),
+        history_path=Path(history_path), plot_path=Path(plot_path),
+    )

@@ -1,0 +1,78 @@
+"""What training shows: the preview grid, the loss history (csv) and the loss plot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from swaplib.core.atomic import atomic_path
+from swaplib.model.base import SwapModel, autocast
+from swaplib.train.data import FaceData
+
+
+def preview(model: SwapModel, src: FaceData, dst: FaceData, device, amp, n: int = 6) -> np.ndarray:
+    """Grid, one face per column; rows: src | src→src | its mask | dst | dst→dst | its mask |
+    dst→src (the swap) | the swap's mask. BGR uint8."""
+    pick = lambda data: data.faces[np.linspace(0, len(data) - 1, min(n, len(data))).round().astype(int)]
+    to_tensor = lambda faces: torch.from_numpy(faces).to(device).permute(0, 3, 1, 2).float().div(255)
+    to_image = lambda t: (t.float().clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+    grey = lambda t: np.repeat(to_image(t), 3, axis=3)
+    s, d = pick(src), pick(dst)
+    was_training = model.training
+    model.eval()
+    with torch.no_grad(), autocast(device, amp):
+        ss, sm = model(to_tensor(s), "src")
+        dd, dm = model(to_tensor(d), "dst")
+        sw, swm = model(to_tensor(d), "src")
+    model.train(was_training)
+    rows = [s, to_image(ss), grey(sm), d, to_image(dd), grey(dm), to_image(sw), grey(swm)]
+    width = max(len(s), len(d))
+    blank = lambda row: np.zeros((width - len(row),) + row.shape[1:], np.uint8)
+    pad = lambda row: np.concatenate([row, blank(row)]) if len(row) < width else row
+    return np.concatenate([np.concatenate(list(pad(r)), axis=1) for r in rows], axis=0)
+
+
+def write_history(path: Path, history: dict) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "w") as f:
+            f.write("iteration,src_loss,dst_loss\n")
+            for row in zip(history["iteration"], history["src"], history["dst"]):
+                f.write(f"{row[0]},{row[1]!r},{row[2]!r}\n")
+
+
+def write_plot(path: Path, history: dict) -> None:
+    from matplotlib.figure import Figure  # no pyplot: no global backend state
+
+    fig = Figure(figsize=(8, 4.5), dpi=100)
+    ax = fig.add_subplot()
+    its = np.asarray(history["iteration"])
+    window = max(1, len(its) // 50)
+    for key, colour in (("src", "tab:blue"), ("dst", "tab:orange")):
+        values = np.asarray(history[key])
+        if window > 1:  # raw values faint, a moving average on top
+            ax.plot(its, values, color=colour, alpha=0.25, linewidth=0.8)
+            smooth = np.convolve(values, np.ones(window) / window, mode="valid")
+            ax.plot(its[window - 1 :], smooth, color=colour, label=f"{key} (mean of {window})")
+        else:
+            ax.plot(its, values, color=colour, label=key)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("loss")
+    if len(its) and min(min(history["src"]), min(history["dst"])) > 0:
+        ax.set_yscale("log")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+
+
+def mean_losses(history: dict, last: int = 50) -> dict:
+    if not history["iteration"]:
+        return {"src": None, "dst": None}
+    return {k: float(np.mean(history[k][-last:])) for k in ("src", "dst")}
+
+
+def fmt_loss(x) -> str:
+    return "n/a" if x is None else f"{x:.4f}"

@@ -1,0 +1,99 @@
+"""model.safetensors: what save_model writes, what load_model gives back, and a clear error naming
+the file for everything that is not such a file."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from swaplib import __version__
+from swaplib.core.errors import SwaplibError
+from swaplib.model import MODEL_FORMAT, build_model, load_model, read_header, save_model
+from swaplib.train.settings import model_config
+
+CFG = model_config("tiny", resolution=32)
+RECORD = dict(iterations=7, settings={"lr": 1e-4, "optimizer": "adam"}, face_type="whole_face",
+              faces={"src": ["a/000001_0"], "dst": ["b/000002_0"]}, losses={"src": 0.5, "dst": None},
+              masks_trained=True)
+
+
+def _write(path, model, header: dict) -> None:
+    """A model file with a header of our making (as another swaplib version might write one)."""
+    tensors = {k: v.contiguous() for k, v in model.state_dict().items()}
+    save_file(tensors, path, metadata={"swaplib": json.dumps(header)})
+
+
+@pytest.fixture()
+def saved(tmp_path):
+    torch.manual_seed(0)
+    model = build_model(CFG)
+    path = tmp_path / "model.safetensors"
+    save_model(path, model, **RECORD)
+    return path, model
+
+
+def test_round_trip_weights_and_header(saved):
+    path, model = saved
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # written atomically: no temporary left
+    loaded, meta = load_model(path)
+    assert loaded.state_dict().keys() == model.state_dict().keys()
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in loaded.state_dict().items())
+    assert not loaded.training and loaded.cfg == CFG
+    assert meta == {"format": MODEL_FORMAT, "swaplib_version": __version__, "model_config": CFG.to_dict(), **RECORD}
+    assert read_header(path) == meta
+
+
+def test_not_found(tmp_path):
+    with pytest.raises(SwaplibError, match="nope.safetensors: model file not found"):
+        load_model(tmp_path / "nope.safetensors")
+
+
+def test_old_model_pt_is_named_as_such(tmp_path):
+    old = tmp_path / "model.pt"
+    weights = build_model(CFG).state_dict()
+    torch.save({"format": "swaplib-model/1", "model_config": CFG.to_dict(), "state_dict": weights}, old)
+    with pytest.raises(SwaplibError, match=r"model.pt: an old swaplib model file \(a torch pickle.*rerun the train"):
+        load_model(old)
+
+
+def test_foreign_safetensors_file(tmp_path):
+    foreign = tmp_path / "other.safetensors"
+    save_file({"weight": torch.zeros(3)}, foreign, metadata={"format": "pt"})
+    with pytest.raises(SwaplibError, match="other.safetensors: not a swaplib model file"):
+        load_model(foreign)
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.999, 100])  # in the tensors, at the end, inside the header
+def test_truncated_file(saved, tmp_path, keep):
+    path, _ = saved
+    data = path.read_bytes()
+    cut = tmp_path / "cut.safetensors"
+    cut.write_bytes(data[: int(len(data) * keep)] if keep < 1 else data[:keep])
+    with pytest.raises(SwaplibError, match="cut.safetensors: not a readable model file"):
+        load_model(cut)
+    empty = tmp_path / "empty.safetensors"
+    empty.write_bytes(b"")
+    with pytest.raises(SwaplibError, match="empty.safetensors: not a readable model file"):
+        load_model(empty)
+
+
+def test_other_format_version(saved, tmp_path):
+    path, model = saved
+    header = {**read_header(path), "format": "swaplib-model/3"}
+    newer = tmp_path / "newer.safetensors"
+    _write(newer, model, header)
+    with pytest.raises(SwaplibError, match="newer.safetensors: model file format 'swaplib-model/3', but this swaplib "
+                                           "reads 'swaplib-model/2'"):
+        load_model(newer)
+
+
+def test_weights_that_do_not_fit_the_architecture(saved, tmp_path):
+    path, model = saved
+    header = {**read_header(path), "model_config": {**CFG.to_dict(), "ae_dims": 32}}
+    wrong = tmp_path / "wrong.safetensors"
+    _write(wrong, model, header)
+    with pytest.raises(SwaplibError, match="wrong.safetensors: model file does not match its architecture"):
+        load_model(wrong)
