@@ -1,6 +1,6 @@
 # make run : set up .venv and run the workflow on the example sheet (pairs.tsv)
 # make test: set up .venv and run the test suite
-# make lint: snakemake --lint, ruff and snakefmt --check (the tests run them too)
+# make lint: snakemake --lint, ruff and snakefmt --check
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
