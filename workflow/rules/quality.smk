@@ -7,10 +7,19 @@ import json
 report: "../report/workflow.rst"
 
 
+def quality_gallery(wildcards):
+    """The quality.gallery folder of photos, when one is set (its photos join the identification gallery)."""
+    return [config["quality"]["gallery"]] if config["quality"].get("gallery") else []
+
+
 rule quality:
     """Measure identity, pose/expression kept, jitter and coverage of a pair's merged frames."""
     input:
         unpack(quality_inputs),
+        # Identities of every video of the run (the identification gallery), and the optional photos.
+        all_facesets=expand("results/videos/{video}/faceset.parquet", video=sorted(SHEET.videos)),
+        all_frames=expand("results/videos/{video}/frames", video=sorted(SHEET.videos)),
+        gallery=quality_gallery,
         code=lib("quality"),
     output:
         quality="results/pairs/{pair}/quality.json",
@@ -18,8 +27,7 @@ rule quality:
         plot=report("results/pairs/{pair}/quality.png", caption="../report/quality_plot.rst", category="Pairs", subcategory="{pair}", labels={"pair": "{pair}", "figure": "quality over time"}),
         strip=report("results/pairs/{pair}/strip.jpg", caption="../report/strip.rst", category="Pairs", subcategory="{pair}", labels={"pair": "{pair}", "figure": "destination / swap"}),
     params:
-        identity_faces=config["quality"]["identity_faces"],
-        strip_frames=config["quality"]["strip_frames"],
+        settings=config["quality"],
         detector=config["extract"]["detector"],
         # Recorded in quality.json beside the figures they produced (canonical text: params trigger).
         merge=json.dumps(config["merge"], sort_keys=True),

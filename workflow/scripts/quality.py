@@ -1,12 +1,16 @@
 import json
+from pathlib import Path
 
 from swaplib.core.jobs import run_job
-from swaplib.quality import measure_pair, write_card
+from swaplib.quality.stage import measure_pair, write_card
 
 inputs, outputs, params = snakemake.input, snakemake.output, snakemake.params
 
 
 def measure():
+    # Each gallery face set is named by its video (results/videos/{video}/faceset.parquet).
+    others = {Path(faceset).parent.name: (faceset, frames)
+              for faceset, frames in zip(inputs.gallery_facesets, inputs.gallery_frames)}
     measure_pair(
         destination_frames=inputs.frames,
         destination_faces=inputs.faces,
@@ -18,9 +22,9 @@ def measure():
         table_path=outputs.table,
         plot_path=outputs.plot,
         strip_path=outputs.strip,
-        identity_faces=params.identity_faces,
-        strip_frames=params.strip_frames,
-        settings=json.loads(params.merge),
+        settings=dict(params.settings),
+        merge=json.loads(params.merge),
+        others=others,
         detector=params.detector,
     )
 

@@ -117,6 +117,13 @@ def _detail(grey_laplacian: np.ndarray, hull: np.ndarray) -> float:
     return float(grey_laplacian[hull].var()) if hull.any() else float("nan")
 
 
+def _inner(hull: np.ndarray, iod: float) -> np.ndarray:
+    """The hull less a band along its edge (a quarter of the inter-ocular distance): the merge's seam
+    there is an edge of its own, which would count as detail."""
+    side = max(3, int(round(iod / 4)) | 1)
+    return cv2.erode(hull.astype(np.uint8), np.ones((side, side), np.uint8)).astype(bool)
+
+
 def _laplacian(image: np.ndarray) -> np.ndarray:
     return cv2.Laplacian(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32), cv2.CV_32F)
 
@@ -161,7 +168,8 @@ def measure_faces(frames_dir, faces_table, merged_dir, gallery: list[Identity], 
             for points in dst_lm:
                 hull = hull_mask(points, diff.shape) > 0.5
                 change.append(float(diff[hull].mean()) if hull.any() else 0.0)
-                sharpness.append(_detail(new_detail, hull) / max(_detail(dst_detail, hull), 1e-6))
+                inner = _inner(hull, inter_ocular(points))
+                sharpness.append(_detail(new_detail, inner) / max(_detail(dst_detail, inner), 1e-6))
             before.append(dst_lm)
             after.append(new_lm)
             vectors.append(embedder.embed(new_rgb, new_lm))
