@@ -17,9 +17,9 @@ rule quality:
     input:
         unpack(quality_inputs),
         # Identities of every video of the run (the identification gallery), and the optional photos.
-        all_facesets=expand("results/videos/{video}/faceset.parquet", video=sorted(SHEET.videos)),
-        all_frames=expand("results/videos/{video}/frames", video=sorted(SHEET.videos)),
-        gallery=quality_gallery,
+        gallery_facesets=expand("results/videos/{video}/faceset.parquet", video=sorted(SHEET.videos)),
+        gallery_frames=expand("results/videos/{video}/frames", video=sorted(SHEET.videos)),
+        gallery_photos=quality_gallery,
         code=lib("quality"),
     output:
         quality="results/pairs/{pair}/quality.json",
