@@ -64,7 +64,9 @@ def test_report_shows_each_pairs_quality_figures_settings_and_provenance(run):
     results, categories = embedded(run / "report.html")
     card = content(results_in(categories["Pairs"][PAIR], results)["quality.html"]).decode()
     quality = json.loads((run / f"results/pairs/{PAIR}/quality.json").read_text())
-    for name in FIGURES:
+    # The verdict first, in words, then each figure beside its ceiling.
+    assert card.index(f"Verdict: {quality['verdict']}.") < card.index("<table")
+    for name in (name for name in FIGURES if name != "verdict"):
         assert re.search(rf"<th>{name}</th><td>{re.escape(str(quality[name]))}</td>", card), name
     assert "<th>mode</th><td>overlay</td>" in card  # the merge settings
     assert "<th>synthetic</th><td>True</td>" in card  # the video's provenance record
