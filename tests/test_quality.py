@@ -1,36 +1,46 @@
-"""Swap quality on real faces: an untouched clip measures as no swap, the source's face pasted in as a swap,
-and the workflow measures every pair of a real (tiny) run."""
+"""Swap quality on real faces: an untouched clip measures as no swap, a blur as nobody, the source's face
+pasted in as a swap, the source's own faces as the ceiling; and the workflow measures every pair of a real
+(tiny) run."""
 
 from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import asdict, fields
 
+import cv2
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from swaplib.core.errors import SwaplibError
 from swaplib.core.images import read_image, write_image
 from swaplib.extract.align import face_matrix, hull_mask, warp_to_face, warp_to_frame
 from swaplib.extract.detect.backends import make_detector
 from swaplib.extract.stage import extract_faces
-from swaplib.quality import FIGURES, SAME_PERSON, measure_pair, write_card
+from swaplib.extract.identity import FaceEmbedder
+from swaplib.quality.figures import FIGURES, VERDICTS, QualitySettings, judge, quality_settings, summarize
+from swaplib.quality.measure import DESTINATION, SOURCE, faceset_identity, measure_faces, photo_identities
+from swaplib.quality.stage import measure_pair, write_card
 from swaplib.sort.stage import build_faceset
 from swaplib.tables.faces import landmarks_array, read_faces
-from workflow_support import make_workdir, planned_jobs, snakemake, write_config, write_sheet
+from workflow_support import REPO, make_workdir, planned_jobs, snakemake, write_config, write_sheet
 
-SOURCE = "lp_d12_man_glasses_talking"
-DESTINATION = "lp_d20_young_man_talking"
+# dlib's mean-embedding distances (16 frames each): young man / red-haired woman 0.87 apart, well separable;
+# young man / man with glasses 0.56, closer than dlib's own same-person threshold.
+SOURCE_CLIP, DESTINATION_CLIP = "lp_d20_young_man_talking", "lp_s18_woman_landscape_talking"
+THIRD_CLIP, LOOKALIKE_CLIP = "lp_d3_woman_expressions", "lp_d12_man_glasses_talking"
 FRAMES = 6
 
 
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory, write_frames):
-    """A few real frames of two people, with their faces and face sets (as the workflow makes them)."""
+    """A few real frames of four people, with their faces and face sets (as the workflow makes them)."""
     root = tmp_path_factory.mktemp("quality")
-    detector = make_detector("dlib", upsample=0)  # these faces are large: no upsampling needed
-    for name, stem in (("src", SOURCE), ("dst", DESTINATION)):
+    detector = make_detector("dlib", upsample=1)
+    for name, stem in (("src", SOURCE_CLIP), ("dst", DESTINATION_CLIP), ("third", THIRD_CLIP),
+                       ("lookalike", LOOKALIKE_CLIP)):
         frames = write_frames(stem, root / name / "frames", FRAMES)
         extract_faces(frames, root / name / "faces", root / name / "faces.parquet", detector=detector, size=64,
                       face_type="whole_face")
@@ -39,49 +49,128 @@ def scene(tmp_path_factory, write_frames):
     return root
 
 
-def measure(scene, merged, out):
+def measure(scene, merged, out, source="src", destination="dst", **settings):
     return measure_pair(
-        destination_frames=scene / "dst" / "frames", destination_faces=scene / "dst" / "faces.parquet",
-        destination_faceset=scene / "dst" / "faceset.parquet", source_frames=scene / "src" / "frames",
-        source_faceset=scene / "src" / "faceset.parquet", merged=merged, quality_json=out / "quality.json",
+        destination_frames=scene / destination / "frames", destination_faces=scene / destination / "faces.parquet",
+        destination_faceset=scene / destination / "faceset.parquet", source_frames=scene / source / "frames",
+        source_faceset=scene / source / "faceset.parquet", merged=merged, quality_json=out / "quality.json",
         table_path=out / "quality.csv", plot_path=out / "quality.png", strip_path=out / "strip.jpg",
-        strip_frames=3, settings={"mode": "test"},
+        settings={"strip_frames": 3, **settings}, merge={"mode": "test"},
+        others={"third": (scene / "third" / "faceset.parquet", scene / "third" / "frames")},
     )
 
 
-def paste_source_faces(scene, out):
+def paste_source_faces(scene, out, source="src", destination="dst"):
     """A crude but real swap: each source face, aligned onto the destination face, pasted inside its hull."""
     out.mkdir()
-    src, dst = read_faces(scene / "src" / "faces.parquet"), read_faces(scene / "dst" / "faces.parquet")
+    src, dst = read_faces(scene / source / "faces.parquet"), read_faces(scene / destination / "faces.parquet")
     for (_, s), (_, d), s_lm, d_lm in zip(src.iterrows(), dst.iterrows(), landmarks_array(src), landmarks_array(dst)):
-        frame = read_image(scene / "dst" / "frames" / f"{d.frame:06d}.png")
-        face = warp_to_face(read_image(scene / "src" / "frames" / f"{s.frame:06d}.png"), face_matrix(s_lm, 256), 256)
+        frame = read_image(scene / destination / "frames" / f"{d.frame:06d}.png")
+        face = warp_to_face(read_image(scene / source / "frames" / f"{s.frame:06d}.png"), face_matrix(s_lm, 256), 256)
         swapped = warp_to_frame(face, face_matrix(d_lm, 256), frame.shape)
         mask = hull_mask(d_lm, frame.shape)[..., None]
         write_image(out / f"{d.frame:06d}.png", (swapped * mask + frame * (1 - mask)).astype(np.uint8))
     return out
 
 
-def test_an_untouched_clip_measures_as_no_swap(scene, tmp_path):
+def blur_destination_faces(scene, out):
+    """What an undertrained model gives: the destination with a strong Gaussian blur inside each face hull."""
+    out.mkdir()
+    dst = read_faces(scene / "dst" / "faces.parquet")
+    for (_, d), d_lm in zip(dst.iterrows(), landmarks_array(dst)):
+        frame = read_image(scene / "dst" / "frames" / f"{d.frame:06d}.png")
+        mask = hull_mask(d_lm, frame.shape)[..., None]
+        blurred = cv2.GaussianBlur(frame, (0, 0), 8)
+        write_image(out / f"{d.frame:06d}.png", (blurred * mask + frame * (1 - mask)).astype(np.uint8))
+    return out
+
+
+def test_an_untouched_clip_measures_as_the_destination(scene, tmp_path):
     # What merge mode `original` writes: every destination frame as it was.
     merged = shutil.copytree(scene / "dst" / "frames", tmp_path / "merged")
     quality = measure(scene, merged, tmp_path)
-    assert quality["id_retrieval"] == 0
+    assert quality["verdict"] == "destination" and quality["separable"]
+    assert quality["id_match"] == 0 and quality["id_top1"] == 0 and quality["id_retrieval"] == 0
+    assert quality["id_match_destination"] == 1 and quality["sharpness"] == 1
     assert quality["landmark_error"] == 0 and quality["jitter_ratio"] == 0
     assert quality["coverage"] == 0 and quality["faces_swapped"] == 0
-    # The destination's own faces sit at its identity; these two men are ~0.59 apart for dlib.
-    assert quality["id_distance_destination"] < 0.1 and quality["id_distance_source"] > 0.4
+    assert quality["id_distance_destination"] < 0.2 and quality["id_distance_source"] > 0.7
     assert quality["frames"] == quality["frames_with_face"] == quality["faces"] == FRAMES
 
 
-def test_the_source_face_pasted_in_measures_as_a_swap(scene, tmp_path):
+def test_a_blurred_face_is_never_the_source(scene, tmp_path):
+    quality = measure(scene, blur_destination_faces(scene, tmp_path / "merged"), tmp_path)
+    assert quality["faces_swapped"] == FRAMES
+    assert quality["sharpness"] < 0.2
+    assert quality["verdict"] == "nobody" and quality["verdict_text"] == VERDICTS["nobody"]
+
+
+def test_the_source_face_pasted_in_measures_as_the_source(scene, tmp_path):
     quality = measure(scene, paste_source_faces(scene, tmp_path / "merged"), tmp_path)
     assert quality["coverage"] == 1 and quality["faces_swapped"] == FRAMES
-    assert quality["id_retrieval"] >= 0.8  # the source's identity is recognised in the swapped faces
-    assert quality["id_distance_source"] < SAME_PERSON / 2 < quality["id_distance_destination"]
+    assert quality["verdict"] == "source" and quality["separable"]
+    assert quality["id_match"] >= 0.8 and quality["id_top1"] >= 0.8 and quality["id_retrieval"] >= 0.8
+    assert quality["id_distance_source"] < 0.6 / 2 < quality["id_distance_destination"]
+    assert quality["sharpness"] > 0.5  # resampled once: a little softer than the frame, far from a blur
     # Aligned onto the destination's face, the pose is kept roughly but not exactly (another face shape).
     assert 0.01 < quality["landmark_error"] < 0.3
     assert quality["jitter_ratio"] > 0
+    assert quality["ceiling"]["id_match"] >= 0.8 and quality["ceiling"]["sharpness"] == 1
+
+
+def test_the_sources_own_faces_score_the_ceiling(scene):
+    # The source clip measured as if it were the swap of itself: what a perfect swap would score.
+    embedder = FaceEmbedder()
+    gallery = [faceset_identity(SOURCE, scene / "src" / "faceset.parquet", scene / "src" / "frames", embedder),
+               faceset_identity(DESTINATION, scene / "dst" / "faceset.parquet", scene / "dst" / "frames", embedder),
+               faceset_identity("third", scene / "third" / "faceset.parquet", scene / "third" / "frames", embedder)]
+    table = measure_faces(scene / "src" / "frames", scene / "src" / "faces.parquet", scene / "src" / "frames",
+                          gallery, embedder)
+    figures = summarize(table, FRAMES, QualitySettings())
+    assert figures["id_match"] >= 0.9 and figures["id_top1"] >= 0.9 and figures["sharpness"] == pytest.approx(1)
+
+
+def test_a_third_person_of_the_gallery_is_identified_as_that_person(scene, tmp_path, photo):
+    embedder = FaceEmbedder()
+    gallery = [faceset_identity(name, scene / folder / "faceset.parquet", scene / folder / "frames", embedder)
+               for name, folder in ((SOURCE, "src"), (DESTINATION, "dst"), ("third", "third"))]
+    table = measure_faces(scene / "third" / "frames", scene / "third" / "faces.parquet", scene / "third" / "frames",
+                          gallery, embedder)
+    assert (table["nearest"] == "third").all()
+    assert summarize(table, FRAMES, QualitySettings())["id_top1"] == 0
+    # A photo folder joins the gallery, each photo named by its file.
+    shutil.copy(photo("fr_alex_lacamoire"), tmp_path / "alex.jpg")
+    (alex,) = photo_identities(tmp_path, embedder)
+    assert alex.name == "alex" and np.linalg.norm(alex.mean - gallery[0].mean) > 0.6
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SwaplibError, match="empty: the quality gallery holds no photo"):
+        photo_identities(tmp_path / "empty", embedder)
+
+
+def test_a_pair_the_recogniser_cannot_tell_apart_is_never_the_source(scene, tmp_path):
+    # The man with glasses pasted onto the young man: a clean swap, but the two are ~0.56 apart for dlib.
+    merged = paste_source_faces(scene, tmp_path / "merged", source="lookalike", destination="src")
+    quality = measure(scene, merged, tmp_path, source="lookalike", destination="src")
+    assert quality["identities"]["distance"] < 0.7 and not quality["separable"]
+    assert quality["verdict"] == "unmeasurable identity"
+    perfect = {"faces_swapped": 6, "sharpness": 1.0, "id_match": 1.0, "id_top1": 1.0}
+    assert judge(perfect, 0.65, QualitySettings())["verdict"] == "unmeasurable identity"
+    assert judge(perfect, 0.75, QualitySettings())["verdict"] == "source"
+    assert judge(perfect, 0.75, QualitySettings(separable_margin=0.2))["verdict"] == "unmeasurable identity"
+
+
+def test_the_verdict_thresholds_are_named_settings(scene, tmp_path):
+    config = yaml.safe_load((REPO / "config.yaml").read_text())["quality"]
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())["properties"]["quality"]
+    names = [f.name for f in fields(QualitySettings)]
+    assert list(config) == names and set(schema["required"]) == set(schema["properties"]) == set(names)
+    assert config == asdict(QualitySettings())
+    assert all(f"`{name}`" in (REPO / "README.md").read_text() for name in names)
+    with pytest.raises(SwaplibError, match="unknown"):
+        quality_settings({"sharpness_min": 1})
+    # A stricter sharpness threshold turns the same pasted swap into `nobody`.
+    quality = measure(scene, paste_source_faces(scene, tmp_path / "merged"), tmp_path, verdict_sharpness=5.0)
+    assert quality["verdict"] == "nobody" and quality["thresholds"]["verdict_sharpness"] == 5.0
 
 
 def test_outputs_name_the_models_and_hold_one_row_per_face(scene, tmp_path):
@@ -89,9 +178,10 @@ def test_outputs_name_the_models_and_hold_one_row_per_face(scene, tmp_path):
     measure(scene, merged, tmp_path)
     quality = json.loads((tmp_path / "quality.json").read_text())
     assert set(FIGURES) <= set(quality)
-    assert {"detector", "landmarks", "embedding"} <= set(quality["models"])
+    assert {"detector", "landmarks", "embedding", "sharpness"} <= set(quality["models"])
     assert "dlib_face_recognition_resnet_model_v1" in quality["models"]["embedding"]
     assert quality["merge"] == {"mode": "test"}
+    assert set(quality["gallery"]) == {SOURCE, DESTINATION, "third"}
     table = pd.read_csv(tmp_path / "quality.csv")
     assert list(table["frame"]) == list(range(FRAMES))
     assert table["jitter"].isna().sum() == 1  # the first frame has no previous frame to move from
@@ -102,7 +192,9 @@ def test_outputs_name_the_models_and_hold_one_row_per_face(scene, tmp_path):
     (tmp_path / "provenance.json").write_text(json.dumps({"synthetic": True, "model": "m<1>"}))
     write_card(tmp_path / "quality.json", tmp_path / "provenance.json", tmp_path / "card.html", title="Pair p")
     card = (tmp_path / "card.html").read_text()
-    assert all(name in card for name in FIGURES) and "m&lt;1&gt;" in card and "synthetic" in card
+    assert card.index("Verdict: source") < card.index("id_match")  # the verdict first, in words
+    assert all(name in card for name in FIGURES if name != "verdict") and "m&lt;1&gt;" in card
+    assert "synthetic" in card and "ceiling" in card
     assert "http" not in card  # loads nothing: the report must open offline
 
 
@@ -116,7 +208,7 @@ def test_merged_frames_that_do_not_match_are_named(scene, tmp_path):
 
 # --------------------------------------------------------------------------- through the workflow
 
-PAIR = "glasses_to_outdoors"
+PAIR = "outdoors_to_landscape"
 SMALL = {
     "frames": {"limit": 10},
     "extract": {"size": 64, "upsample": 0},
@@ -132,7 +224,7 @@ def small_run(tmp_path_factory, clip):
     if not (workdir / "results" / "pairs" / PAIR / "quality.html").exists():
         shutil.rmtree(workdir, ignore_errors=True)  # a run that failed half-way starts again
         make_workdir(workdir)
-        write_sheet(workdir, [(PAIR, clip(SOURCE), clip(DESTINATION))])
+        write_sheet(workdir, [(PAIR, clip(SOURCE_CLIP), clip(DESTINATION_CLIP))])
         write_config(workdir, SMALL)
         snakemake(workdir)
     return workdir
@@ -151,6 +243,8 @@ def test_the_workflow_measures_every_pair(finished_run):
     assert 0 < quality["landmark_error"] < 1 and quality["jitter_ratio"] > 0
     assert quality["coverage"] == quality["frames_swapped"] / quality["frames"] > 0.8
     assert quality["merge"]["mode"] == "overlay"
+    assert quality["verdict"] in VERDICTS and quality["separable"]  # these two people are 0.87 apart
+    assert 0 <= quality["id_match"] <= quality["ceiling"]["id_match"] <= 1 and quality["sharpness"] > 0
     assert (finished_run / "logs/quality" / f"{PAIR}.log").is_file()
     assert (finished_run / "benchmarks/quality" / f"{PAIR}.tsv").is_file()
 
@@ -166,6 +260,7 @@ def test_merge_mode_original_measures_as_no_swap_and_reruns_only_what_it_changes
     swap = json.loads((finished_run / f"results/pairs/{PAIR}/quality.json").read_text())
     original = json.loads((run / f"results/pairs/{PAIR}/quality.json").read_text())
     assert original["id_retrieval"] == 0 and original["landmark_error"] == 0 and original["coverage"] == 0
+    assert original["id_match"] == 0 and original["verdict"] == "destination"
     assert swap["landmark_error"] > 0.01 and swap["coverage"] > 0.8
     assert original["merge"]["mode"] == "original"
 

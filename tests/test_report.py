@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from swaplib.quality import FIGURES
+from swaplib.quality.figures import FIGURES
 from test_quality import PAIR, small_run  # one small real run for both modules
 from workflow_support import REPO, snakemake
 
@@ -64,7 +64,9 @@ def test_report_shows_each_pairs_quality_figures_settings_and_provenance(run):
     results, categories = embedded(run / "report.html")
     card = content(results_in(categories["Pairs"][PAIR], results)["quality.html"]).decode()
     quality = json.loads((run / f"results/pairs/{PAIR}/quality.json").read_text())
-    for name in FIGURES:
+    # The verdict first, in words, then each figure beside its ceiling.
+    assert card.index(f"Verdict: {quality['verdict']}.") < card.index("<table")
+    for name in (name for name in FIGURES if name != "verdict"):
         assert re.search(rf"<th>{name}</th><td>{re.escape(str(quality[name]))}</td>", card), name
     assert "<th>mode</th><td>overlay</td>" in card  # the merge settings
     assert "<th>synthetic</th><td>True</td>" in card  # the video's provenance record
@@ -73,14 +75,16 @@ def test_report_shows_each_pairs_quality_figures_settings_and_provenance(run):
 
 def test_report_renders_offline_in_chromium(run):
     shots = {}
-    for page, expect in (("report.html", ["Results", "Save as SVG"]), (f"results/pairs/{PAIR}/quality.html", list(FIGURES))):
+    pages = (("report.html", ["Results", "Save as SVG"]), (f"results/pairs/{PAIR}/quality.html", list(FIGURES)))
+    for page, expect in pages:
         shot = run / f"{page.replace('/', '_')}.png"
         proc = subprocess.run(
             [sys.executable, str(REPO / "bench" / "report_screenshot.py"), str(run / page), str(shot), *expect],
             capture_output=True, text=True, timeout=300,
         )
         if proc.returncode == 2:
-            pytest.skip(f"no headless Chromium here ({proc.stderr.strip()}); apt-get install chromium to run this check")
+            pytest.skip(f"no headless Chromium here ({proc.stderr.strip()}); "
+                        "apt-get install chromium to run this check")
         assert proc.returncode == 0, proc.stdout + proc.stderr
         shots[page] = shot
     print("screenshots:", *shots.values())

@@ -221,3 +221,8 @@ def quality_inputs(wildcards):
         "src_frames": f"results/videos/{source}/frames",
         "src_faceset": f"results/videos/{source}/faceset.parquet",
     }
+
+
+def quality_gallery(wildcards):
+    """The quality.gallery folder of photos, when one is set: its photos join the identification gallery."""
+    return [config["quality"]["gallery"]] if config["quality"].get("gallery") else []

@@ -9,6 +9,10 @@ rule quality:
     """Measure identity, pose/expression kept, jitter and coverage of a pair's merged frames."""
     input:
         unpack(quality_inputs),
+        # Identities of every video of the run (the identification gallery), and the optional photos.
+        gallery_facesets=expand("results/videos/{video}/faceset.parquet", video=sorted(SHEET.videos)),
+        gallery_frames=expand("results/videos/{video}/frames", video=sorted(SHEET.videos)),
+        gallery_photos=quality_gallery,
     output:
         quality="results/pairs/{pair}/quality.json",
         table=report(

@@ -1,10 +1,17 @@
+from pathlib import Path
+
 from swaplib.core.jobs import run_job
-from swaplib.quality import measure_pair, write_card
+from swaplib.quality.stage import measure_pair, write_card
 
 inputs, outputs, params = snakemake.input, snakemake.output, snakemake.params
 
 
 def measure():
+    # Each gallery face set is named by its video (results/videos/{video}/faceset.parquet).
+    others = {
+        Path(faceset).parent.name: (faceset, frames)
+        for faceset, frames in zip(inputs.gallery_facesets, inputs.gallery_frames)
+    }
     measure_pair(
         destination_frames=inputs.frames,
         destination_faces=inputs.faces,
@@ -16,10 +23,10 @@ def measure():
         table_path=outputs.table,
         plot_path=outputs.plot,
         strip_path=outputs.strip,
-        settings=dict(params.merge),
+        settings={**params.settings, **vars(params.run)},  # the quality section
+        merge=dict(params.merge),  # recorded beside the figures
+        others=others,
         detector=params.detector,
-        **params.settings,  # the quality section
-        **vars(params.run),
     )
 
 

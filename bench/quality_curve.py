@@ -1,0 +1,195 @@
+"""The curve of swap quality against training: how many samples (and how much wall time) a recipe needs
+before the swap is the source person.
+
+It runs the library's own stages on a pair of clips: frames, faces and face sets of both clips
+(swaplib.video, swaplib.extract, swaplib.sort), then trains (swaplib.train.train_model, resumed in
+chunks on one state folder) and, every --every samples seen (src + dst faces), merges every 5th
+frame of the destination (swaplib.merge) and measures it (swaplib.quality). It prints one row per
+measure and writes curve.csv, curve.png (the figures against samples and against wall seconds) and
+the machine it ran on (CPU model and cores, load average, device).
+
+    .venv/bin/python bench/quality_curve.py                              # tiny, first pair of pairs.tsv
+    .venv/bin/python bench/quality_curve.py --preset quick96 --samples 40000 --every 4000
+    .venv/bin/python bench/quality_curve.py --pair 2 --preset quick96    # the second pair of pairs.tsv
+    .venv/bin/python bench/quality_curve.py --source a.mp4 --destination b.mp4 --set lr=5e-4 --set batch_size=16
+    .venv/bin/python bench/quality_curve.py --out runs/curve-tiny        # keep (and resume) the run there
+
+Wall seconds are training time only (merging and measuring are left out), on whatever device
+`auto` picks (SWAPLIB_DEVICE=cpu to force the CPU). On a shared CPU they are upper bounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+from swaplib.extract.detect.backends import make_detector  # noqa: E402
+from swaplib.extract.stage import extract_faces  # noqa: E402
+from swaplib.merge.stage import merge_video  # noqa: E402
+from swaplib.model import resolve_device  # noqa: E402
+from swaplib.quality.stage import measure_pair  # noqa: E402
+from swaplib.sort.stage import build_faceset  # noqa: E402
+from swaplib.train import train_model  # noqa: E402
+from swaplib.train.settings import model_config, train_settings  # noqa: E402
+from swaplib.video.frames import extract_frames  # noqa: E402
+
+MEASURE_FPS = 5  # the measured clip: every 5th frame of the 25 fps destination
+COLUMNS = ["samples", "seconds", "loss_src", "loss_dst", "id_match", "id_top1", "sharpness", "landmark_error",
+           "jitter_ratio", "verdict"]
+
+
+def machine() -> dict:
+    """The CPU by name and cores, the load average when starting, and the device training uses."""
+    model = platform.processor()
+    try:
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        model = next(line.split(":", 1)[1].strip() for line in lscpu.splitlines() if line.startswith("Model name"))
+    except (OSError, subprocess.CalledProcessError, StopIteration):
+        pass
+    device = resolve_device(os.environ.get("SWAPLIB_DEVICE", "auto"))
+    info = {"cpu": model, "cores": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()],
+            "device": str(device)}
+    if device.type == "cuda":
+        import torch
+
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def example_pair(number: int) -> tuple[str, Path, Path]:
+    """(name, source, destination) of the n-th pair (1-based) of the example sheet."""
+    sheet = pd.read_csv(REPO / "pairs.tsv", sep="\t", dtype=str, keep_default_na=False)
+    row = sheet.iloc[number - 1]
+    return row["pair"], (REPO / row["source"]).resolve(), (REPO / row["destination"]).resolve()
+
+
+def prepare(video: Path, folder: Path, size: int, fps: float | None = None) -> dict:
+    """Frames, faces and face set of one clip, as the workflow's stages make them (kept when already there)."""
+    paths = {name: folder / name for name in ("frames", "faces", "faces.parquet", "faceset.parquet")}
+    if not paths["faceset.parquet"].exists():
+        extract_frames(video, paths["frames"], folder / "video.json", fps=fps)
+        extract_faces(paths["frames"], paths["faces"], paths["faces.parquet"], detector=make_detector("dlib"),
+                      size=size, face_type="whole_face")
+        build_faceset(paths["faces.parquet"], paths["faces"], paths["faceset.parquet"])
+    return paths
+
+
+def settings_from(pairs: list[str]) -> dict:
+    """--set key=value (values read as JSON where they parse: numbers, true/false, null)."""
+    out = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pair", type=int, default=1, help="n-th pair of pairs.tsv (default 1)")
+    parser.add_argument("--source", type=Path, help="source clip (with --destination: instead of pairs.tsv)")
+    parser.add_argument("--destination", type=Path)
+    parser.add_argument("--preset", default="tiny")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a training setting over the preset's (repeatable): lr, batch_size, optimizer, ...")
+    parser.add_argument("--samples", type=int, default=20000, help="the budget: samples seen (src + dst faces)")
+    parser.add_argument("--every", type=int, default=2000, help="measure every N samples seen")
+    parser.add_argument("--out", type=Path, help="work folder (default: a temporary one)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+    if args.source and args.destination:
+        name, source, destination = f"{args.source.stem}_to_{args.destination.stem}", args.source, args.destination
+    else:
+        name, source, destination = example_pair(args.pair)
+    recipe = settings_from(args.set)
+    out = args.out or Path(tempfile.mkdtemp(prefix="quality-curve-"))
+    host = machine()
+    print(f"# quality curve: {name} ({source.name} -> {destination.name}), preset {args.preset}, settings {recipe}")
+    print(f"# machine: {host}")
+    print(f"# work folder: {out}")
+
+    size = max(model_config(args.preset).resolution, 64)
+    src, dst = prepare(source, out / "src", size), prepare(destination, out / "dst", size)
+    shown = prepare(destination, out / "dst-measured", size, fps=MEASURE_FPS)
+    batch = recipe.get("batch_size") or train_model_batch(args.preset)
+    per_step = 2 * batch  # a step is a batch of source faces and a batch of destination faces
+
+    rows, seconds = [], 0.0
+    for target in range(args.every, args.samples + 1, args.every):
+        started = time.perf_counter()
+        trained = train_model(
+            src=(src["faceset.parquet"], src["faces"]), dst=[(dst["faceset.parquet"], dst["faces"])],
+            preset=args.preset, iterations=-(-target // per_step), state_dir=out / "state",
+            model_path=out / "model.safetensors", preview_path=out / "preview.jpg", history_path=out / "history.csv",
+            plot_path=out / "loss.png", save_every=10**9, preview_every=0, backup_every=0, **recipe,
+        )
+        seconds += time.perf_counter() - started
+        merge_video(shown["frames"], shown["faces.parquet"], out / "model.safetensors", out / "merged")
+        quality = measure_pair(
+            destination_frames=shown["frames"], destination_faces=shown["faces.parquet"],
+            destination_faceset=dst["faceset.parquet"], destination_faceset_frames=dst["frames"],
+            source_frames=src["frames"], source_faceset=src["faceset.parquet"], merged=out / "merged",
+            quality_json=out / "quality.json", table_path=out / "quality.csv", plot_path=out / "quality.png",
+            strip_path=out / f"strip-{trained['iterations']}.jpg",
+        )
+        losses = trained["losses"]
+        rows.append({"samples": trained["iterations"] * per_step, "seconds": round(seconds, 1),
+                     "loss_src": losses["src"], "loss_dst": losses["dst"],
+                     **{k: quality.get(k) for k in COLUMNS[4:]}})
+        print(pd.DataFrame(rows[-1:], columns=COLUMNS).to_string(index=False, header=len(rows) == 1), flush=True)
+
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    table.to_csv(out / "curve.csv", index=False)
+    (out / "machine.json").write_text(json.dumps({**host, "pair": name, "preset": args.preset, "settings": recipe,
+                                                  "ceiling": quality["ceiling"]}, indent=1))
+    plot(table, out / "curve.png", f"{name}, {args.preset} {recipe or ''}")
+    print(f"\nceiling (the source's own faces): {quality['ceiling']}")
+    first = table[table["verdict"] == "source"]
+    print(f"first verdict source: {first.iloc[0][['samples', 'seconds']].to_dict() if len(first) else 'not reached'}")
+    print(table.to_markdown(index=False, floatfmt=".3f"))
+    print(f"# wrote {out / 'curve.csv'} and {out / 'curve.png'}")
+
+
+def train_model_batch(preset: str) -> int:
+    return train_settings(preset, 1).batch_size
+
+
+def plot(table: pd.DataFrame, path: Path, title: str) -> None:
+    """id_match, id_top1 and sharpness against samples seen (left) and wall seconds (right)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    for ax, x in zip(axes, ("samples", "seconds")):
+        for figure in ("id_match", "id_top1", "sharpness"):
+            ax.plot(table[x], table[figure], "o-", label=figure)
+        ax.set_xlabel("samples seen (src + dst faces)" if x == "samples" else "training wall seconds")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("figure (1 = best)")
+    axes[0].legend()
+    fig.suptitle(f"Swap quality against training: {title}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,166 @@
+"""The clip's figures from the per-face table, and the verdict they support.
+
+A face is *verified* as a person when dlib's distance to that identity is below the same-person
+threshold and below its distance to the other person of the pair. The verdict needs both identity
+and detail: a blurred blob is often "nearer" to the source (id_retrieval) without being anybody.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+import pandas as pd
+
+from swaplib.core.errors import SwaplibError
+from swaplib.extract.identity import SAME_PERSON
+from swaplib.quality.measure import SOURCE, Identity, identity_columns
+
+FIGURES = {
+    "verdict": "who the swapped faces are, for the recogniser, and whether they are sharp (see `verdict_text`)",
+    "id_match": "share of swapped faces that dlib verifies as the source person (distance to the source identity "
+                "below same_person and below the distance to the destination identity)",
+    "id_top1": "share of swapped faces whose nearest identity in the gallery (every video of the run, and the "
+               "quality.gallery photos) is the source",
+    "sharpness": "median detail of the swapped face over the destination face at the same place (variance of the "
+                 "Laplacian in the face hull; a blur is far below 1, a sharp swap near 1)",
+    "id_retrieval": "weak two-way figure: share of merged faces merely nearer to the source than to the "
+                    "destination (a blur far from both often scores high; read id_match instead)",
+    "id_distance_source": "mean embedding distance of merged faces to the source identity",
+    "id_distance_destination": "mean embedding distance of merged faces to the destination identity",
+    "landmark_error": "mean landmark distance, merged vs destination, / inter-ocular distance (0 = pose and expression "
+                      "kept)",
+    "jitter_ratio": "added frame-to-frame landmark motion / the destination's own motion (0 = as steady as the "
+                    "destination)",
+    "coverage": "share of destination frames with a face that got swapped",
+}
+
+VERDICTS = {
+    "source": "The swap is the source person: dlib verifies most swapped faces as the source, and they are about "
+              "as sharp as the destination's.",
+    "destination": "The faces are still the destination person (nothing swapped, or the model gives back the "
+                   "destination).",
+    "nobody": "The swap is nobody: the faces are blurred, or far from every identity the recogniser knows. "
+              "Train longer.",
+    "mixed": "Mixed: neither the source nor the destination for most faces. Train longer or check the face sets.",
+    "unmeasurable identity": "Identity cannot be measured: the recogniser hardly tells the source and destination "
+                             "people apart, so only sharpness and pose are meaningful here.",
+}
+
+
+@dataclass(frozen=True)
+class QualitySettings:
+    """The quality section of config.yaml (see README, "Measured quality")."""
+
+    identity_faces: int = 64  # faces of each face set averaged into its identity (0 = all)
+    strip_frames: int = 6  # frames in the destination / swap strip
+    gallery: str = ""  # folder of photos of other people, added to the identification gallery
+    same_person: float = SAME_PERSON  # dlib distance below which two faces are the same person
+    separable_margin: float = 0.1  # identities closer than same_person + this cannot be told apart
+    verdict_id_match: float = 0.5  # id_match at or above which the swap is the source (with the sharpness)
+    verdict_sharpness: float = 0.5  # sharpness below which the swap is blurred (verdict nobody)
+
+
+THRESHOLDS = ("same_person", "separable_margin", "verdict_id_match", "verdict_sharpness")
+
+
+def quality_settings(values: dict | None = None) -> QualitySettings:
+    """Settings from the config's quality section (missing keys take the defaults); unknown keys are an error."""
+    values = dict(values or {})
+    unknown = sorted(set(values) - {f.name for f in fields(QualitySettings)})
+    if unknown:
+        raise SwaplibError(f"quality settings: unknown {unknown}")
+    return QualitySettings(**values)
+
+
+def _mean(values) -> float | None:
+    values = pd.Series(values, dtype=float).dropna()
+    return float(values.mean()) if len(values) else None
+
+
+def _median(values) -> float | None:
+    values = pd.Series(values, dtype=float).dropna()
+    return float(values.median()) if len(values) else None
+
+
+def identity_shares(table: pd.DataFrame, same_person: float) -> dict:
+    """id_match, the destination's own match, id_top1, the share far from every identity, id_retrieval."""
+    far = table[["dist_source", "dist_destination", "dist_nearest_other"]].min(axis=1, skipna=True) >= same_person
+    return {
+        "id_match": _mean((table["dist_source"] < same_person) & (table["dist_source"] < table["dist_destination"])),
+        "id_match_destination": _mean((table["dist_destination"] < same_person)
+                                      & (table["dist_destination"] < table["dist_source"])),
+        "id_top1": _mean(table["nearest"] == SOURCE),
+        "id_nobody": _mean(far),
+        "id_retrieval": _mean(table["dist_source"] < table["dist_destination"]),
+    }
+
+
+def separable(apart: float, settings: QualitySettings) -> bool:
+    """Whether the recogniser tells the pair's two people apart with room to spare."""
+    return apart >= settings.same_person + settings.separable_margin
+
+
+def verdict(figures: dict, is_separable: bool, settings: QualitySettings) -> str:
+    """One of VERDICTS, from the figures (see README for the order of the tests)."""
+    sharpness = figures.get("sharpness")
+    if not figures.get("faces_swapped"):
+        return "destination"  # nothing changed: what merge.mode original gives
+    if sharpness is not None and sharpness < settings.verdict_sharpness:
+        return "nobody"
+    if not is_separable:
+        return "unmeasurable identity"
+    share = settings.verdict_id_match
+    if (figures.get("id_match") or 0) >= share:
+        return "source"
+    if (figures.get("id_match_destination") or 0) >= share:
+        return "destination"
+    if (figures.get("id_nobody") or 0) >= share:
+        return "nobody"
+    return "mixed"
+
+
+def summarize(table: pd.DataFrame, n_frames: int, settings: QualitySettings) -> dict:
+    """The clip's figures from the per-face table (None where a figure has nothing to measure)."""
+    jitter, motion = _mean(table["jitter"]), _mean(table["destination_motion"])
+    swapped_frames = int(table.loc[table["swapped"], "frame"].nunique())
+    figures = {
+        **identity_shares(table, settings.same_person),
+        "sharpness": _median(table["sharpness"]),
+        "id_distance_source": _mean(table["dist_source"]),
+        "id_distance_destination": _mean(table["dist_destination"]),
+        "landmark_error": _mean(table["landmark_error"]),
+        # Undefined when the destination does not move at all (nothing to compare with).
+        "jitter_ratio": jitter / motion if jitter is not None and motion else None,
+        "jitter": jitter,
+        "destination_motion": motion,
+        "coverage": swapped_frames / n_frames if n_frames else None,
+        "frames": int(n_frames),
+        "frames_with_face": int(table["frame"].nunique()),
+        "frames_swapped": swapped_frames,
+        "faces": int(len(table)),
+        "faces_swapped": int(table["swapped"].sum()),
+    }
+    return rounded(figures)
+
+
+def ceiling(source: Identity, gallery: list[Identity], settings: QualitySettings) -> dict:
+    """The identity figures of the source's own faces (each against the mean of the others): what a perfect
+    swap would score with these tools. Its sharpness is 1 and its landmark error 0 by construction."""
+    columns = identity_columns(source.embeddings, gallery, means={SOURCE: source.leave_one_out()})
+    shares = identity_shares(pd.DataFrame(columns), settings.same_person)
+    return rounded({"id_match": shares["id_match"], "id_top1": shares["id_top1"],
+                    "id_retrieval": shares["id_retrieval"], "sharpness": 1.0,
+                    "id_distance_source": float(np.mean(columns["dist_source"])), "faces": len(source.embeddings)})
+
+
+def judge(figures: dict, apart: float, settings: QualitySettings) -> dict:
+    """The verdict, its sentence, and whether the pair is separable, to put first in quality.json."""
+    is_separable = separable(apart, settings)
+    word = verdict(figures, is_separable, settings)
+    return {"verdict": word, "verdict_text": VERDICTS[word], "separable": is_separable,
+            "thresholds": {name: value for name, value in asdict(settings).items() if name in THRESHOLDS}}
+
+
+def rounded(values: dict) -> dict:
+    return {k: round(v, 4) if isinstance(v, float) else v for k, v in values.items()}

@@ -1,0 +1,221 @@
+"""What each face looks like to the measuring tools: landmarks, identity embedding and detail, in the
+destination frame and at the same place in the merged frame.
+
+- landmarks: dlib's 68-point shape predictor, started from the face table's detector box, in both
+  frames (so an untouched face measures exactly as the destination, whichever landmarker and
+  smoothing the faces stage used);
+- identity: dlib's face-embedding ResNet (swaplib.extract.identity) on the merged face, compared
+  with every identity of the gallery (the mean embedding of each face set, and gallery photos);
+- detail: the variance of the Laplacian inside the face's hull, merged over destination.
+
+The identities are embedded from the full-resolution frames with the landmarks stored in the face
+tables: nothing is detected twice, and they do not depend on `extract.size`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from swaplib.core.errors import SwaplibError
+from swaplib.core.images import frame_files, read_image
+from swaplib.core.progress import Progress
+from swaplib.extract.align import hull_mask
+from swaplib.extract.detect import DlibLandmarker, box_iou, make_detector, to_rgb_uint8
+from swaplib.extract.detect.dlib_backends import SHAPE_PREDICTOR
+from swaplib.extract.identity import (
+    CHIP_PADDING,
+    CHIP_SIZE,
+    EMBEDDING_MODEL,
+    FaceEmbedder,
+    distances,
+    reference_embedding,
+)
+from swaplib.tables.faces import landmarks_array, read_faces
+from swaplib.tables.faceset import selected_faces
+
+log = logging.getLogger(__name__)
+
+CHANGED = 1.0  # mean |merged - destination| (0..255) inside a face's hull above which it was swapped
+MATCH_IOU = 0.3  # boxes in consecutive frames overlapping this much are the same face
+SOURCE, DESTINATION = "source", "destination"  # the pair's two identities in every gallery
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+MODELS = {
+    "landmarks": f"dlib {SHAPE_PREDICTOR} (68 iBUG points), started from the face table's box",
+    "embedding": f"dlib {EMBEDDING_MODEL} (128-D, {CHIP_SIZE} px chips, padding {CHIP_PADDING})",
+    "sharpness": "variance of the Laplacian of the grey image inside the face hull, merged / destination",
+}
+
+
+@dataclass
+class Identity:
+    """A person as the recogniser sees them: the mean embedding, and the faces it was made of."""
+
+    name: str
+    mean: np.ndarray  # (128,)
+    embeddings: np.ndarray  # (N, 128); one row for a photo
+
+    def leave_one_out(self) -> np.ndarray:
+        """(N, 128): for each face, the mean of the others (so a face is not measured against itself)."""
+        n = len(self.embeddings)
+        if n < 2:
+            return np.repeat(self.mean[None], n, axis=0)
+        return (n * self.mean[None] - self.embeddings) / (n - 1)
+
+
+def _boxes(faces: pd.DataFrame) -> np.ndarray:
+    return faces[["box_x0", "box_y0", "box_x1", "box_y1"]].to_numpy(dtype=np.float64)
+
+
+def faceset_identity(name: str, faceset_path, frames_dir, embedder: FaceEmbedder, max_faces: int = 64) -> Identity:
+    """The identity of a face set's selected faces (at most max_faces, spread over the clip; 0 = all)."""
+    faces = selected_faces(faceset_path).sort_values(["frame", "index"])
+    if faces.empty:
+        raise SwaplibError(f"{faceset_path}: the face set selects no face, so it has no identity to measure against")
+    if 0 < max_faces < len(faces):
+        faces = faces.iloc[np.linspace(0, len(faces) - 1, max_faces).round().astype(int)]
+    paths = dict(frame_files(frames_dir))
+    embeddings = []
+    for frame, rows in faces.groupby("frame"):
+        if frame not in paths:
+            raise SwaplibError(f"{frames_dir}: frame {frame} of face set {faceset_path} is missing")
+        embeddings.append(embedder.embed(to_rgb_uint8(read_image(paths[frame])), landmarks_array(rows)))
+    embeddings = np.concatenate(embeddings)
+    return Identity(name, embeddings.mean(axis=0), embeddings)
+
+
+def photo_identities(folder, embedder: FaceEmbedder) -> list[Identity]:
+    """One identity per photo of a gallery folder (named by its file name; one face per photo)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise SwaplibError(f"{folder}: the quality gallery is not a folder of photos")
+    photos = sorted(p for p in folder.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
+    if not photos:
+        raise SwaplibError(f"{folder}: the quality gallery holds no photo ({', '.join(PHOTO_SUFFIXES)})")
+    detector = make_detector("dlib", upsample=1)
+    found = [reference_embedding(photo, detector, embedder) for photo in photos]  # names the photo on a bad one
+    return [Identity(photo.stem, vector, vector[None]) for photo, vector in zip(photos, found)]
+
+
+def inter_ocular(landmarks: np.ndarray) -> np.ndarray:
+    """Distance between the outer eye corners (points 36 and 45; 300-W's normalisation), per face."""
+    return np.linalg.norm(landmarks[..., 45, :] - landmarks[..., 36, :], axis=-1)
+
+
+def _point_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Mean distance between corresponding landmarks, per face."""
+    return np.linalg.norm(a - b, axis=-1).mean(axis=-1)
+
+
+def _detail(grey_laplacian: np.ndarray, hull: np.ndarray) -> float:
+    return float(grey_laplacian[hull].var()) if hull.any() else float("nan")
+
+
+def _inner(hull: np.ndarray, iod: float) -> np.ndarray:
+    """The hull less a band along its edge (a quarter of the inter-ocular distance): the merge's seam
+    there is an edge of its own, which would count as detail."""
+    side = max(3, int(round(iod / 4)) | 1)
+    return cv2.erode(hull.astype(np.uint8), np.ones((side, side), np.uint8)).astype(bool)
+
+
+def _laplacian(image: np.ndarray) -> np.ndarray:
+    return cv2.Laplacian(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32), cv2.CV_32F)
+
+
+def _read_pair(destination_path: Path, merged_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    destination, merged = read_image(destination_path), read_image(merged_path)
+    if destination.shape != merged.shape:
+        raise SwaplibError(f"{merged_path}: size {merged.shape[1::-1]} differs from {destination_path}")
+    return destination, merged
+
+
+def _check_frames(frames: dict, merged: dict, faces: pd.DataFrame, frames_dir, merged_dir, faces_table) -> None:
+    if set(frames) != set(merged):
+        odd = sorted(set(frames) ^ set(merged))[:5]
+        raise SwaplibError(f"{merged_dir}: merged frames do not match the destination frames in {frames_dir} "
+                           f"(frames {odd} are in only one of them)")
+    if faces.empty:
+        raise SwaplibError(f"{faces_table}: no face to measure (the faces stage kept none)")
+    unknown = sorted(set(faces["frame"]) - set(frames))[:5]
+    if unknown:
+        raise SwaplibError(f"{faces_table}: faces of frames {unknown} that {frames_dir} does not have")
+
+
+def measure_faces(frames_dir, faces_table, merged_dir, gallery: list[Identity], embedder: FaceEmbedder) -> pd.DataFrame:
+    """One row per destination face: was it swapped, its distance to each identity of the gallery (which
+    holds `source` and `destination`), the nearest one, its detail ratio, landmark error and jitter."""
+    frame_paths, merged = dict(frame_files(frames_dir)), dict(frame_files(merged_dir))
+    faces = read_faces(faces_table).sort_values(["frame", "index"]).reset_index(drop=True)
+    _check_frames(frame_paths, merged, faces, frames_dir, merged_dir, faces_table)
+    landmarker = DlibLandmarker()
+    boxes = _boxes(faces)
+    before, after, change, sharpness, vectors = [], [], [], [], []
+    with Progress(faces["frame"].nunique(), "frames measured", log=log) as progress:
+        for frame, rows in faces.groupby("frame", sort=False):
+            destination, swapped = _read_pair(frame_paths[frame], merged[frame])
+            new_rgb = to_rgb_uint8(swapped)
+            frame_boxes = boxes[rows.index]
+            dst_lm = landmarker.fit(to_rgb_uint8(destination), frame_boxes).astype(np.float64)
+            new_lm = landmarker.fit(new_rgb, frame_boxes).astype(np.float64)
+            diff = cv2.absdiff(destination, swapped).mean(axis=2)
+            dst_detail, new_detail = _laplacian(destination), _laplacian(swapped)
+            for points in dst_lm:
+                hull = hull_mask(points, diff.shape) > 0.5
+                change.append(float(diff[hull].mean()) if hull.any() else 0.0)
+                inner = _inner(hull, inter_ocular(points))
+                sharpness.append(_detail(new_detail, inner) / max(_detail(dst_detail, inner), 1e-6))
+            before.append(dst_lm)
+            after.append(new_lm)
+            vectors.append(embedder.embed(new_rgb, new_lm))
+            progress.update()
+    dst_lm, new_lm, vectors = np.concatenate(before), np.concatenate(after), np.concatenate(vectors)
+    iod = np.maximum(inter_ocular(dst_lm), 1.0)
+    table = pd.DataFrame({
+        "frame": faces["frame"], "index": faces["index"], "face_id": faces["face_id"],
+        "change": change, "sharpness": sharpness,
+        **identity_columns(vectors, gallery),
+        "landmark_error": _point_distance(new_lm, dst_lm) / iod,
+    })
+    table["swapped"] = table["change"] > CHANGED
+    return table.assign(**_jitter(faces["frame"].to_numpy(), boxes, dst_lm, new_lm, iod))
+
+
+def identity_columns(vectors: np.ndarray, gallery: list[Identity], means: dict | None = None) -> dict:
+    """dist_source, dist_destination, dist_nearest_other and nearest (the gallery's name) per face.
+
+    means: {name: (N, 128)} a per-face mean in place of an identity's mean (the ceiling's leave-one-out)."""
+    means = means or {}
+    table = {person.name: np.linalg.norm(vectors - means[person.name], axis=1) if person.name in means
+             else distances(vectors, person.mean) for person in gallery}
+    names = list(table)
+    stacked = np.stack([table[name] for name in names], axis=1)
+    others = [i for i, name in enumerate(names) if name not in (SOURCE, DESTINATION)]
+    return {
+        "dist_source": table[SOURCE], "dist_destination": table[DESTINATION],
+        "dist_nearest_other": stacked[:, others].min(axis=1) if others else np.full(len(vectors), np.nan),
+        "nearest": [names[i] for i in stacked.argmin(axis=1)],
+    }
+
+
+def _jitter(frames: np.ndarray, boxes: np.ndarray, dst_lm: np.ndarray, new_lm: np.ndarray, iod: np.ndarray) -> dict:
+    """Per face, against the same face in the previous frame (best box overlap), over the inter-ocular
+    distance: `jitter`, the motion of (merged - destination) landmarks, and `destination_motion`."""
+    previous = np.full(len(frames), -1)
+    for i, frame in enumerate(frames):
+        candidates = np.flatnonzero(frames == frame - 1)
+        if len(candidates):
+            overlap = box_iou(boxes[i], boxes[candidates])[0]
+            if overlap.max() >= MATCH_IOU:
+                previous[i] = candidates[overlap.argmax()]
+    has = previous >= 0
+    jitter, motion = np.full(len(frames), np.nan), np.full(len(frames), np.nan)
+    offset = new_lm - dst_lm
+    jitter[has] = _point_distance(offset[has], offset[previous[has]]) / iod[has]
+    motion[has] = _point_distance(dst_lm[has], dst_lm[previous[has]]) / iod[has]
+    return {"jitter": jitter, "destination_motion": motion}
