@@ -167,7 +167,7 @@ def main() -> None:
 
 
 def train_model_batch(preset: str) -> int:
-    return train_settings(preset, 1).batch_size
+    return train_settings(preset, iterations=1).batch_size
 
 
 def plot(table: pd.DataFrame, path: Path, title: str) -> None:

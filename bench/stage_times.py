@@ -31,7 +31,9 @@ def print_table(table: pd.DataFrame) -> None:
     """One row per job, then the total per stage, with the machine they ran on."""
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores\n")
     print(table.to_string(index=False, float_format=lambda x: f"{x:.1f}"))
-    totals = table.groupby("stage", sort=False).agg(jobs=("job", "size"), seconds=("seconds", "sum"), max_rss_mb=("max_rss_mb", "max"))
+    totals = table.groupby("stage", sort=False).agg(
+        jobs=("job", "size"), seconds=("seconds", "sum"), max_rss_mb=("max_rss_mb", "max")
+    )
     print("\nper stage:")
     print(totals.to_string(float_format=lambda x: f"{x:.1f}"))
     print(f"\nsum of job times: {table['seconds'].sum():.0f} s")

@@ -18,8 +18,8 @@ from swaplib.core.errors import SwaplibError
 from swaplib.core.images import read_image, write_image
 from swaplib.extract.align import face_matrix, hull_mask, warp_to_face, warp_to_frame
 from swaplib.extract.detect.backends import make_detector
-from swaplib.extract.stage import extract_faces
 from swaplib.extract.identity import FaceEmbedder
+from swaplib.extract.stage import extract_faces
 from swaplib.quality.figures import FIGURES, VERDICTS, QualitySettings, judge, quality_settings, summarize
 from swaplib.quality.measure import DESTINATION, SOURCE, faceset_identity, measure_faces, photo_identities
 from swaplib.quality.stage import measure_pair, write_card
