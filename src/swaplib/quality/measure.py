@@ -26,8 +26,9 @@ from swaplib.core.errors import SwaplibError
 from swaplib.core.images import frame_files, read_image
 from swaplib.core.progress import Progress
 from swaplib.extract.align import hull_mask
-from swaplib.extract.detect import DlibLandmarker, box_iou, make_detector, to_rgb_uint8
-from swaplib.extract.detect.dlib_backends import SHAPE_PREDICTOR
+from swaplib.extract.detect.backends import make_detector
+from swaplib.extract.detect.base import box_iou, to_rgb_uint8
+from swaplib.extract.detect.dlib_backends import SHAPE_PREDICTOR, DlibLandmarker
 from swaplib.extract.identity import (
     CHIP_PADDING,
     CHIP_SIZE,
