@@ -12,6 +12,7 @@ from safetensors.torch import save_file
 from swaplib import __version__
 from swaplib.core.errors import SwaplibError
 from swaplib.model import MODEL_FORMAT, build_model, load_model, read_header, save_model
+from swaplib.model.io import weights_digest
 from swaplib.train.settings import model_config
 
 CFG = model_config("tiny", resolution=32)
@@ -42,8 +43,20 @@ def test_round_trip_weights_and_header(saved):
     assert loaded.state_dict().keys() == model.state_dict().keys()
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in loaded.state_dict().items())
     assert not loaded.training and loaded.cfg == CFG
+    digest = meta.pop("weights_sha256")
     assert meta == {"format": MODEL_FORMAT, "swaplib_version": __version__, "model_config": CFG.to_dict(), **RECORD}
-    assert read_header(path) == meta
+    assert read_header(path) == {**meta, "weights_sha256": digest}
+
+
+def test_the_weights_digest_follows_the_weights_not_the_header(saved, tmp_path):
+    path, model = saved
+    digest = read_header(path)["weights_sha256"]
+    assert digest == weights_digest(model.state_dict()) and len(digest) == 64
+    save_model(tmp_path / "other.safetensors", model, iterations=99, note="another header")
+    assert read_header(tmp_path / "other.safetensors")["weights_sha256"] == digest
+    with torch.no_grad():
+        next(model.parameters()).add_(1e-3)
+    assert weights_digest(model.state_dict()) != digest
 
 
 def test_not_found(tmp_path):

@@ -367,3 +367,38 @@ def test_a_state_folder_of_the_previous_code_resumes_bit_for_bit(faces, tmp_path
     assert "architecture changed" not in caplog.text and "another swaplib version" not in caplog.text
     assert (out / "history.csv").read_text() == straight30[1]
     _assert_same_model(out / "model.safetensors", straight30[0])
+
+
+def test_time_budget_stops_early_records_the_iteration_and_resumes(faces, tmp_path, straight30, caplog):
+    caplog.set_level(logging.INFO, logger="swaplib.train")
+    out = tmp_path / "out"
+    summary = _run(faces, out, _quick(30, max_minutes=1e-4))  # 6 ms: the budget ends after the first step or two
+    reached = summary["iterations"]
+    assert 1 <= reached < 30 and summary["stopped_by"] == "max_minutes"
+    assert f"time budget of 0.0001 min reached at iteration {reached} of 30" in caplog.text
+    _, header = load_model(out / "model.safetensors")
+    assert header["iterations"] == reached and header["stopped_by"] == "max_minutes"
+    assert _checkpoint(out / "state")["iteration"] == reached
+
+    # Without the budget the same state folder goes on to the end, step for step as a straight run.
+    summary = _run(faces, out, _quick(30))
+    assert summary["resumed_from"] == reached and summary["stopped_by"] == "iterations"
+    assert (out / "history.csv").read_text() == straight30[1]
+
+
+def test_out_of_memory_saves_and_names_what_to_lower(faces, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+
+    def oom():
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    _interrupt_step(monkeypatch, at_call=14, action=oom)  # step 14; the last save was at 10
+    with pytest.raises(SwaplibError) as error:
+        _run(faces, out, _quick(20))
+    message = str(error.value)
+    assert "out of memory on cpu at iteration 14 with batch_size 4 at resolution 32" in message
+    assert "lower train.batch_size (e.g. 2) or train.resolution" in message
+    assert "iteration 13 is saved" in message
+    assert _checkpoint(out / "state")["iteration"] == 13  # nothing trained is lost
+    monkeypatch.undo()
+    assert _run(faces, out, _quick(20))["resumed_from"] == 13

@@ -4,7 +4,7 @@
     header    JSON in safetensors' metadata under "swaplib": {"format": "swaplib-model/2",
               "model_config": the architecture (ModelConfig), "swaplib_version", and what training
               records: iterations, settings (resolved), face_type, faces (ids), losses, masks_trained,
-              best_loss}
+              best_loss, base (the shared base it started from, if any)}, and weights_sha256 (weights_digest)
 
 The architecture travels in the file, so whoever loads a model needs no preset or setting.
 Loading checks the format first and names the file and the problem: an old model.pt (a torch
@@ -13,9 +13,12 @@ pickle), a safetensors file without swaplib's header, a truncated file, another 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import struct
 from pathlib import Path
+
+import torch
 
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
@@ -33,11 +36,23 @@ HEADER_KEY = "swaplib"
 _MAX_HEADER = 100 << 20  # safetensors' own limit on the JSON header
 
 
+def weights_digest(tensors: dict[str, torch.Tensor]) -> str:
+    """sha256 of the weights alone (names, dtypes, shapes, values): what a model computes, whatever the
+    header says (the swaplib version, say); a model that starts from a base records its base's."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        digest.update(f"{name}:{t.dtype}:{tuple(t.shape)}\n".encode())
+        digest.update(t.view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return digest.hexdigest()
+
+
 def save_model(path: str | Path, model: SwapModel, **record) -> None:
     """Write `model`'s weights and header (+ `record`: JSON-able facts of its training) durably."""
-    header = {"format": MODEL_FORMAT, "swaplib_version": __version__, "model_config": model.cfg.to_dict(), **record}
-    text = json.dumps(header, sort_keys=True, allow_nan=False)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    header = {"format": MODEL_FORMAT, "swaplib_version": __version__, "model_config": model.cfg.to_dict(),
+              "weights_sha256": weights_digest(tensors), **record}
+    text = json.dumps(header, sort_keys=True, allow_nan=False)
     with atomic_path(path, durable=True) as tmp:
         save_file(tensors, str(tmp), metadata={HEADER_KEY: text})
 
@@ -76,16 +91,22 @@ def read_header(path: str | Path) -> dict:
     return header
 
 
+def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """A model file's weights (on the CPU) and its header, format-checked."""
+    path = Path(path)
+    header = read_header(path)
+    try:
+        return load_file(path), header
+    except (SafetensorError, OSError, ValueError) as e:
+        raise SwaplibError(f"{path}: not a readable model file (truncated or corrupt? {e}); retrain it") from None
+
+
 def load_model(model_path: str | Path, device="cpu", precision: str = "fp32") -> tuple[SwapModel, dict]:
     """Load model.safetensors → (model in eval mode on `device`, swapping in `precision` (base.amp_dtype);
     its header: format, model_config, iterations, settings, losses, masks_trained, faces, face_type, ...)."""
     path = Path(model_path)
-    header = read_header(path)
+    tensors, header = read_weights(path)
     dev = resolve_device(str(device))
-    try:
-        tensors = load_file(path)
-    except (SafetensorError, OSError, ValueError) as e:
-        raise SwaplibError(f"{path}: not a readable model file (truncated or corrupt? {e}); retrain it") from None
     try:
         model = build_model(ModelConfig.from_dict(header["model_config"]))
         model.load_state_dict(tensors)

@@ -28,12 +28,12 @@ from swaplib.core.progress import Progress
 from swaplib.model.base import amp_dtype, autocast, precision_name, resolve_device
 from swaplib.model.build import build_model, count_parameters
 from swaplib.model.config import ModelConfig
-from swaplib.model.io import save_model
+from swaplib.model.io import read_header, read_weights, save_model
 from swaplib.train.data import Augmentation, Batches, BatchLoader, FaceData, combined_data, load_face_data
 from swaplib.train.losses import pair_losses, ssim_kernels
 from swaplib.train.optim import make_optimizer
 from swaplib.train.outputs import fmt_loss, mean_losses, preview, write_history, write_plot
-from swaplib.train.settings import DEFAULT_PRESET, TrainSettings, resolve
+from swaplib.train.settings import DEFAULT_PRESET, PRETRAIN_RECIPE, TrainSettings, resolve
 from swaplib.train.signals import StopOnSignal
 from swaplib.train.state import CHECKPOINT_FORMAT, StateFolder, architecture_changes
 
@@ -87,8 +87,15 @@ class Trainer:
     """The model, its optimizer and the run's state, with what changes them: restore, save,
     rollback and step."""
 
-    def __init__(self, model_cfg: ModelConfig, s: TrainSettings, faces: FaceSets, state: StateFolder, device, log):
+    def __init__(self, model_cfg: ModelConfig, s: TrainSettings, faces: FaceSets, state: StateFolder, device, log,
+                 base: Path | None = None):
         self.cfg, self.s, self.faces, self.state, self.device, self.log = model_cfg, s, faces, state, device, log
+        if s.from_base and base is None:
+            raise SwaplibError("from_base is set but no base model was given: the workflow's pretrain section names "
+                               "the faces it is trained on")
+        self.base = Path(base) if s.from_base else None
+        # The base's weights digest: a checkpoint started from another base (or from none) is not this model's.
+        self.base_id = read_header(self.base)["weights_sha256"] if self.base else None
         torch.manual_seed(s.seed)  # a fresh start is seeded; a checkpoint, if any, overwrites it in resume()
         self.model = build_model(model_cfg).to(device)
         self.amp = amp_dtype(s.precision, device)
@@ -135,20 +142,17 @@ class Trainer:
         """Continue from the state folder where it fits; the iteration resumed from, or None (a fresh start)."""
         s, log = self.s, self.log
         ckpt = self.state.load()
-        changed = ckpt is not None and architecture_changes(ckpt["model_config"], self.cfg.to_dict())
-        if changed:
-            self.state.move_incompatible(ckpt, changed)
+        unfit = ckpt is not None and self.unfit(ckpt)
+        if unfit:
+            self.state.move_incompatible(ckpt, unfit)
             ckpt = None
         resumed_from = None
         if ckpt is not None and ckpt.get("pretrain") and not s.pretrain:
-            self.model.load_state_dict(ckpt["model"])  # DFL: keep the pretrained encoder and decoder(s), new inter(s)
-            fresh = build_model(self.cfg)
-            for name in ("inter", "inter_AB", "inter_B"):
-                if hasattr(self.model, name):
-                    getattr(self.model, name).load_state_dict(getattr(fresh, name).state_dict())
-            self.opt = self.new_optimizer()
+            self.keep_all_but_inter(ckpt["model"])
             log.info("pretrained model (%d iterations) found: training starts at iteration 0 with its encoder and "
                      "decoder(s) and fresh inter layer(s)", ckpt["iteration"])
+        elif ckpt is None and self.base is not None:
+            self.start_from_base()
         elif ckpt is not None:
             self.restore(ckpt)
             resumed_from = self.run.iteration
@@ -174,6 +178,40 @@ class Trainer:
                  f", lr dropout {s.lr_dropout}" if s.lr_dropout < 1 else "")
         return resumed_from
 
+    def unfit(self, ckpt: dict) -> str:
+        """Why a checkpoint is not this model's to resume (empty when it is): another architecture, or
+        another starting point (a shared base trained again, one added or one taken away)."""
+        changed = architecture_changes(ckpt["model_config"], self.cfg.to_dict())
+        if changed:
+            return f"model architecture changed ({changed})"
+        was = ckpt.get("base")  # None also for a checkpoint from before shared bases
+        if was == self.base_id:
+            return ""
+        if was is None:
+            return f"the model now starts from the shared base {self.base}"
+        if self.base_id is None:
+            return "the model no longer starts from a shared base (from_base is off)"
+        return f"the shared base {self.base} was trained again (weights {was[:12]} -> {self.base_id[:12]})"
+
+    def keep_all_but_inter(self, weights: dict) -> None:
+        """DFL's switch from pretraining: the given encoder and decoder(s), fresh inter layer(s), a fresh optimizer."""
+        self.model.load_state_dict(weights)
+        fresh = build_model(self.cfg)
+        for name in ("inter", "inter_AB", "inter_B"):
+            if hasattr(self.model, name):
+                getattr(self.model, name).load_state_dict(getattr(fresh, name).state_dict())
+        self.opt = self.new_optimizer()
+
+    def start_from_base(self) -> None:
+        weights, header = read_weights(self.base)
+        changed = architecture_changes(header["model_config"], self.cfg.to_dict())
+        if changed:
+            raise SwaplibError(f"{self.base}: the shared base has another architecture than this model ({changed}); "
+                               f"the base is trained with the train section's architecture: rerun the pretrain rule")
+        self.keep_all_but_inter(weights)
+        self.log.info("starting from the shared base %s (%d iterations): its encoder and decoder(s), fresh inter "
+                      "layer(s), iteration 0", self.base, header.get("iterations", 0))
+
     @property
     def lr(self) -> float:
         return self.s.lr * self.run.lr_scale
@@ -197,7 +235,7 @@ class Trainer:
         return {"format": CHECKPOINT_FORMAT, "model_config": self.cfg.to_dict(), "model": cpu(self.model.state_dict()),
                 "optimizer": optim_state, "iteration": run.iteration, "rng": rng,
                 "lr_scale": run.lr_scale, "rollbacks": run.rollbacks, "best_loss": run.best_loss,
-                "recent_loss": recent_loss, "pretrain": self.s.pretrain,
+                "recent_loss": recent_loss, "pretrain": self.s.pretrain, "base": self.base_id,
                 "history": {"iteration": torch.tensor(history["iteration"], dtype=torch.int64),
                             "src": torch.tensor(history["src"], dtype=torch.float64),
                             "dst": torch.tensor(history["dst"], dtype=torch.float64)},
@@ -287,6 +325,20 @@ class Trainer:
             self.run.history[key].append(value)
         return None
 
+    def out_of_memory(self) -> SwaplibError:
+        """The error for an out-of-memory step, after saving what was trained since the last save (memory runs
+        out in the forward or backward pass, before the optimizer changes any weight)."""
+        it, bs, cfg = self.run.iteration, self.s.batch_size, self.cfg
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        saved = ""
+        if it > self.run.last_saved:
+            self.save()
+            saved = f"; iteration {it} is saved, a rerun resumes from it"
+        return SwaplibError(f"out of memory on {self.device} at iteration {it + 1} with batch_size {bs} at "
+                            f"resolution {cfg.resolution} ({cfg.archi}, {precision_name(self.amp)}): lower "
+                            f"train.batch_size (e.g. {max(1, bs // 2)}) or train.resolution{saved}")
+
     def preview(self) -> np.ndarray:
         return preview(self.model, self.faces.src, self.faces.dst, self.device, self.amp)
 
@@ -307,13 +359,15 @@ def train(
     plot_path: Path,
     src_masks=None,
     dst_masks=None,
+    base: Path | None = None,
     log: logging.Logger = logger,
 ) -> dict:
     """Train (or continue training) a model; write model, preview, history and plot at the end.
 
     src_faces / dst_faces: FaceSetFiles (crops with masks, eyes-and-mouth masks, yaw, ids: see
     data.face_set_data) or plain lists of crop paths. Masks (optional, both or neither) may also
-    be given as arrays (N,R,R) 0..1 or lists of arrays / grayscale mask image paths.
+    be given as arrays (N,R,R) 0..1 or lists of arrays / grayscale mask image paths. With
+    settings.from_base, a fresh start takes its encoder and decoder(s) from the `base` model file.
     Returns a summary dict.
     """
     s = settings
@@ -321,8 +375,8 @@ def train(
     state = StateFolder(state_dir, log)
     faces = FaceSets.load(src_faces, dst_faces, s, model_cfg.resolution, src_masks, dst_masks, log)
     if s.pretrain:  # DFL: no warp, flips, even yaw, no lr dropout
-        s = replace(s, random_warp=False, random_flip=True, uniform_yaw=True, lr_dropout=1.0, lr_cos=0, ct_mode="none")
-    trainer = Trainer(model_cfg, s, faces, state, device, log)
+        s = replace(s, **PRETRAIN_RECIPE)
+    trainer = Trainer(model_cfg, s, faces, state, device, log, base)
     resumed_from = trainer.resume()
     batches = Batches(faces.src, faces.dst, s.batch_size, s.seed,
                       Augmentation(s.random_flip, s.random_warp, s.random_transform, s.ct_mode, s.uniform_yaw),
@@ -336,12 +390,24 @@ def train(
     threads_before = torch.get_num_threads()
     if s.threads:
         torch.set_num_threads(s.threads)
+    deadline = t_start + 60 * s.max_minutes if s.max_minutes else math.inf
+    stopped_by = "iterations"
     with StopOnSignal() as stop, BatchLoader(batches, s.workers) as loader:
         try:
             while trainer.run.iteration < s.iterations:
                 stop.check(trainer.run.iteration)
+                if time.perf_counter() >= deadline:
+                    stopped_by = "max_minutes"
+                    log.info("time budget of %g min reached at iteration %d of %d: stopping here (the model records "
+                             "iteration %d; run again or raise max_minutes to go on)", s.max_minutes,
+                             trainer.run.iteration, s.iterations, trainer.run.iteration)
+                    break
                 t_step = time.perf_counter()
-                bad = trainer.step(loader.get(trainer.run.iteration, trainer.run.rollbacks), masked, eyes_mouth)
+                try:
+                    batch = loader.get(trainer.run.iteration, trainer.run.rollbacks)
+                    bad = trainer.step(batch, masked, eyes_mouth)
+                except torch.OutOfMemoryError:
+                    raise trainer.out_of_memory() from None
                 if bad:
                     trainer.rollback(bad)
                     continue
@@ -375,16 +441,18 @@ def train(
         write_history(Path(history_path), run.history)
         write_plot(Path(plot_path), run.history)
         stop.check(run.iteration)
-        save_model(model_path, trainer.model, iterations=run.iteration, settings=s.to_dict(), losses=losses,
-                   masks_trained=faces.use_masks, faces=faces.ids, face_type=faces.face_type,
-                   best_loss=run.best_loss if math.isfinite(run.best_loss) else None)
+        save_model(model_path, trainer.model, iterations=run.iteration, stopped_by=stopped_by, settings=s.to_dict(),
+                   losses=losses, masks_trained=faces.use_masks, faces=faces.ids, face_type=faces.face_type,
+                   best_loss=run.best_loss if math.isfinite(run.best_loss) else None,
+                   base={"path": str(trainer.base), "weights_sha256": trainer.base_id} if trainer.base else None)
 
     steps = run.iteration - trainer.start
     steady = step_times[min(3, len(step_times) // 2):]  # leave out the first steps (warm-up)
     ms_per_it = 1000 * float(np.median(steady)) if steady else None
     log.info("done: %d iterations (%d this run) in %.1f s, final losses src %s dst %s", run.iteration, steps, seconds,
              fmt_loss(losses["src"]), fmt_loss(losses["dst"]))
-    return {"iterations": run.iteration, "steps": steps, "resumed_from": resumed_from, "losses": losses,
+    return {"iterations": run.iteration, "stopped_by": stopped_by, "steps": steps, "resumed_from": resumed_from,
+            "losses": losses,
             "seconds": seconds, "it_per_s": steps / seconds if steps and seconds > 0 else None, "ms_per_it": ms_per_it,
             "samples_per_s": 2 * s.batch_size * 1000 / ms_per_it if ms_per_it else None, "rollbacks": run.rollbacks,
             "lr": trainer.lr, "device": str(device), "parameters": count_parameters(trainer.model),
@@ -405,6 +473,7 @@ def train_model(
     plot_path: str | Path,
     threads: int | None = None,
     preset: str = DEFAULT_PRESET,
+    base: str | Path | None = None,
     **section,
 ) -> dict:
     """Train a model on one source face set and one or more destination face sets.
@@ -412,13 +481,41 @@ def train_model(
     src and each dst entry are (faceset.parquet, faces folder); `section` is config.yaml's `train:`
     section (settings.SECTION; None: the preset's value). SWAPLIB_DEVICE, when set, replaces
     device "auto". The faces' hull masks are the mask targets (the model learns its own mask)
-    and, with masked_training, weight the loss.
+    and, with masked_training, weight the loss. `base`: the shared base model (with from_base).
     """
+    files = dict(state_dir=state_dir, model_path=model_path, preview_path=preview_path, history_path=history_path,
+                 plot_path=plot_path)
+    return _train_face_sets([src], dst, preset, threads, section, files, base)
+
+
+def pretrain_model(
+    *,
+    sources: list[tuple[str | Path, str | Path]],
+    state_dir: str | Path,
+    model_path: str | Path,
+    preview_path: str | Path,
+    history_path: str | Path,
+    plot_path: str | Path,
+    threads: int | None = None,
+    preset: str = DEFAULT_PRESET,
+    **section,
+) -> dict:
+    """Train a shared base model: every face of every source through both identities (DFL's
+    pretraining), with the train section's architecture and recipe. A model with from_base starts
+    from it: its encoder and decoder(s), fresh inter layer(s). sources: (faceset.parquet, faces folder)."""
+    if not sources:
+        raise SwaplibError("a shared base needs face sources: the pretrain section names none")
+    half = max(1, len(sources) // 2)  # the two halves are joined again: pretraining shows every face to both
+    files = dict(state_dir=state_dir, model_path=model_path, preview_path=preview_path, history_path=history_path,
+                 plot_path=plot_path)
+    section = {**section, "pretrain": True, "from_base": False}
+    return _train_face_sets(sources[:half], sources[half:] or sources, preset, threads, section, files, None)
+
+
+def _train_face_sets(src: list, dst: list, preset: str, threads: int | None, section: dict, files: dict,
+                     base) -> dict:
     if section.get("device", "auto") == "auto" and os.environ.get("SWAPLIB_DEVICE"):
-        section["device"] = os.environ["SWAPLIB_DEVICE"]
+        section = {**section, "device": os.environ["SWAPLIB_DEVICE"]}
     cfg, settings = resolve(preset, threads=threads, **section)
-    return train(
-        combined_data([src], cfg.resolution), combined_data(dst, cfg.resolution), cfg, settings,
-        state_dir=Path(state_dir), model_path=Path(model_path), preview_path=Path(preview_path),
-        history_path=Path(history_path), plot_path=Path(plot_path),
-    )
+    return train(combined_data(src, cfg.resolution), combined_data(dst, cfg.resolution), cfg, settings,
+                 base=Path(base) if base else None, **{k: Path(v) for k, v in files.items()})

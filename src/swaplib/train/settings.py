@@ -32,6 +32,10 @@ PRESETS: dict[str, dict] = {
                  optimizer="adam", lr=1e-4, lr_dropout=1.0, lr_cos=0, batch_size=8),
 }
 DEFAULT_PRESET = "tiny"
+# What DFL's pretraining sets itself, whatever the recipe says: no warp, flips, faces even over yaw,
+# no lr dropout, no colour transfer (there is no destination to match).
+PRETRAIN_RECIPE = dict(random_warp=False, random_flip=True, uniform_yaw=True, lr_dropout=1.0, lr_cos=0,
+                       ct_mode="none")
 ARCHITECTURE = tuple(f.name for f in fields(ModelConfig))  # the preset keys that shape the network
 LR_DROPOUT = {True: dict(lr_dropout=0.3, lr_cos=500), False: dict(lr_dropout=1.0, lr_cos=0)}  # DFL's "y" / "n"
 
@@ -42,6 +46,7 @@ class TrainSettings:
     Fields without a default are the preset's (PRESETS)."""
 
     iterations: int = 2000  # total steps; raising it continues from the saved state
+    max_minutes: float = 0.0  # stop this run after this many minutes of training steps; 0 = no limit
     batch_size: int
     lr: float
     optimizer: str  # adabelief (DFL SAEHD), rmsprop (DFL Quick96) or adam
@@ -58,6 +63,7 @@ class TrainSettings:
     ct_mode: str = "none"  # colour transfer of src samples towards dst: none, rct, lct, mkl, idt, sot
     uniform_yaw: bool = False  # draw faces evenly over yaw
     pretrain: bool = False  # both identities learn all faces; switching it off keeps encoder+decoders
+    from_base: bool = False  # start from a shared base model (the workflow's pretrain stage) instead of from scratch
     # crash-proofing
     save_every: int = 500  # checkpoint every N iterations; 0 = only at the end and on interrupt
     backup_every: int = 5000  # a kept copy every N iterations; 0 = none
@@ -77,6 +83,7 @@ class TrainSettings:
     def __post_init__(self):
         checks = {
             "iterations": self.iterations >= 1,
+            "max_minutes": self.max_minutes >= 0,
             "batch_size": self.batch_size >= 1,
             "lr": self.lr > 0,
             "optimizer": self.optimizer in OPTIMIZERS,

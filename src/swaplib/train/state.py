@@ -175,7 +175,8 @@ class StateFolder:
         raise SwaplibError(f"{self.dir}: every training state file is truncated or corrupt ({'; '.join(problems)}); "
                            f"they were moved aside. Delete the folder to start training over.")
 
-    def move_incompatible(self, state: dict, changed: str) -> None:
+    def move_incompatible(self, state: dict, reason: str) -> None:
+        """Move the checkpoint and its companions aside: they do not fit this model (`reason`, in words)."""
         aside = self._aside(self.checkpoint, "incompatible")
         prev = self.dir / PREV_CHECKPOINT
         if prev.exists():
@@ -186,8 +187,8 @@ class StateFolder:
         if self.backups():
             backups_aside = aside.name.replace("checkpoint.", "backups.").removesuffix(".pt")
             os.replace(self.dir / BACKUPS, aside.with_name(backups_aside))
-        self.log.warning("model architecture changed (%s): starting training fresh; the old checkpoint (iteration %d) "
-                         "is kept as %s", changed, state["iteration"], aside)
+        self.log.warning("%s: starting training fresh; the old checkpoint (iteration %d) is kept as %s", reason,
+                         state["iteration"], aside)
 
 
 def architecture_changes(old: dict, new: dict) -> str:
