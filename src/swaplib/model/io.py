@@ -19,7 +19,6 @@ import struct
 from pathlib import Path
 
 import torch
-
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 

@@ -21,6 +21,6 @@ from swaplib.train.state import BACKUPS, BEST, CHECKPOINT, CHECKPOINT_FORMAT, PR
 
 __all__ = [
     "BACKUPS", "BEST", "CHECKPOINT", "CHECKPOINT_FORMAT", "PREV_CHECKPOINT", "PRESETS", "TrainSettings", "Trainer",
-    "TrainingInterrupted", "load_faces", "load_state", "model_config", "pretrain_model", "resolve", "train", "train_model",
-    "train_settings",
+    "TrainingInterrupted", "load_faces", "load_state", "model_config", "pretrain_model", "resolve", "train",
+    "train_model", "train_settings",
 ]
