@@ -15,14 +15,16 @@ include: "workflow/rules/common.smk"
 
 # Results are named after sheet entries only (a pair name never matches a video's files).
 wildcard_constraints:
-    video="|".join(map(re.escape, SHEET.videos)),
+    video="|".join(map(re.escape, VIDEOS)),
     pair="|".join(map(re.escape, PAIRS.index)),
     model="|".join(map(re.escape, MODELS)),
+    base=re.escape(BASE),
 
 
 include: "workflow/rules/frames.smk"
 include: "workflow/rules/faces.smk"
 include: "workflow/rules/faceset.smk"
+include: "workflow/rules/pretrain.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/merge.smk"
 include: "workflow/rules/video.smk"

@@ -160,6 +160,30 @@ def _videos_by_stem(path: Path, sheet: pd.DataFrame) -> dict[str, Path]:
     return videos
 
 
+def pretrain_videos(sheet: Sheet, sources: list[str], *, check_videos: bool = True,
+                    source: str = "config.yaml") -> dict[str, Path]:
+    """Video name -> file or photo folder of the shared base's face sources (paths relative to the
+    working directory). A source may also be a video of the sheet; two different files may not
+    share a name, with each other or with the sheet's videos."""
+    videos: dict[str, Path] = {}
+    for given in sources:
+        path = Path(given).resolve()
+        name = video_name(path)
+        known = sheet.videos.get(name, videos.get(name))
+        if known is not None and known != path:
+            raise SwaplibError(f"{source} pretrain.sources: {path} has the same name '{name}' as {known}; rename "
+                               f"one (results are kept per video name)")
+        if check_videos and known is None:
+            from swaplib.video.photos import photo_files
+            from swaplib.video.probe import probe
+
+            if not path.exists():
+                raise SwaplibError(f"{source} pretrain.sources: {path}: no such video or photo folder")
+            photo_files(path) if path.is_dir() else probe(path)
+        videos[name] = path
+    return videos
+
+
 def _references(path: Path, sheet: pd.DataFrame) -> dict[str, Path]:
     """Video name -> reference photo from the reference columns; rows may not disagree."""
     references: dict[str, tuple[Path, int]] = {}

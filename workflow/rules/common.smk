@@ -14,7 +14,7 @@ sys.path.insert(0, str(REPO / "src"))  # the library, also when it is not pip-in
 
 from swaplib.core.codehash import script_hash
 from swaplib.core.errors import SwaplibError
-from swaplib.sheet import load_sheet, validate_config, video_references
+from swaplib.sheet import load_sheet, pretrain_videos, validate_config, video_references
 from swaplib.video.photos import photo_files
 
 SCHEMAS = REPO / "workflow" / "schemas"
@@ -28,11 +28,19 @@ try:
     SHEET = load_sheet(config["pairs"], SCHEMAS / "pairs.schema.yaml", check_videos=workflow.is_main_process)
     # video name -> reference photo: the sheet's *_reference columns and extract.references
     REFERENCES = video_references(SHEET, config["extract"]["references"])
+    # The shared base's face sources: extracted and sorted like the sheet's videos.
+    PRETRAIN_VIDEOS = pretrain_videos(SHEET, config["pretrain"]["sources"], check_videos=workflow.is_main_process)
+    if config["train"]["from_base"] and not PRETRAIN_VIDEOS:
+        raise SwaplibError(
+            "config.yaml: train.from_base is set, but pretrain.sources names no videos or photo "
+            "folders for the shared base to learn"
+        )
 except SwaplibError as exc:
     raise WorkflowError(f"swaplib: {exc}") from None
 
 PAIRS = SHEET.pairs.set_index("pair", drop=False)
 MODELS = sorted(PAIRS["model"].unique())
+VIDEOS = {**SHEET.videos, **PRETRAIN_VIDEOS}  # every video name -> its file or photo folder
 
 
 def local(path):
@@ -63,6 +71,9 @@ UNTRACKED = {
         "channels_last",
     ),
 }
+# Settings added after runs were made, at the value that does what the code did before they existed:
+# left out of `settings` at that value, so that a run made before them reruns nothing.
+ADDED_OFF = {"train": {"max_minutes": 0, "from_base": False}}
 # Settings that say where a rule's input files are: those files are inputs (their content reruns
 # what reads them), so the setting itself goes to no job and reruns nothing.
 LOCATIONS = {
@@ -83,7 +94,14 @@ def sorted_keys(value):
 def tracked(section):
     """A config section as a job's `settings` param: all of it but the untracked keys."""
     skip = UNTRACKED.get(section, ()) + LOCATIONS.get(section, ())
-    return sorted_keys({key: value for key, value in config[section].items() if key not in skip})
+    off = ADDED_OFF.get(section, {})
+    return sorted_keys(
+        {
+            key: value
+            for key, value in config[section].items()
+            if key not in skip and not (key in off and value == off[key])
+        }
+    )
 
 
 def untracked(section):
@@ -119,18 +137,18 @@ def all_videos(wildcards):
     return expand(
         ["results/pairs/{pair}.mp4", "results/pairs/{pair}/quality.json", "results/pairs/{pair}/quality.html"],
         pair=PAIRS.index,
-    ) + expand("results/videos/{video}/sheets", video=sorted(SHEET.videos))
+    ) + expand("results/videos/{video}/sheets", video=sorted(VIDEOS))
 
 
 def video_file(wildcards):
     """The video file, or every photo of a photo folder (so adding or changing a photo reruns frames)."""
-    path = SHEET.videos[wildcards.video]
+    path = VIDEOS[wildcards.video]
     return [local(photo) for photo in photo_files(path)] if path.is_dir() else local(path)
 
 
 def video_source(wildcards):
     """The video file or photo folder that the frames job reads."""
-    return local(SHEET.videos[wildcards.video])
+    return local(VIDEOS[wildcards.video])
 
 
 def frames_settings(wildcards):
@@ -139,7 +157,7 @@ def frames_settings(wildcards):
     settings = tracked("frames")
     if settings["format"] != "jpg":
         settings["jpg_quality"] = 100
-    if SHEET.videos[wildcards.video].is_dir():
+    if VIDEOS[wildcards.video].is_dir():
         settings.update(fps=None, start=None, end=None)
     return settings
 
@@ -164,11 +182,47 @@ def model_videos(model):
 
 def train_inputs(wildcards):
     source, destinations = model_videos(wildcards.model)
-    return {
+    inputs = {
         "src_faceset": f"results/videos/{source}/faceset.parquet",
         "src_faces": f"results/videos/{source}/faces",
         "dst_facesets": expand("results/videos/{video}/faceset.parquet", video=destinations),
         "dst_faces": expand("results/videos/{video}/faces", video=destinations),
+    }
+    if config["train"]["from_base"]:
+        inputs["base"] = f"results/pretrained/{BASE}/model.safetensors"
+    return inputs
+
+
+# ---------------------------------------------------------------- the shared base (pretrain)
+# What pretraining sets itself (swaplib.train.settings.PRETRAIN_RECIPE, held to this by a test) and
+# each model's own budget and start: none of them changes the base, so none of them retrains it.
+PRETRAIN_SETS = ("random_warp", "random_flip", "uniform_yaw", "lr_dropout", "lr_cos", "ct_mode")
+NOT_THE_BASES = ("iterations", "max_minutes", "pretrain", "from_base", *PRETRAIN_SETS)
+ARCHITECTURE = ("archi", "resolution", "ae_dims", "e_dims", "d_dims", "d_mask_dims")
+
+
+def base_name():
+    """One base per architecture: the preset's name, with the architecture settings given over it."""
+    train = config["train"]
+    given = [f"{key}{train[key]}" for key in ARCHITECTURE if train.get(key) is not None]
+    return "-".join([train["preset"], *given])
+
+
+BASE = base_name()
+
+
+def base_settings():
+    """The base's settings param: the train section's architecture and recipe (less what pretraining
+    sets itself), its own budget, and the names of its sources (their faces are inputs)."""
+    train = {key: value for key, value in tracked("train").items() if key not in NOT_THE_BASES}
+    own = {key: value for key, value in config["pretrain"].items() if key != "sources"}
+    return sorted_keys({**train, **own, "sources": sorted(PRETRAIN_VIDEOS)})
+
+
+def pretrain_inputs(wildcards):
+    return {
+        "facesets": expand("results/videos/{video}/faceset.parquet", video=sorted(PRETRAIN_VIDEOS)),
+        "faces": expand("results/videos/{video}/faces", video=sorted(PRETRAIN_VIDEOS)),
     }
 
 

@@ -12,6 +12,7 @@ run_job(
         history_path=snakemake.output.history,
         plot_path=snakemake.output.plot,
         threads=snakemake.threads,
+        base=snakemake.input.get("base"),  # the shared base, with train.from_base
         **snakemake.params.settings,  # the train section (architecture, recipe)
         **vars(snakemake.params.run),  # ... and how often it saves, backs up and previews
     ),

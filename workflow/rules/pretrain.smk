@@ -1,0 +1,31 @@
+rule pretrain:
+    """Train the shared base model: every face of pretrain.sources through both identities (DFL's
+    pretraining), with the train section's architecture. A model with train.from_base starts from
+    it, so N pairs cost one base and N short trainings. Adding a pair never retrains it.
+
+    Its state lives in results/pretrained/{base}/state/ (resumable and crash-safe like any model's).
+    """
+    input:
+        unpack(pretrain_inputs),
+    output:
+        model="results/pretrained/{base}/model.safetensors",
+        preview=report("results/pretrained/{base}/preview.jpg", caption="../report/preview.rst", category="Models"),
+        history="results/pretrained/{base}/loss.csv",
+        plot=report("results/pretrained/{base}/loss.png", caption="../report/loss.rst", category="Models"),
+    log:
+        "logs/pretrain/{base}.log",
+    benchmark:
+        "benchmarks/pretrain/{base}.tsv"
+    conda:
+        ENV
+    threads: 2
+    resources:
+        mem_mb=4000,
+        gpu=1,
+    params:
+        state="results/pretrained/{base}/state",
+        settings=base_settings(),
+        run=untracked("train"),
+        code=recipe(),
+    script:
+        "../scripts/pretrain.py"
