@@ -30,6 +30,7 @@ from swaplib.model.build import build_model, count_parameters
 from swaplib.model.config import ModelConfig
 from swaplib.model.io import read_header, read_weights, save_model
 from swaplib.train.data import Augmentation, Batches, BatchLoader, FaceData, combined_data, load_face_data
+from swaplib.train.ema import WeightAverage
 from swaplib.train.losses import pair_losses, ssim_kernels
 from swaplib.train.optim import make_optimizer
 from swaplib.train.outputs import fmt_loss, mean_losses, preview, write_history, write_plot
@@ -106,6 +107,7 @@ class Trainer:
             self.model.inter_AB.requires_grad_(False)
         self.opt = self.new_optimizer()
         self.run = RunState()
+        self.ema: WeightAverage | None = None  # made in resume(), once the weights are what training starts from
         self.scaler = torch.amp.GradScaler("cuda") if self.amp == torch.float16 else None
         self.kernels = ssim_kernels(model_cfg.resolution, device)
         self.grad_mean: float | None = None  # running mean of the gradient norm (explosion check)
@@ -133,6 +135,12 @@ class Trainer:
         cuda = ckpt["rng"].get("cuda")
         if cuda and self.device.type == "cuda" and len(cuda) == torch.cuda.device_count():
             torch.cuda.set_rng_state_all(cuda)
+        if self.s.ema:
+            self.ema = WeightAverage(self.model, self.s.ema)
+            if ckpt.get("ema") is not None:
+                self.ema.load_state_dict(ckpt["ema"])
+            else:
+                self.log.info("the checkpoint has no weight average: it starts from its weights")
         it = int(ckpt["iteration"])
         self.run = RunState(iteration=it, history={k: v.tolist() for k, v in ckpt["history"].items()},
                             lr_scale=float(ckpt.get("lr_scale", 1.0)), rollbacks=int(ckpt.get("rollbacks", 0)),
@@ -169,6 +177,8 @@ class Trainer:
         else:
             log.info("training from scratch: %d src faces, %d dst faces, %s, %d iterations", len(self.faces.src),
                      len(self.faces.dst), self.cfg, s.iterations)
+        if s.ema and self.ema is None:  # a fresh start (or from a base): the average starts at the weights
+            self.ema = WeightAverage(self.model, s.ema)
         self.start = self.run.iteration
         self.set_lr()
         log.info("model %s: %.2fM parameters on %s, %s%s, optimizer %s lr %.3g%s", self.cfg.archi,
@@ -236,6 +246,7 @@ class Trainer:
                 "optimizer": optim_state, "iteration": run.iteration, "rng": rng,
                 "lr_scale": run.lr_scale, "rollbacks": run.rollbacks, "best_loss": run.best_loss,
                 "recent_loss": recent_loss, "pretrain": self.s.pretrain, "base": self.base_id,
+                "ema": self.ema.state_dict() if self.ema else None,
                 "history": {"iteration": torch.tensor(history["iteration"], dtype=torch.int64),
                             "src": torch.tensor(history["src"], dtype=torch.float64),
                             "dst": torch.tensor(history["dst"], dtype=torch.float64)},
@@ -273,6 +284,7 @@ class Trainer:
             self.opt = self.new_optimizer()
             torch.manual_seed(s.seed)
             self.run = RunState()
+            self.ema = WeightAverage(self.model, s.ema) if s.ema else None
         self.run.lr_scale, self.run.rollbacks = lr_scale, rollbacks
         self.set_lr()
         self.grad_mean = None
@@ -320,6 +332,8 @@ class Trainer:
             scaler.update()
         else:
             opt.step()
+        if self.ema:
+            self.ema.update(self.model)
         self.run.iteration = it + 1
         for key, value in (("iteration", it + 1), ("src", ls), ("dst", ld)):
             self.run.history[key].append(value)
@@ -339,8 +353,13 @@ class Trainer:
                             f"resolution {cfg.resolution} ({cfg.archi}, {precision_name(self.amp)}): lower "
                             f"train.batch_size (e.g. {max(1, bs // 2)}) or train.resolution{saved}")
 
+    @property
+    def result(self):
+        """The model the merge gets: the weight average where there is one."""
+        return self.ema.model if self.ema else self.model
+
     def preview(self) -> np.ndarray:
-        return preview(self.model, self.faces.src, self.faces.dst, self.device, self.amp)
+        return preview(self.result, self.faces.src, self.faces.dst, self.device, self.amp)
 
 
 # --------------------------------------------------------------------------- the loop
@@ -441,7 +460,7 @@ def train(
         write_history(Path(history_path), run.history)
         write_plot(Path(plot_path), run.history)
         stop.check(run.iteration)
-        save_model(model_path, trainer.model, iterations=run.iteration, stopped_by=stopped_by, settings=s.to_dict(),
+        save_model(model_path, trainer.result, iterations=run.iteration, stopped_by=stopped_by, settings=s.to_dict(),
                    losses=losses, masks_trained=faces.use_masks, faces=faces.ids, face_type=faces.face_type,
                    best_loss=run.best_loss if math.isfinite(run.best_loss) else None,
                    base={"path": str(trainer.base), "weights_sha256": trainer.base_id} if trainer.base else None)

@@ -64,6 +64,7 @@ class TrainSettings:
     uniform_yaw: bool = False  # draw faces evenly over yaw
     pretrain: bool = False  # both identities learn all faces; switching it off keeps encoder+decoders
     from_base: bool = False  # start from a shared base model (the workflow's pretrain stage) instead of from scratch
+    ema: float = 0.0  # the merge and previews use a moving average of the weights with this decay; 0 = off
     # crash-proofing
     save_every: int = 500  # checkpoint every N iterations; 0 = only at the end and on interrupt
     backup_every: int = 5000  # a kept copy every N iterations; 0 = none
@@ -89,6 +90,7 @@ class TrainSettings:
             "optimizer": self.optimizer in OPTIMIZERS,
             "lr_dropout": 0 < self.lr_dropout <= 1,
             "lr_cos": self.lr_cos >= 0,
+            "ema": 0 <= self.ema < 1,
             "clip_grad": self.clip_grad >= 0,
             "ct_mode": self.ct_mode in CT_MODES,
             "save_every": self.save_every >= 0,
