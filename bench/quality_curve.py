@@ -13,6 +13,12 @@ the machine it ran on (CPU model and cores, load average, device).
     .venv/bin/python bench/quality_curve.py --pair 2 --preset quick96    # the second pair of pairs.tsv
     .venv/bin/python bench/quality_curve.py --source a.mp4 --destination b.mp4 --set lr=5e-4 --set batch_size=16
     .venv/bin/python bench/quality_curve.py --out runs/curve-tiny        # keep (and resume) the run there
+    .venv/bin/python bench/quality_curve.py --base-samples 20000         # from a shared base (pretrain_model)
+    .venv/bin/python bench/quality_curve.py --set ema=0.999              # a candidate recipe setting
+
+With --base-samples, a shared base is first pretrained on the faces of the pair's two clips (and
+of any --base-source) and the pair's model starts from it; the base's own training time is printed
+apart (it is paid once for every pair that uses it).
 
 Wall seconds are training time only (merging and measuring are left out), on whatever device
 `auto` picks (SWAPLIB_DEVICE=cpu to force the CPU). On a shared CPU they are upper bounds.
@@ -42,7 +48,7 @@ from swaplib.merge.stage import merge_video  # noqa: E402
 from swaplib.model import resolve_device  # noqa: E402
 from swaplib.quality.stage import measure_pair  # noqa: E402
 from swaplib.sort.stage import build_faceset  # noqa: E402
-from swaplib.train import train_model  # noqa: E402
+from swaplib.train import pretrain_model, train_model  # noqa: E402
 from swaplib.train.settings import model_config, train_settings  # noqa: E402
 from swaplib.video.frames import extract_frames  # noqa: E402
 
@@ -110,6 +116,10 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=20000, help="the budget: samples seen (src + dst faces)")
     parser.add_argument("--every", type=int, default=2000, help="measure every N samples seen")
     parser.add_argument("--out", type=Path, help="work folder (default: a temporary one)")
+    parser.add_argument("--base-samples", type=int, default=0,
+                        help="pretrain a shared base for this many samples first; the model starts from it")
+    parser.add_argument("--base-source", type=Path, action="append", default=[],
+                        help="another clip whose faces the base learns (repeatable; the pair's two always)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
@@ -129,6 +139,20 @@ def main() -> None:
     shown = prepare(destination, out / "dst-measured", size, fps=MEASURE_FPS)
     batch = recipe.get("batch_size") or train_model_batch(args.preset)
     per_step = 2 * batch  # a step is a batch of source faces and a batch of destination faces
+    base = {}
+    if args.base_samples:
+        sources = [src, dst] + [prepare(clip, out / f"base-{clip.stem}", size) for clip in args.base_source]
+        started = time.perf_counter()
+        pretrained = pretrain_model(
+            sources=[(p["faceset.parquet"], p["faces"]) for p in sources], preset=args.preset,
+            iterations=-(-args.base_samples // per_step), state_dir=out / "base" / "state",
+            model_path=out / "base" / "model.safetensors", preview_path=out / "base" / "preview.jpg",
+            history_path=out / "base" / "history.csv", plot_path=out / "base" / "loss.png", save_every=10**9,
+            backup_every=0, **{k: v for k, v in recipe.items() if k != "ema"},
+        )
+        base = {"from_base": True, "base": out / "base" / "model.safetensors"}
+        print(f"# shared base: {pretrained['iterations'] * per_step} samples on {len(sources)} clips in "
+              f"{time.perf_counter() - started:.0f} s (paid once for all pairs on it; not in the seconds below)")
 
     rows, seconds = [], 0.0
     for target in range(args.every, args.samples + 1, args.every):
@@ -137,7 +161,7 @@ def main() -> None:
             src=(src["faceset.parquet"], src["faces"]), dst=[(dst["faceset.parquet"], dst["faces"])],
             preset=args.preset, iterations=-(-target // per_step), state_dir=out / "state",
             model_path=out / "model.safetensors", preview_path=out / "preview.jpg", history_path=out / "history.csv",
-            plot_path=out / "loss.png", save_every=10**9, preview_every=0, backup_every=0, **recipe,
+            plot_path=out / "loss.png", save_every=10**9, preview_every=0, backup_every=0, **recipe, **base,
         )
         seconds += time.perf_counter() - started
         merge_video(shown["frames"], shown["faces.parquet"], out / "model.safetensors", out / "merged")
@@ -157,6 +181,7 @@ def main() -> None:
     table = pd.DataFrame(rows, columns=COLUMNS)
     table.to_csv(out / "curve.csv", index=False)
     (out / "machine.json").write_text(json.dumps({**host, "pair": name, "preset": args.preset, "settings": recipe,
+                                                  "base_samples": args.base_samples,
                                                   "ceiling": quality["ceiling"]}, indent=1))
     plot(table, out / "curve.png", f"{name}, {args.preset} {recipe or ''}")
     print(f"\nceiling (the source's own faces): {quality['ceiling']}")
