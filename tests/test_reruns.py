@@ -143,3 +143,21 @@ def test_reordered_settings_rerun_nothing(run):
     assert planned_jobs(run, "--configfile", "reordered.yaml") == {}
     (run / "config.yaml").write_text(yaml.safe_dump(reversed_keys(config), sort_keys=False))
     assert planned_jobs(run) == {}
+
+
+def test_settings_added_later_rerun_nothing_at_their_off_value(run):
+    """A run made before a setting existed (emulated: the setting taken out of the config and the
+    schema) plans the same as one with the setting at its off value: an upgrade adding it reruns nothing."""
+    added = ("max_minutes", "from_base", "ema")
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert all(key in config["train"] for key in added)
+    config["train"] = {key: value for key, value in config["train"].items() if key not in added}
+    (run / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    schema_path = run / "workflow/schemas/config.schema.yaml"
+    schema = yaml.safe_load(schema_path.read_text())
+    train = schema["properties"]["train"]
+    train["required"] = [key for key in train["required"] if key not in added]
+    schema_path.write_text(yaml.safe_dump(schema, sort_keys=False))
+    assert planned_jobs(run) == {}
+    (run / "on.yaml").write_text(yaml.safe_dump({"train": {"ema": 0.999}}))  # the setting, turned on: it counts
+    assert planned_jobs(run, "--configfile", "on.yaml") == only(**TRAIN_AND_BELOW)

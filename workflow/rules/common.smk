@@ -30,7 +30,7 @@ try:
     REFERENCES = video_references(SHEET, config["extract"]["references"])
     # The shared base's face sources: extracted and sorted like the sheet's videos.
     PRETRAIN_VIDEOS = pretrain_videos(SHEET, config["pretrain"]["sources"], check_videos=workflow.is_main_process)
-    if config["train"]["from_base"] and not PRETRAIN_VIDEOS:
+    if config["train"].get("from_base") and not PRETRAIN_VIDEOS:
         raise SwaplibError(
             "config.yaml: train.from_base is set, but pretrain.sources names no videos or photo "
             "folders for the shared base to learn"
@@ -188,7 +188,7 @@ def train_inputs(wildcards):
         "dst_facesets": expand("results/videos/{video}/faceset.parquet", video=destinations),
         "dst_faces": expand("results/videos/{video}/faces", video=destinations),
     }
-    if config["train"]["from_base"]:
+    if config["train"].get("from_base"):
         inputs["base"] = f"results/pretrained/{BASE}/model.safetensors"
     return inputs
 
