@@ -128,7 +128,6 @@ def test_the_destination_through_a_64_px_model_is_as_sharp_as_that_resolution_al
     merge_video(scene / "dst" / "frames", scene / "dst" / "faces.parquet", tiny_model, tmp_path / "merged",
                 color_transfer="none", threads=1)
     quality = measure(scene, tmp_path / "merged", tmp_path, model=tiny_model)
-    print({k: quality[k] for k in ("sharpness", "sharpness_limit", "relative_sharpness", "verdict")})
     assert quality["model_resolution"] == 64 and quality["faces_swapped"] == FRAMES
     assert quality["sharpness"] < 0.5 and quality["relative_sharpness"] > 0.8
     assert quality["sharpness_limit"] == pytest.approx(quality["sharpness"], rel=0.2)
@@ -143,7 +142,6 @@ def test_the_destination_through_a_64_px_model_is_as_sharp_as_that_resolution_al
 
 def test_a_blurred_face_stays_a_blur_against_the_models_resolution(scene, tiny_model, tmp_path):
     quality = measure(scene, blur_destination_faces(scene, tmp_path / "merged"), tmp_path, model=tiny_model)
-    print({k: quality[k] for k in ("sharpness", "sharpness_limit", "relative_sharpness", "verdict")})
     assert quality["sharpness"] < quality["sharpness_limit"] < 1
     assert quality["relative_sharpness"] < 0.3 and quality["verdict"] == "nobody"
 
