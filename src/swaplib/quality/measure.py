@@ -55,7 +55,7 @@ MODELS = {
     "embedding": f"dlib {EMBEDDING_MODEL} (128-D, {CHIP_SIZE} px chips, padding {CHIP_PADDING})",
     "sharpness": "variance of the Laplacian of the grey image inside the face hull, merged / destination",
     "sharpness_limit": "the same, for the destination face cut out at the model's resolution with the merge's "
-                       "alignment and warped back (cubic)",
+                       "alignment and warped back, as the merge does (Lanczos down, cubic up)",
 }
 
 
@@ -178,7 +178,8 @@ def _check_frames(frames: dict, merged: dict, faces: pd.DataFrame, frames_dir, m
         raise SwaplibError(f"{faces_table}: faces of frames {unknown} that {frames_dir} does not have")
 
 
-def _sharpness(destination: np.ndarray, swapped: np.ndarray, inner: np.ndarray, crop: Face | None) -> tuple:
+def _sharpness(destination: np.ndarray, swapped: np.ndarray, inner: np.ndarray,
+               crop: Face | None) -> tuple[float, float]:
     """(sharpness, sharpness_limit) of one face: the detail inside `inner` of the merged frame, and of the
     destination through the model's crop (None: resolution not known, limit 1), over the destination's."""
     region = _region(inner)
