@@ -53,8 +53,8 @@ from swaplib.train.settings import model_config, train_settings  # noqa: E402
 from swaplib.video.frames import extract_frames  # noqa: E402
 
 MEASURE_FPS = 5  # the measured clip: every 5th frame of the 25 fps destination
-COLUMNS = ["samples", "seconds", "loss_src", "loss_dst", "id_match", "id_top1", "sharpness", "landmark_error",
-           "jitter_ratio", "verdict"]
+COLUMNS = ["samples", "seconds", "loss_src", "loss_dst", "id_match", "id_top1", "sharpness", "relative_sharpness",
+           "sharpness_limit", "landmark_error", "jitter_ratio", "verdict"]
 
 
 def machine() -> dict:
@@ -170,7 +170,7 @@ def main() -> None:
             destination_faceset=dst["faceset.parquet"], destination_faceset_frames=dst["frames"],
             source_frames=src["frames"], source_faceset=src["faceset.parquet"], merged=out / "merged",
             quality_json=out / "quality.json", table_path=out / "quality.csv", plot_path=out / "quality.png",
-            strip_path=out / f"strip-{trained['iterations']}.jpg",
+            strip_path=out / f"strip-{trained['iterations']}.jpg", model=out / "model.safetensors",
         )
         losses = trained["losses"]
         rows.append({"samples": trained["iterations"] * per_step, "seconds": round(seconds, 1),

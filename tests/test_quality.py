@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
 
 from swaplib.core.errors import SwaplibError
@@ -20,11 +21,14 @@ from swaplib.extract.align import face_matrix, hull_mask, warp_to_face, warp_to_
 from swaplib.extract.detect.backends import make_detector
 from swaplib.extract.identity import FaceEmbedder
 from swaplib.extract.stage import extract_faces
+from swaplib.merge.stage import merge_video
+from swaplib.model import build_model, save_model
 from swaplib.quality.figures import FIGURES, VERDICTS, QualitySettings, judge, quality_settings, summarize
 from swaplib.quality.measure import DESTINATION, SOURCE, faceset_identity, measure_faces, photo_identities
 from swaplib.quality.stage import measure_pair, write_card
 from swaplib.sort.stage import build_faceset
 from swaplib.tables.faces import landmarks_array, read_faces
+from swaplib.train.settings import model_config
 from workflow_support import REPO, make_workdir, planned_jobs, snakemake, write_config, write_sheet
 
 # dlib's mean-embedding distances (16 frames each): young man / red-haired woman 0.87 apart, well separable;
@@ -49,15 +53,23 @@ def scene(tmp_path_factory, write_frames):
     return root
 
 
-def measure(scene, merged, out, source="src", destination="dst", **settings):
+def measure(scene, merged, out, source="src", destination="dst", model=None, **settings):
     return measure_pair(
         destination_frames=scene / destination / "frames", destination_faces=scene / destination / "faces.parquet",
         destination_faceset=scene / destination / "faceset.parquet", source_frames=scene / source / "frames",
         source_faceset=scene / source / "faceset.parquet", merged=merged, quality_json=out / "quality.json",
         table_path=out / "quality.csv", plot_path=out / "quality.png", strip_path=out / "strip.jpg",
         settings={"strip_frames": 3, **settings}, merge={"mode": "test"},
-        others={"third": (scene / "third" / "faceset.parquet", scene / "third" / "frames")},
+        others={"third": (scene / "third" / "faceset.parquet", scene / "third" / "frames")}, model=model,
     )
+
+
+@pytest.fixture(scope="module")
+def tiny_model(scene):
+    """An untrained 64 px model file: what the quality stage reads of it is its resolution."""
+    torch.manual_seed(0)
+    save_model(scene / "tiny.safetensors", build_model(model_config("tiny")), iterations=0, masks_trained=True)
+    return scene / "tiny.safetensors"
 
 
 def paste_source_faces(scene, out, source="src", destination="dst"):
@@ -92,6 +104,8 @@ def test_an_untouched_clip_measures_as_the_destination(scene, tmp_path):
     assert quality["verdict"] == "destination" and quality["separable"]
     assert quality["id_match"] == 0 and quality["id_top1"] == 0 and quality["id_retrieval"] == 0
     assert quality["id_match_destination"] == 1 and quality["sharpness"] == 1
+    # No model given: nothing bounds the detail, so the relative figure is the plain one.
+    assert quality["sharpness_limit"] == quality["relative_sharpness"] == 1 and quality["model_resolution"] is None
     assert quality["landmark_error"] == 0 and quality["jitter_ratio"] == 0
     assert quality["coverage"] == 0 and quality["faces_swapped"] == 0
     assert quality["id_distance_destination"] < 0.2 and quality["id_distance_source"] > 0.7
@@ -102,7 +116,34 @@ def test_a_blurred_face_is_never_the_source(scene, tmp_path):
     quality = measure(scene, blur_destination_faces(scene, tmp_path / "merged"), tmp_path)
     assert quality["faces_swapped"] == FRAMES
     assert quality["sharpness"] < 0.2
+    assert quality["sharpness_limit"] == 1 and quality["relative_sharpness"] == quality["sharpness"]
     assert quality["verdict"] == "nobody" and quality["verdict_text"] == VERDICTS["nobody"]
+
+
+def test_the_destination_through_a_64_px_model_is_as_sharp_as_that_resolution_allows(scene, tiny_model, tmp_path,
+                                                                                      monkeypatch):
+    # A real merge with a perfect model at 64 px: its swap gives each destination crop back as it came.
+    model_class = type(build_model(model_config("tiny")))
+    monkeypatch.setattr(model_class, "swap", lambda self, x: (x, torch.ones_like(x[:, :1])))
+    merge_video(scene / "dst" / "frames", scene / "dst" / "faces.parquet", tiny_model, tmp_path / "merged",
+                color_transfer="none", threads=1)
+    quality = measure(scene, tmp_path / "merged", tmp_path, model=tiny_model)
+    assert quality["model_resolution"] == 64 and quality["faces_swapped"] == FRAMES
+    assert quality["sharpness"] < 0.5 and quality["relative_sharpness"] > 0.8
+    assert quality["sharpness_limit"] == pytest.approx(quality["sharpness"], rel=0.2)
+    assert quality["verdict"] == "destination"  # the destination given back, not a blur
+    table = pd.read_csv(tmp_path / "quality.csv")
+    per_face = table["sharpness"] / table["sharpness_limit"]
+    assert table["relative_sharpness"].to_numpy() == pytest.approx(per_face.to_numpy(), rel=1e-3)
+    # Judged on the plain sharpness, the same perfect 64 px swap would be a blur.
+    plain = {**quality, "relative_sharpness": quality["sharpness"]}
+    assert judge(plain, quality["identities"]["distance"], QualitySettings())["verdict"] == "nobody"
+
+
+def test_a_blurred_face_stays_a_blur_against_the_models_resolution(scene, tiny_model, tmp_path):
+    quality = measure(scene, blur_destination_faces(scene, tmp_path / "merged"), tmp_path, model=tiny_model)
+    assert quality["sharpness"] < quality["sharpness_limit"] < 1
+    assert quality["relative_sharpness"] < 0.3 and quality["verdict"] == "nobody"
 
 
 def test_the_source_face_pasted_in_measures_as_the_source(scene, tmp_path):

@@ -27,6 +27,7 @@ def measure():
         merge=dict(params.merge),  # recorded beside the figures
         others=others,
         detector=params.detector,
+        model=inputs.model,
     )
 
 

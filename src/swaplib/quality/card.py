@@ -33,7 +33,9 @@ def quality_plot(table: pd.DataFrame, path, same_person: float) -> None:
     identity.set_ylabel("embedding distance")
     identity.set_ylim(0, max(1.0, float(np.nanmax(table[["dist_source", "dist_destination"]].to_numpy(), initial=0))
                              * 1.1))
-    detail.plot(table["frame"], table["sharpness"], ".-", color="tab:green")
+    detail.plot(table["frame"], table["sharpness"], ".-", color="tab:green", label="swap")
+    detail.plot(table["frame"], table["sharpness_limit"], ".--", color="tab:olive",
+                label="limit of the model's resolution")
     detail.axhline(1.0, color="grey", linestyle=":", label="as sharp as the destination")
     detail.set_ylabel("sharpness\n(swap / destination)")
     pose.plot(table["frame"], table["landmark_error"], ".-", color="tab:red")
@@ -134,7 +136,7 @@ def write_card(quality_json, provenance_json, out_html, *, title: str) -> None:
     and the video's provenance."""
     quality, provenance = _read_json(quality_json), _read_json(provenance_json)
     counts = {k: quality.get(k) for k in ("frames", "frames_with_face", "frames_swapped", "faces", "faces_swapped",
-                                          "jitter", "destination_motion")}
+                                          "jitter", "destination_motion", "model_resolution")}
     counts.update({f"identity {k}": v for k, v in quality.get("identities", {}).items()})
     sections = [
         ("Quality", _figure_table(quality)),

@@ -24,6 +24,12 @@ FIGURES = {
                "quality.gallery photos) is the source",
     "sharpness": "median detail of the swapped face over the destination face at the same place (variance of the "
                  "Laplacian in the face hull; a blur is far below 1, a sharp swap near 1)",
+    "relative_sharpness": "median over faces of sharpness / sharpness_limit: the swap's detail against what the "
+                          "model's resolution allows (1 = as sharp as a model of this resolution can be; the "
+                          "verdict's sharpness test)",
+    "sharpness_limit": "median sharpness of the destination face passed through the model's crop and back (its "
+                       "resolution, the merge's alignment): the best sharpness a model of this resolution can score "
+                       "on this destination (1 when the resolution is not known)",
     "id_retrieval": "weak two-way figure: share of merged faces merely nearer to the source than to the "
                     "destination (a blur far from both often scores high; read id_match instead)",
     "id_distance_source": "mean embedding distance of merged faces to the source identity",
@@ -37,7 +43,7 @@ FIGURES = {
 
 VERDICTS = {
     "source": "The swap is the source person: dlib verifies most swapped faces as the source, and they are about "
-              "as sharp as the destination's.",
+              "as sharp as the model's resolution allows.",
     "destination": "The faces are still the destination person (nothing swapped, or the model gives back the "
                    "destination).",
     "nobody": "The swap is nobody: the faces are blurred, or far from every identity the recogniser knows. "
@@ -58,7 +64,7 @@ class QualitySettings:
     same_person: float = SAME_PERSON  # dlib distance below which two faces are the same person
     separable_margin: float = 0.1  # identities closer than same_person + this cannot be told apart
     verdict_id_match: float = 0.5  # id_match at or above which the swap is the source (with the sharpness)
-    verdict_sharpness: float = 0.5  # sharpness below which the swap is blurred (verdict nobody)
+    verdict_sharpness: float = 0.5  # relative_sharpness below which the swap is blurred (verdict nobody)
 
 
 THRESHOLDS = ("same_person", "separable_margin", "verdict_id_match", "verdict_sharpness")
@@ -103,7 +109,8 @@ def separable(apart: float, settings: QualitySettings) -> bool:
 
 def verdict(figures: dict, is_separable: bool, settings: QualitySettings) -> str:
     """One of VERDICTS, from the figures (see README for the order of the tests)."""
-    sharpness = figures.get("sharpness")
+    # Against what the model's resolution allows: a 96 px model pasted onto a big face is soft by design.
+    sharpness = figures.get("relative_sharpness")
     if not figures.get("faces_swapped"):
         return "destination"  # nothing changed: what merge.mode original gives
     if sharpness is not None and sharpness < settings.verdict_sharpness:
@@ -127,6 +134,8 @@ def summarize(table: pd.DataFrame, n_frames: int, settings: QualitySettings) -> 
     figures = {
         **identity_shares(table, settings.same_person),
         "sharpness": _median(table["sharpness"]),
+        "relative_sharpness": _median(table["relative_sharpness"]),
+        "sharpness_limit": _median(table["sharpness_limit"]),
         "id_distance_source": _mean(table["dist_source"]),
         "id_distance_destination": _mean(table["dist_destination"]),
         "landmark_error": _mean(table["landmark_error"]),

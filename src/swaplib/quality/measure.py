@@ -6,7 +6,9 @@ destination frame and at the same place in the merged frame.
   smoothing the faces stage used);
 - identity: dlib's face-embedding ResNet (swaplib.extract.identity) on the merged face, compared
   with every identity of the gallery (the mean embedding of each face set, and gallery photos);
-- detail: the variance of the Laplacian inside the face's hull, merged over destination.
+- detail: the variance of the Laplacian inside the face's hull, merged over destination; and its limit,
+  the same ratio for the destination face passed through the model's R-px crop (the merge's own
+  alignment) and back: what a model of that resolution can give back at best.
 
 The identities are embedded from the full-resolution frames with the landmarks stored in the face
 tables: nothing is detected twice, and they do not depend on `extract.size`.
@@ -25,7 +27,7 @@ import pandas as pd
 from swaplib.core.errors import SwaplibError
 from swaplib.core.images import frame_files, read_image
 from swaplib.core.progress import Progress
-from swaplib.extract.align import hull_mask
+from swaplib.extract.align import hull_mask, warp_to_frame
 from swaplib.extract.detect.backends import make_detector
 from swaplib.extract.detect.base import box_iou, to_rgb_uint8
 from swaplib.extract.detect.dlib_backends import SHAPE_PREDICTOR, DlibLandmarker
@@ -37,6 +39,7 @@ from swaplib.extract.identity import (
     distances,
     reference_embedding,
 )
+from swaplib.merge.frame import Face, frame_faces
 from swaplib.tables.faces import landmarks_array, read_faces
 from swaplib.tables.faceset import selected_faces
 
@@ -51,6 +54,8 @@ MODELS = {
     "landmarks": f"dlib {SHAPE_PREDICTOR} (68 iBUG points), started from the face table's box",
     "embedding": f"dlib {EMBEDDING_MODEL} (128-D, {CHIP_SIZE} px chips, padding {CHIP_PADDING})",
     "sharpness": "variance of the Laplacian of the grey image inside the face hull, merged / destination",
+    "sharpness_limit": "the same, for the destination face cut out at the model's resolution with the merge's "
+                       "alignment and warped back, as the merge does (Lanczos down, cubic up)",
 }
 
 
@@ -114,8 +119,33 @@ def _point_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.linalg.norm(a - b, axis=-1).mean(axis=-1)
 
 
-def _detail(grey_laplacian: np.ndarray, hull: np.ndarray) -> float:
-    return float(grey_laplacian[hull].var()) if hull.any() else float("nan")
+def _detail(image: np.ndarray, inner: np.ndarray) -> float:
+    """Variance of the Laplacian of the grey image inside `inner` (a mask of the image's size)."""
+    return float(_laplacian(image)[inner].var()) if inner.any() else float("nan")
+
+
+def _ratio(detail: float, reference: float) -> float:
+    return detail / max(reference, 1e-6)
+
+
+def _region(inner: np.ndarray) -> tuple[slice, slice] | None:
+    """The bounding box of `inner` with a 1 px margin (clipped to the frame): the Laplacian there has the
+    values of the whole frame's inside `inner` (its kernel is 3x3), at the cost of the face only."""
+    ys, xs = np.nonzero(inner)
+    if not len(ys):
+        return None
+    height, width = inner.shape
+    return slice(max(ys.min() - 1, 0), min(ys.max() + 2, height)), slice(max(xs.min() - 1, 0), min(xs.max() + 2, width))
+
+
+def _through_crop(region: np.ndarray, face: Face, top_left: tuple[int, int]) -> np.ndarray:
+    """The frame region as the model's crop of the face can give it back: the crop warped back into the
+    region, the region itself where the crop does not reach (the merge leaves it there too)."""
+    matrix = face.matrix.copy()
+    matrix[:, 2] += face.matrix[:, :2] @ np.asarray(top_left, np.float64)  # region -> crop
+    back = warp_to_frame(face.crop, matrix, region.shape)
+    reach = warp_to_frame(np.ones(face.crop.shape[:2], np.float32), matrix, region.shape) > 0.999
+    return np.where(reach[..., None], back, region)
 
 
 def _inner(hull: np.ndarray, iod: float) -> np.ndarray:
@@ -148,15 +178,35 @@ def _check_frames(frames: dict, merged: dict, faces: pd.DataFrame, frames_dir, m
         raise SwaplibError(f"{faces_table}: faces of frames {unknown} that {frames_dir} does not have")
 
 
-def measure_faces(frames_dir, faces_table, merged_dir, gallery: list[Identity], embedder: FaceEmbedder) -> pd.DataFrame:
+def _sharpness(destination: np.ndarray, swapped: np.ndarray, inner: np.ndarray,
+               crop: Face | None) -> tuple[float, float]:
+    """(sharpness, sharpness_limit) of one face: the detail inside `inner` of the merged frame, and of the
+    destination through the model's crop (None: resolution not known, limit 1), over the destination's."""
+    region = _region(inner)
+    if region is None:
+        return float("nan"), float("nan")
+    destination, swapped, inner = destination[region], swapped[region], inner[region]
+    reference = _detail(destination, inner)
+    if crop is None:
+        limit = 1.0
+    elif np.isfinite(crop.matrix).all():
+        limit = _ratio(_detail(_through_crop(destination, crop, (region[1].start, region[0].start)), inner), reference)
+    else:
+        limit = float("nan")  # a transform the merge cannot use either
+    return _ratio(_detail(swapped, inner), reference), limit
+
+
+def measure_faces(frames_dir, faces_table, merged_dir, gallery: list[Identity], embedder: FaceEmbedder,
+                  resolution: int | None = None) -> pd.DataFrame:
     """One row per destination face: was it swapped, its distance to each identity of the gallery (which
-    holds `source` and `destination`), the nearest one, its detail ratio, landmark error and jitter."""
+    holds `source` and `destination`), the nearest one, its detail ratio and the ratio a model of
+    `resolution` px can reach at best (None: not known, 1), landmark error and jitter."""
     frame_paths, merged = dict(frame_files(frames_dir)), dict(frame_files(merged_dir))
     faces = read_faces(faces_table).sort_values(["frame", "index"]).reset_index(drop=True)
     _check_frames(frame_paths, merged, faces, frames_dir, merged_dir, faces_table)
     landmarker = DlibLandmarker()
     boxes = _boxes(faces)
-    before, after, change, sharpness, vectors = [], [], [], [], []
+    before, after, change, sharpness, limit, vectors = [], [], [], [], [], []
     with Progress(faces["frame"].nunique(), "frames measured", log=log) as progress:
         for frame, rows in faces.groupby("frame", sort=False):
             destination, swapped = _read_pair(frame_paths[frame], merged[frame])
@@ -165,12 +215,14 @@ def measure_faces(frames_dir, faces_table, merged_dir, gallery: list[Identity], 
             dst_lm = landmarker.fit(to_rgb_uint8(destination), frame_boxes).astype(np.float64)
             new_lm = landmarker.fit(new_rgb, frame_boxes).astype(np.float64)
             diff = cv2.absdiff(destination, swapped).mean(axis=2)
-            dst_detail, new_detail = _laplacian(destination), _laplacian(swapped)
-            for points in dst_lm:
+            # Cut with the merge's own matrices, one crop per row, in the order of the fitted landmarks.
+            crops = frame_faces(destination, rows, resolution) if resolution else [None] * len(rows)
+            for points, crop in zip(dst_lm, crops, strict=True):
                 hull = hull_mask(points, diff.shape) > 0.5
                 change.append(float(diff[hull].mean()) if hull.any() else 0.0)
-                inner = _inner(hull, inter_ocular(points))
-                sharpness.append(_detail(new_detail, inner) / max(_detail(dst_detail, inner), 1e-6))
+                detail, best = _sharpness(destination, swapped, _inner(hull, inter_ocular(points)), crop)
+                sharpness.append(detail)
+                limit.append(best)
             before.append(dst_lm)
             after.append(new_lm)
             vectors.append(embedder.embed(new_rgb, new_lm))
@@ -179,7 +231,8 @@ def measure_faces(frames_dir, faces_table, merged_dir, gallery: list[Identity], 
     iod = np.maximum(inter_ocular(dst_lm), 1.0)
     table = pd.DataFrame({
         "frame": faces["frame"], "index": faces["index"], "face_id": faces["face_id"],
-        "change": change, "sharpness": sharpness,
+        "change": change, "sharpness": sharpness, "sharpness_limit": limit,
+        "relative_sharpness": np.asarray(sharpness) / np.maximum(limit, 1e-6),
         **identity_columns(vectors, gallery),
         "landmark_error": _point_distance(new_lm, dst_lm) / iod,
     })

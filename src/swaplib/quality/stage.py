@@ -12,6 +12,7 @@ from swaplib import __version__
 from swaplib.core.atomic import atomic_path, write_json
 from swaplib.core.images import frame_files
 from swaplib.extract.identity import FaceEmbedder
+from swaplib.model.io import read_header
 from swaplib.quality.card import comparison_strip, quality_plot, write_card
 from swaplib.quality.figures import FIGURES, ceiling, judge, quality_settings, summarize
 from swaplib.quality.measure import (
@@ -49,15 +50,18 @@ def measure_pair(
     others: dict | None = None,
     destination_faceset_frames=None,
     detector: str = "dlib",
+    model=None,
 ) -> dict:
     """Measure one pair's merged frames; write quality.json, the per-face table, the plot and the strip.
 
     settings: the config's quality section. merge: the merge settings, recorded beside the figures.
     others: {name: (faceset, frames folder)} every other video of the run, for the identification gallery
     (the pair's own videos among them are skipped). destination_faceset_frames: the frames of the destination
-    face set where they are not the measured ones (a measure on a subset of the frames).
+    face set where they are not the measured ones (a measure on a subset of the frames). model: the
+    model.safetensors that made the merge; its resolution bounds the sharpness it can reach (None: not known).
     """
     s = quality_settings(settings)
+    resolution = int(read_header(model)["model_config"]["resolution"]) if model is not None else None
     embedder = FaceEmbedder()
     source = faceset_identity(SOURCE, source_faceset, source_frames, embedder, s.identity_faces)
     destination = faceset_identity(DESTINATION, destination_faceset, destination_faceset_frames or destination_frames,
@@ -72,7 +76,7 @@ def measure_pair(
     apart = float(np.linalg.norm(source.mean - destination.mean))
     log.info("identities: %d source faces, %d destination faces, %.3f apart; gallery of %d", len(source.embeddings),
              len(destination.embeddings), apart, len(gallery))
-    table = measure_faces(destination_frames, destination_faces, merged, gallery, embedder)
+    table = measure_faces(destination_frames, destination_faces, merged, gallery, embedder, resolution)
     figures = summarize(table, len(frame_files(destination_frames)), s)
     verdict = judge(figures, apart, s)
     log.info("quality: %s; %s", verdict["verdict"], {k: figures.get(k) for k in FIGURES if k != "verdict"})
@@ -83,6 +87,7 @@ def measure_pair(
     result = {
         **verdict,
         **figures,
+        "model_resolution": resolution,
         "ceiling": ceiling(source, gallery, s),
         "identities": {"source_faces": len(source.embeddings), "destination_faces": len(destination.embeddings),
                        "distance": round(apart, 4)},
