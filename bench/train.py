@@ -10,7 +10,9 @@ figure is the median of the rest. DFL's figures were measured on a 2-core CPU ma
 Before the models, a plain 3x3 convolution (128 -> 128 channels at 48x48: Quick96's last decoder
 block) is timed forward + backward in the precision and memory layout the training loop uses: the
 machine's conv peak, measured in the same sitting. Each model's GFLOP/s (FLOPs counted by
-FlopCounterMode) is then given as a share of it, a figure that holds on any machine.
+FlopCounterMode) is then given as a share of the conv throughput measured just before and after
+it (column conv; on a CPU shared with other jobs the load changes within minutes): a figure
+other machines can check.
 
     .venv/bin/python bench/train.py                      # the five DFL comparisons, precision auto
     .venv/bin/python bench/train.py --precision fp32     # without bf16 autocast
@@ -257,19 +259,26 @@ def main() -> None:
     device = torch.device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
-    conv = conv_peak(device, args.precision, batch=16, iterations=5)
-    print(f"machine conv peak: {conv['gflops']:.0f} GFLOP/s ({conv['what']})")
+    measure_conv = lambda: conv_peak(device, args.precision, batch=16, iterations=5)
+    first = measure_conv()
+    print(f"machine conv peak: {first['gflops']:.0f} GFLOP/s ({first['what']})")
     print(f"{'model':<20}{'batch':>6}{'ms/iter':>9}{'samples/s':>11}{'DFL ms':>8}{'DFL s/s':>9}{'speed-up':>9}"
-          f"{'GFLOP/s':>9}{'of conv':>9}")
+          f"{'GFLOP/s':>9}{'conv':>7}{'of conv':>9}")
+    before = first["gflops"]
     for label, preset, archi, batch, dfl_ms in CASES:
         if args.only and args.only.lower() not in f"{label} {preset}".lower():
             continue
         started = time.perf_counter()
         r = run_case(preset, archi, batch, args.iterations, args.precision, args.device, threads=args.threads,
                      workers=args.workers)
+        # On a shared CPU what other jobs leave changes within minutes: the conv measured just
+        # before and just after each case (the mean of the two) is the one its share is taken of.
+        after = measure_conv()["gflops"]
+        conv = (before + after) / 2
+        before = after
         dfl_sps = 2 * batch * 1000 / dfl_ms
         print(f"{label:<20}{batch:>6}{r['ms_per_it']:>9.0f}{r['samples_per_s']:>11.1f}{dfl_ms:>8}{dfl_sps:>9.1f}"
-              f"{r['samples_per_s'] / dfl_sps:>8.2f}x{r['gflops']:>9.0f}{r['gflops'] / conv['gflops']:>9.0%}"
+              f"{r['samples_per_s'] / dfl_sps:>8.2f}x{r['gflops']:>9.0f}{conv:>7.0f}{r['gflops'] / conv:>9.0%}"
               f"   ({time.perf_counter() - started:.0f} s)", flush=True)
 
 
