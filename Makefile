@@ -12,10 +12,25 @@ SNAKEMAKE_ARGS ?=
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 
-# torch first, pinned, so that pip takes the CPU build here instead of the multi-GB CUDA one.
+# torch first, pinned. Where there is a GPU (nvidia-smi -L lists one, or TORCH_CUDA=1) it is the
+# CUDA build: PyPI's torch for Linux x86_64 (CUDA 13), or a wheel folder TORCH_WHEELS (offline; see
+# bench/gpu_check.sh for how to fill one). --isolated because torch==2.13.0 also matches a local CPU
+# build (2.13.0+cpu), which pip prefers, and a find-links folder in pip's user config or in
+# PIP_FIND_LINKS may hold one (on the CI machines it does); the global config (certificates,
+# constraints) still applies. Elsewhere, the CPU build that pip finds here.
+TORCH := torch==2.13.0
+TORCH_CUDA ?= $(shell nvidia-smi -L 2>/dev/null | grep -q '^GPU' && echo 1)
+TORCH_INDEX ?= https://pypi.org/simple
+ifeq ($(TORCH_CUDA),1)
+TORCH_FROM := --isolated $(if $(TORCH_WHEELS),--no-index --find-links $(TORCH_WHEELS),--index-url $(TORCH_INDEX))
+TORCH_CHECK = $(BIN)/python -c "import sys, torch; sys.exit(torch.version.cuda is None and \
+	f'torch {torch.__version__} is a CPU build: the CUDA one was asked for (TORCH_CUDA=1 or a GPU here)')"
+endif
+
 $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q $(TORCH_FROM) $(TORCH)
+	$(TORCH_CHECK)
 	$(BIN)/python -m pip install -q -e '.[test]'
 # The fan extra without its dependencies: face-alignment asks for GUI opencv-python, which would
 # clash with the headless build (pyproject.toml's fan extra says more; envs/ does the same).

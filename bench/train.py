@@ -1,15 +1,23 @@
-"""Training speed against DeepFaceLab: steady-state ms per iteration and samples/s.
+"""Training speed against DeepFaceLab: steady-state ms per iteration and samples/s, and the share of
+this machine's own convolution throughput the training loop reaches.
 
 One iteration is a batch of source faces + a batch of destination faces (samples/s = 2 x batch / s),
 through swaplib's real training loop (train.train: background batch making, DFL's augmentation,
 masked DSSIM+MSE loss, the preset's optimizer). The first iterations (warm-up) are left out; the
-figure is the median of the rest. DFL's figures were measured on this machine kind (2 cores,
-TensorFlow CPU, same architectures and batch sizes).
+figure is the median of the rest. DFL's figures were measured on a 2-core CPU machine kind
+(TensorFlow CPU, same architectures and batch sizes).
+
+Before the models, a plain 3x3 convolution (128 -> 128 channels at 48x48: Quick96's last decoder
+block) is timed forward + backward in the precision and memory layout the training loop uses: the
+machine's conv peak, measured in the same sitting. Each model's GFLOP/s (FLOPs counted by
+FlopCounterMode) is then given as a share of the conv throughput measured just before and after
+it (column conv; on a CPU shared with other jobs the load changes within minutes): a figure
+other machines can check.
 
     .venv/bin/python bench/train.py                      # the five DFL comparisons, precision auto
     .venv/bin/python bench/train.py --precision fp32     # without bf16 autocast
     .venv/bin/python bench/train.py --only quick96 --iterations 30
-    .venv/bin/python bench/train.py --gpu                # on CUDA: SAEHD at 256 px, bf16, memory, share of peak
+    .venv/bin/python bench/train.py --gpu                # on CUDA: Quick96 and SAEHD, batch 8-64, bf16
 
 On a CPU shared with other jobs the numbers are only upper bounds on time: say so when quoting them.
 """
@@ -17,8 +25,11 @@ On a CPU shared with other jobs the numbers are only upper bounds on time: say s
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
+import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -27,10 +38,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from swaplib.model import build_model
+from swaplib.model.base import amp_dtype, amx_available, autocast, precision_name
 from swaplib.train import resolve, train
 from swaplib.train.data import FaceData
 
@@ -42,6 +55,40 @@ CASES = [
     ("SAEHD 128 liae-ud", "saehd", "liae-ud", 4, 1640),
     ("SAEHD 128 liae-ud", "saehd", "liae-ud", 8, 2790),
 ]
+
+# --gpu: name, preset, archi, resolution (None: the preset's), each at every batch size of GPU_BATCHES
+GPU_MODELS = [
+    ("Quick96", "quick96", "df-ud", None),
+    ("SAEHD 128 df-ud", "saehd", "df-ud", 128),
+    ("SAEHD 128 liae-ud", "saehd", "liae-ud", 128),
+    ("SAEHD 256 df-ud", "saehd", "df-ud", 256),
+    ("SAEHD 256 liae-ud", "saehd", "liae-ud", 256),
+]
+GPU_BATCHES = (8, 16, 32, 64)
+
+# Dense (non-sparse) bf16 tensor-core peaks, TFLOP/s, from the vendors' data sheets; the first
+# name fragment found in torch.cuda.get_device_name() wins, so the more specific ones come first.
+GPU_BF16_PEAK = [
+    ("H100 PCIe", 756),
+    ("H100 SXM", 989),
+    ("H100 80GB HBM3", 989),  # how the SXM part names itself
+    ("H200", 989),
+    ("A100", 312),
+    ("L40S", 362),
+    ("RTX 4090", 165),
+]
+
+# The conv peak's layer: channels in = out, spatial size, kernel.
+CONV_CH, CONV_HW, CONV_K = 128, 48, 3
+
+
+def cpu_name() -> str:
+    """lscpu's model name (the platform's processor string where lscpu is missing)."""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        return next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
+    except (OSError, subprocess.CalledProcessError, StopIteration):
+        return platform.processor() or platform.machine()
 
 
 def synthetic_faces(name: str, n: int, resolution: int, seed: int) -> FaceData:
@@ -66,23 +113,79 @@ def synthetic_faces(name: str, n: int, resolution: int, seed: int) -> FaceData:
     return FaceData(name, faces, masks, em, rng.uniform(-40, 40, n).astype(np.float32), [str(i) for i in range(n)])
 
 
-def flops_per_iteration(cfg, batch_size: int) -> float:
-    """Forward + backward FLOPs of one training iteration (counted on the meta device: no compute)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    with torch.device("meta"):
-        model = build_model(cfg)
-        x = torch.empty(batch_size, 3, cfg.resolution, cfg.resolution)
-        with FlopCounterMode(display=False) as counter:
-            out = model.forward_pair(x, x)
-            sum(t.sum() for t in out).backward()
+def counted_flops(fn) -> float:
+    """FLOPs of fn() as FlopCounterMode counts them (convolution backward: twice the forward)."""
+    with FlopCounterMode(display=False) as counter:
+        fn()
     return counter.get_total_flops()
 
 
+def flops_per_iteration(cfg, batch_size: int) -> float:
+    """Forward + backward FLOPs of one training iteration (counted on the meta device: no compute)."""
+    with torch.device("meta"):
+        model = build_model(cfg)
+        x = torch.empty(batch_size, 3, cfg.resolution, cfg.resolution)
+        return counted_flops(lambda: sum(t.sum() for t in model.forward_pair(x, x)).backward())
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def conv_peak(device: torch.device, precision: str, batch: int, iterations: int, warmup: int = 3) -> dict:
+    """GFLOP/s of one 3x3 conv layer, forward + backward, in the training loop's precision and
+    layout (channels_last on CUDA and with autocast, as the Trainer chooses); the median step."""
+    amp = amp_dtype(precision, device)
+    channels_last = device.type == "cuda" or amp is not None
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    conv = torch.nn.Conv2d(CONV_CH, CONV_CH, CONV_K, padding=CONV_K // 2).to(device, memory_format=layout)
+    x = torch.randn(batch, CONV_CH, CONV_HW, CONV_HW, device=device).to(memory_format=layout).requires_grad_()
+
+    def step():
+        with autocast(device, amp):
+            y = conv(x)
+        y.float().sum().backward()
+
+    flops = counted_flops(step)
+    times = []
+    for i in range(warmup + iterations):
+        sync(device)
+        t = time.perf_counter()
+        step()
+        sync(device)
+        if i >= warmup:
+            times.append(time.perf_counter() - t)
+    gflops = flops / 1e9 / float(np.median(times))
+    what = (f"{CONV_K}x{CONV_K} conv {CONV_CH}->{CONV_CH} at {CONV_HW}x{CONV_HW}, batch {batch}, forward+backward, "
+            f"{precision_name(amp)}{', channels_last' if channels_last else ''}")
+    return {"gflops": gflops, "what": what}
+
+
+def gpu_bf16_peak(device: torch.device) -> tuple[float, str]:
+    """(dense bf16 TFLOP/s, where the figure comes from): the data sheet's for a known GPU, else a
+    large bf16 matmul measured here (a little under the true peak)."""
+    name = torch.cuda.get_device_name(device)
+    for fragment, tflops in GPU_BF16_PEAK:
+        if fragment.lower() in name.lower():
+            return float(tflops), f"data sheet, {fragment}"
+    n = 8192
+    a, b = (torch.randn(n, n, device=device, dtype=torch.bfloat16) for _ in range(2))
+    for _ in range(3):
+        a @ b
+    sync(device)
+    t, reps = time.perf_counter(), 20
+    for _ in range(reps):
+        a @ b
+    sync(device)
+    return 2 * n**3 * reps / (time.perf_counter() - t) / 1e12, f"measured here ({n}x{n} bf16 matmul), not a data sheet"
+
+
 def run_case(preset: str, archi: str, batch_size: int, iterations: int, precision: str, device: str,
-             resolution: int | None = None, threads: int | None = None) -> dict:
+             resolution: int | None = None, threads: int | None = None, workers: int | None = None) -> dict:
     cfg, settings = resolve(preset, archi=archi, resolution=resolution, iterations=iterations, batch_size=batch_size,
-                            save_every=0, precision=precision, device=device, progress="off", threads=threads)
+                            save_every=0, precision=precision, device=device, progress="off", threads=threads,
+                            workers=workers)
     src = synthetic_faces("src", 64, cfg.resolution, 1)
     dst = synthetic_faces("dst", 64, cfg.resolution, 2)
     if device.startswith("cuda"):
@@ -93,46 +196,89 @@ def run_case(preset: str, archi: str, batch_size: int, iterations: int, precisio
                         preview_path=out / "preview.jpg", history_path=out / "loss.csv", plot_path=out / "loss.png",
                         log=logging.getLogger("bench"))
     summary["gflop"] = flops_per_iteration(cfg, batch_size) / 1e9
+    summary["gflops"] = summary["gflop"] / summary["ms_per_it"] * 1000
     if device.startswith("cuda"):
         summary["peak_mem_gib"] = torch.cuda.max_memory_allocated() / 2**30
     return summary
 
 
+def gpu_main(args, conv_batch: int) -> None:
+    """Quick96 and SAEHD on CUDA at batch 8-64: time, memory and the share of the GPU's bf16 peak."""
+    device = torch.device(args.device if args.device.startswith("cuda") else "cuda")
+    name = torch.cuda.get_device_name(device)
+    total = torch.cuda.get_device_properties(device).total_memory / 2**30
+    peak, source = gpu_bf16_peak(device)
+    print(f"GPU: {name}, {total:.0f} GiB; dense bf16 peak {peak:.0f} TFLOP/s ({source}); CUDA {torch.version.cuda}")
+    conv = conv_peak(device, args.precision, conv_batch, iterations=20)
+    print(f"machine conv peak: {conv['gflops'] / 1000:.1f} TFLOP/s ({conv['what']}), "
+          f"{conv['gflops'] / 1000 / peak:.0%} of the bf16 peak")
+    print(f"{'model':<20}{'batch':>6}{'ms/iter':>9}{'samples/s':>11}{'peak GiB':>10}{'TFLOP/s':>9}"
+          f"{'of bf16 peak':>14}{'of conv':>9}", flush=True)
+    for label, preset, archi, resolution in GPU_MODELS:
+        if args.only and args.only.lower() not in f"{label} {preset}".lower():
+            continue
+        for batch in GPU_BATCHES:
+            try:
+                r = run_case(preset, archi, batch, args.iterations, args.precision, str(device),
+                             resolution=resolution, workers=args.workers)
+            except torch.OutOfMemoryError:
+                print(f"{label:<20}{batch:>6}{'OOM':>9}", flush=True)
+            else:
+                tflops = r["gflops"] / 1000
+                print(f"{label:<20}{batch:>6}{r['ms_per_it']:>9.1f}{r['samples_per_s']:>11.1f}"
+                      f"{r['peak_mem_gib']:>10.2f}{tflops:>9.1f}{tflops / peak:>14.1%}"
+                      f"{r['gflops'] / conv['gflops']:>9.0%}", flush=True)
+            gc.collect()  # the case's model, optimizer and batches, before the next one allocates
+            torch.cuda.empty_cache()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--iterations", type=int, default=14, help="per case, the first 3 are warm-up (default 14)")
+    parser.add_argument("--iterations", type=int, default=None,
+                        help="per case, the first 3 are warm-up (default 14; with --gpu 12)")
     parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch compute threads (default: one per core)")
+    parser.add_argument("--workers", type=int, default=None, help="batch-making threads (default: the library's)")
     parser.add_argument("--only", default="", help="run only cases whose name or preset contains this")
-    parser.add_argument("--gpu", action="store_true", help="CUDA: SAEHD df-ud / liae-ud at 256 px, bf16, bs 8")
+    parser.add_argument("--gpu", action="store_true", help="CUDA: Quick96 and SAEHD at 128/256 px, batch 8-64")
     args = parser.parse_args()
+    args.iterations = args.iterations or (12 if args.gpu else 14)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
-          f"load average {load:.1f} at start, precision {args.precision}")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    print(f"CPU: {cpu_name()}, {cores} cores, AMX {'yes' if amx_available() else 'no'}; torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads, load average {load:.1f} at start, precision {args.precision}")
     if args.gpu:
-        name = torch.cuda.get_device_name(0)
-        print(f"{name}: SAEHD at 256 px, bf16, batch 8")
-        print(f"{'model':<22}{'ms/iter':>9}{'samples/s':>11}{'TFLOP/s':>9}{'peak mem GiB':>14}")
-        for label, archi in (("SAEHD 256 df-ud", "df-ud"), ("SAEHD 256 liae-ud", "liae-ud")):
-            r = run_case("saehd", archi, 8, args.iterations, "bf16", "cuda", resolution=256)
-            tflops = r["gflop"] / r["ms_per_it"]
-            print(f"{label:<22}{r['ms_per_it']:>9.1f}{r['samples_per_s']:>11.1f}{tflops:>9.1f}{r['peak_mem_gib']:>14.2f}")
-        print("share of peak: TFLOP/s above over the GPU's dense bf16 peak (H100 SXM ~989 TFLOP/s)")
+        if not torch.cuda.is_available():
+            sys.exit("--gpu: no CUDA device here (torch " + torch.__version__ + ")")
+        gpu_main(args, conv_batch=64)
         return
 
+    device = torch.device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    measure_conv = lambda: conv_peak(device, args.precision, batch=16, iterations=5)
+    first = measure_conv()
+    print(f"machine conv peak: {first['gflops']:.0f} GFLOP/s ({first['what']})")
     print(f"{'model':<20}{'batch':>6}{'ms/iter':>9}{'samples/s':>11}{'DFL ms':>8}{'DFL s/s':>9}{'speed-up':>9}"
-          f"{'GFLOP/s':>9}")
+          f"{'GFLOP/s':>9}{'conv':>7}{'of conv':>9}")
+    before = first["gflops"]
     for label, preset, archi, batch, dfl_ms in CASES:
         if args.only and args.only.lower() not in f"{label} {preset}".lower():
             continue
         started = time.perf_counter()
-        r = run_case(preset, archi, batch, args.iterations, args.precision, args.device, threads=args.threads)
+        r = run_case(preset, archi, batch, args.iterations, args.precision, args.device, threads=args.threads,
+                     workers=args.workers)
+        # On a shared CPU what other jobs leave changes within minutes: the conv measured just
+        # before and just after each case (the mean of the two) is the one its share is taken of.
+        after = measure_conv()["gflops"]
+        conv = (before + after) / 2
+        before = after
         dfl_sps = 2 * batch * 1000 / dfl_ms
         print(f"{label:<20}{batch:>6}{r['ms_per_it']:>9.0f}{r['samples_per_s']:>11.1f}{dfl_ms:>8}{dfl_sps:>9.1f}"
-              f"{r['samples_per_s'] / dfl_sps:>8.2f}x{r['gflop'] / r['ms_per_it'] * 1000:>9.0f}"
+              f"{r['samples_per_s'] / dfl_sps:>8.2f}x{r['gflops']:>9.0f}{conv:>7.0f}{r['gflops'] / conv:>9.0%}"
               f"   ({time.perf_counter() - started:.0f} s)", flush=True)
 
 
