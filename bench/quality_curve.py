@@ -30,8 +30,6 @@ import argparse
 import json
 import logging
 import os
-import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,6 +40,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
+from machine import cpu_name  # noqa: E402  # bench/machine.py, beside this script
 from swaplib.extract.detect.backends import make_detector  # noqa: E402
 from swaplib.extract.stage import extract_faces  # noqa: E402
 from swaplib.merge.stage import merge_video  # noqa: E402
@@ -59,14 +58,8 @@ COLUMNS = ["samples", "seconds", "loss_src", "loss_dst", "id_match", "id_top1", 
 
 def machine() -> dict:
     """The CPU by name and cores, the load average when starting, and the device training uses."""
-    model = platform.processor()
-    try:
-        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        model = next(line.split(":", 1)[1].strip() for line in lscpu.splitlines() if line.startswith("Model name"))
-    except (OSError, subprocess.CalledProcessError, StopIteration):
-        pass
     device = resolve_device(os.environ.get("SWAPLIB_DEVICE", "auto"))
-    info = {"cpu": model, "cores": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()],
+    info = {"cpu": cpu_name(), "cores": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()],
             "device": str(device)}
     if device.type == "cuda":
         import torch

@@ -28,8 +28,6 @@ import argparse
 import gc
 import logging
 import os
-import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,6 +40,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from machine import cpu_name  # bench/machine.py, beside this script
 from swaplib.model import build_model
 from swaplib.model.base import amp_dtype, amx_available, autocast, precision_name
 from swaplib.train import resolve, train
@@ -80,15 +79,6 @@ GPU_BF16_PEAK = [
 
 # The conv peak's layer: channels in = out, spatial size, kernel.
 CONV_CH, CONV_HW, CONV_K = 128, 48, 3
-
-
-def cpu_name() -> str:
-    """lscpu's model name (the platform's processor string where lscpu is missing)."""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        return next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
-    except (OSError, subprocess.CalledProcessError, StopIteration):
-        return platform.processor() or platform.machine()
 
 
 def synthetic_faces(name: str, n: int, resolution: int, seed: int) -> FaceData:
