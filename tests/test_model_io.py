@@ -110,3 +110,19 @@ def test_weights_that_do_not_fit_the_architecture(saved, tmp_path):
     _write(wrong, model, header)
     with pytest.raises(SwaplibError, match="wrong.safetensors: model file does not match its architecture"):
         load_model(wrong)
+
+
+@pytest.mark.parametrize("first_byte", [0x80, 0x50])
+def test_a_header_length_that_starts_like_a_pickle_or_zip_still_loads(tmp_path, first_byte):
+    """The 8-byte header length is little-endian: its first byte may be 0x80 (a pickle's) or 'P' (a zip's)."""
+    torch.manual_seed(0)
+    model = build_model(CFG)
+    path = tmp_path / "model.safetensors"
+    for pad in range(0, 4096, 4):
+        save_model(path, model, note="x" * pad)
+        if path.read_bytes()[0] == first_byte:
+            break
+    else:
+        pytest.fail(f"no header length with first byte {first_byte:#x}")
+    loaded, header = load_model(path)
+    assert header["note"] == "x" * pad and loaded.cfg == CFG

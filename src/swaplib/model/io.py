@@ -63,16 +63,18 @@ def read_header(path: str | Path) -> dict:
         raise SwaplibError(f"{path}: model file not found (train the model first)")
     size = path.stat().st_size
     with open(path, "rb") as f:
-        start = f.read(8)
-        if start[:2] == b"PK" or start[:1] == b"\x80":  # a torch.save zip or legacy pickle
+        start = f.read(9)
+        safetensors = start[8:9] == b"{"  # an 8-byte header length, then the JSON header itself
+        if not safetensors and (start[:4] == b"PK\x03\x04" or start[:1] == b"\x80"):  # a torch.save zip or pickle
             raise SwaplibError(f"{path}: an old swaplib model file (a torch pickle, format swaplib-model/1); this "
                                f"version reads {MODEL_FILE} (format {MODEL_FORMAT}): rerun the train rule, which "
                                f"writes it from the training state without training again")
-        n = struct.unpack("<Q", start)[0] if len(start) == 8 else -1
+        n = struct.unpack("<Q", start[:8])[0] if len(start) == 9 else -1
         if not 0 < n <= min(size - 8, _MAX_HEADER):
             raise SwaplibError(f"{path}: not a readable model file (no safetensors header: truncated or not a model); "
                                f"retrain it")
         try:
+            f.seek(8)
             meta = json.loads(f.read(n)).get("__metadata__") or {}
         except (ValueError, AttributeError):
             raise SwaplibError(f"{path}: not a readable model file (its safetensors header is not JSON: truncated "

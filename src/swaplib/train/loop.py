@@ -317,8 +317,7 @@ class Trainer:
         norm_t = torch.nn.utils.get_total_norm([p.grad for p in params])
         if s.clip_grad > 0:
             torch.nn.utils.clip_grads_with_norm_(params, s.clip_grad, norm_t)
-        norm = norm_t.item()
-        ls, ld = losses[0].item(), losses[1].item()
+        ls, ld, norm = torch.stack([losses[0].detach().float(), losses[1].detach().float(), norm_t.float()]).tolist()
         if not (math.isfinite(ls) and math.isfinite(ld)):
             return f"loss became {ls:.4g}/{ld:.4g}"
         if not math.isfinite(norm) and not scaler:
@@ -391,6 +390,8 @@ def train(
     """
     s = settings
     device = resolve_device(s.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # the shapes never change during a run: pick the fastest kernels once
     state = StateFolder(state_dir, log)
     faces = FaceSets.load(src_faces, dst_faces, s, model_cfg.resolution, src_masks, dst_masks, log)
     if s.pretrain:  # DFL: no warp, flips, even yaw, no lr dropout
