@@ -121,11 +121,17 @@ RECIPE = tuple(f.name for f in fields(TrainSettings))
 SECTION = ("preset", *ARCHITECTURE, *(k for k in RECIPE if k != "threads"))
 
 
+# Where the workflow's default run differs from the library's: a time budget, so that `make run`
+# takes about the same time on any machine (a library caller asking for N steps gets N steps).
+SECTION_ONLY_DEFAULTS = {"max_minutes": 15.0}
+
+
 def section_defaults() -> dict:
-    """Each `train:` key's default: None where it is the preset's, the TrainSettings default elsewhere."""
+    """Each `train:` key's default: None where it is the preset's, the TrainSettings default elsewhere
+    (SECTION_ONLY_DEFAULTS over it)."""
     defaults = {f.name: None if f.default is MISSING else f.default for f in fields(TrainSettings)}
     return {"preset": DEFAULT_PRESET, **{k: None for k in ARCHITECTURE},
-            **{k: defaults[k] for k in SECTION if k in RECIPE}}
+            **{k: defaults[k] for k in SECTION if k in RECIPE}, **SECTION_ONLY_DEFAULTS}
 
 
 def resolve(preset: str = DEFAULT_PRESET, **given) -> tuple[ModelConfig, TrainSettings]:
