@@ -80,3 +80,23 @@ def test_module_entry_point_runs(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "not checked" in proc.stdout  # no results/ here to check the id against
     assert (tmp_path / "v.tsv").read_text() == "face\taction\tnote\n000001_0\texclude\n"
+
+
+def test_stop_asks_the_named_training_to_stop(tmp_path, capsys):
+    state = tmp_path / "results" / "models" / "m1" / "state"
+    state.mkdir(parents=True)
+    assert main(["stop", "m1", "--results", str(tmp_path / "results")]) == 0
+    assert (state / "STOP").exists() and "stops after the step in flight" in capsys.readouterr().out
+    base = tmp_path / "results" / "pretrained" / "tiny" / "state"
+    base.mkdir(parents=True)
+    assert main(["stop", "tiny", "--results", str(tmp_path / "results")]) == 0 and (base / "STOP").exists()
+    assert main(["stop", "nope", "--results", str(tmp_path / "results")]) == 2
+    assert "no training state for 'nope'" in capsys.readouterr().err
+
+
+def test_version(capsys):
+    from swaplib import __version__
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.strip() == f"swaplib {__version__}"

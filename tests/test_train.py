@@ -113,7 +113,8 @@ def test_learns_and_writes_outputs(faces, tmp_path):
     assert preview.shape == (8 * R, 6 * R, 3)  # rows: src, rec, mask, dst, rec, mask, swap, swap mask
     assert cv2.imread(str(out / "loss.png")) is not None
     assert not _temp_files(out)
-    assert sorted(p.name for p in (out / "state").iterdir()) == [BEST, PREV_CHECKPOINT, CHECKPOINT]
+    assert sorted(p.name for p in (out / "state").iterdir()) == sorted(
+        [BEST, PREV_CHECKPOINT, CHECKPOINT, "loss.csv", "loss.png", "preview-latest.jpg"])
     assert _checkpoint(out / "state")["iteration"] == 60
 
     model, meta = load_model(out / "model.safetensors")
@@ -402,3 +403,23 @@ def test_out_of_memory_saves_and_names_what_to_lower(faces, tmp_path, monkeypatc
     assert _checkpoint(out / "state")["iteration"] == 13  # nothing trained is lost
     monkeypatch.undo()
     assert _run(faces, out, _quick(20))["resumed_from"] == 13
+
+
+def test_a_stop_request_ends_training_writes_the_model_and_raising_iterations_goes_on(faces, tmp_path, monkeypatch,
+                                                                                       caplog):
+    caplog.set_level(logging.INFO, logger="swaplib.train")
+    out = tmp_path / "out"
+    (out / "state").mkdir(parents=True)
+    (out / "state" / "STOP").touch()  # left from before: not this run's
+    _interrupt_step(monkeypatch, at_call=12, action=lambda: (out / "state" / "STOP").touch())  # `swaplib stop`
+    summary = _run(faces, out, _quick(30))
+    assert "a stop request from before this run" in caplog.text
+    assert summary["iterations"] == 12 and summary["stopped_by"] == "stop request"
+    assert "stop requested at iteration 12 of 30" in caplog.text and not (out / "state" / "STOP").exists()
+    _, header = load_model(out / "model.safetensors")
+    assert header["iterations"] == 12 and header["stopped_by"] == "stop request"
+    # What a user watches during training, rewritten at every save (save_every 10).
+    assert {"preview-latest.jpg", "loss.csv", "loss.png"} <= {p.name for p in (out / "state").iterdir()}
+    assert len((out / "state" / "loss.csv").read_text().splitlines()) == 1 + 10
+    monkeypatch.undo()
+    assert _run(faces, out, _quick(20))["resumed_from"] == 12

@@ -1,6 +1,8 @@
-"""Command line: `python -m swaplib COMMAND ...`.
+"""Command line: `swaplib COMMAND ...` (or `python -m swaplib COMMAND ...`).
 
-    python -m swaplib curate VIDEO --exclude 000012_0 000040-000055 --note "eyes closed"
+    swaplib curate VIDEO --exclude 000012_0 000040-000055 --note "eyes closed"
+    swaplib stop MODEL          # end that training after the step in flight; the run goes on to merge
+    swaplib --version
 
 `curate` appends rows to the video's curation sheet (curation/VIDEO.tsv, created with its
 header), so nobody has to type TSV. The ids are checked against the video's face table when
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from swaplib import __version__
 from swaplib.core.errors import SwaplibError
 from swaplib.sheet import video_name
 from swaplib.sort.curation import Row, append_curation, resolve
@@ -59,9 +62,28 @@ def curate(args: argparse.Namespace) -> str:
             f"Run the workflow again: it reruns sort, train, merge and video for the models that use {video}.")
 
 
+def stop(args: argparse.Namespace) -> str:
+    """Ask a running training to stop: a STOP file in its state folder, which the loop checks every step."""
+    results = Path(args.results)
+    folders = [results / "models" / args.model / "state", results / "pretrained" / args.model / "state"]
+    state = next((folder for folder in folders if folder.is_dir()), None)
+    if state is None:
+        raise SwaplibError(f"no training state for '{args.model}' in {folders[0]} or {folders[1]}: is that the "
+                           f"model's name (the sheet's model column, or the pair's name) and the run's folder?")
+    (state / "STOP").touch()
+    return (f"{state / 'STOP'}: the training of '{args.model}' stops after the step in flight, saves, and writes "
+            f"its model at the iteration reached; the run then goes on to merge. Raise train.iterations to go on "
+            f"training later.")
+
+
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="python -m swaplib", description="swaplib command line tools")
+    top = argparse.ArgumentParser(prog="swaplib", description="swaplib command line tools")
+    top.add_argument("--version", action="version", version=f"swaplib {__version__}")
     commands = top.add_subparsers(dest="command", required=True)
+    halt = commands.add_parser("stop", help="end a running training now and merge what it has (as DFL's Enter)")
+    halt.add_argument("model", help="a model (results/models/NAME) or a shared base (results/pretrained/NAME)")
+    halt.add_argument("--results", default="results", help="the workflow's results folder (default: %(default)s)")
+    halt.set_defaults(run=stop)
     cur = commands.add_parser("curate", help="add faces to a video's curation sheet (exclude, include, reference)",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     cur.add_argument("video", help="video name (its file stem, as in results/videos/NAME) or the video file")

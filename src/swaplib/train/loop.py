@@ -364,6 +364,14 @@ class Trainer:
 # --------------------------------------------------------------------------- the loop
 
 
+def watch(trainer: Trainer, folder: Path) -> None:
+    """What a user watches a long training by: the latest preview, the loss history and its plot, in
+    the state folder (each written atomically, so a viewer never sees half a file)."""
+    write_image(folder / "preview-latest.jpg", trainer.preview())
+    write_history(folder / "loss.csv", trainer.run.history)
+    write_plot(folder / "loss.png", trainer.run.history)
+
+
 def train(
     src_faces,
     dst_faces,
@@ -412,6 +420,9 @@ def train(
         torch.set_num_threads(s.threads)
     deadline = t_start + 60 * s.max_minutes if s.max_minutes else math.inf
     stopped_by = "iterations"
+    if state.stop_requested():  # asked for while nothing trained: not this run's to obey
+        log.warning("a stop request from before this run (%s) was removed", state.dir / "STOP")
+        state.clear_stop()
     with StopOnSignal() as stop, BatchLoader(batches, s.workers) as loader:
         try:
             while trainer.run.iteration < s.iterations:
@@ -419,8 +430,14 @@ def train(
                 if time.perf_counter() >= deadline:
                     stopped_by = "max_minutes"
                     log.info("time budget of %g min reached at iteration %d of %d: stopping here (the model records "
-                             "iteration %d; run again or raise max_minutes to go on)", s.max_minutes,
+                             "iteration %d; raise max_minutes or iterations to go on)", s.max_minutes,
                              trainer.run.iteration, s.iterations, trainer.run.iteration)
+                    break
+                if state.stop_requested():
+                    stopped_by = "stop request"
+                    state.clear_stop()
+                    log.info("stop requested at iteration %d of %d: stopping here and writing the model (raise "
+                             "iterations to go on)", trainer.run.iteration, s.iterations)
                     break
                 t_step = time.perf_counter()
                 try:
@@ -439,6 +456,7 @@ def train(
                 if s.save_every and it % s.save_every == 0 and it < s.iterations:
                     trainer.save()
                     trainer.rollbacks_in_a_row = 0
+                    watch(trainer, state.dir)
                 if s.preview_every and it % s.preview_every == 0:
                     write_image(state.dir / "previews" / f"preview_{it:07d}.jpg", trainer.preview())
             if trainer.run.iteration > trainer.run.last_saved or not state.checkpoint.exists():

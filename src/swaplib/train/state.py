@@ -6,6 +6,8 @@ a usable one (corrupt or incompatible files are moved aside, never deleted).
     backups/iter-N.pt     a copy every backup_every iterations; the newest backup_keep are kept
     best.pt               the checkpoint with the lowest mean loss over its last save_every steps
     checkpoint.incompatible-<time>.pt, *.corrupt-<time>.pt    files moved aside
+    preview-latest.jpg, loss.csv, loss.png    rewritten at every save, to watch a long training
+    STOP                  a stop request (`swaplib stop`): training ends after the step in flight
 
 Every state file is written to a temporary name, fsync'ed, renamed, and the folder fsync'ed; it
 carries a CRC of its tensors, so a truncated or corrupt file is detected on load. Files are loaded
@@ -31,6 +33,7 @@ CHECKPOINT = "checkpoint.pt"
 PREV_CHECKPOINT = "checkpoint.prev.pt"
 BEST = "best.pt"
 BACKUPS = "backups"
+STOP_REQUEST = "STOP"
 CHECKPOINT_FORMAT = "swaplib-train-state/2"
 
 
@@ -112,6 +115,12 @@ class StateFolder:
     @property
     def checkpoint(self) -> Path:
         return self.dir / CHECKPOINT
+
+    def stop_requested(self) -> bool:
+        return (self.dir / STOP_REQUEST).exists()
+
+    def clear_stop(self) -> None:
+        (self.dir / STOP_REQUEST).unlink(missing_ok=True)
 
     def save(self, state: dict, *, backup: bool, keep: int, best: bool) -> None:
         """checkpoint.pt ← state; the old one becomes checkpoint.prev.pt; then backup and best copies."""
