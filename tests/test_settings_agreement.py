@@ -31,7 +31,8 @@ def test_a_drifted_settings_object_is_named_key_by_key():
 
 
 def test_keyword_arguments_are_read_and_ignore_leaves_the_inputs_out():
-    def extract(video, out, *, limit=0, format="png", jpg_quality=100, fps=0, start=0.0, end=0.0, threads=1):
+    def extract(video, out, *, limit=0, format="png", jpg_quality=100, fps=0, start=0.0, end=0.0, allow_truncated=False,
+                threads=1):
         pass
 
     assert_agreement("frames", extract, ignore=("threads",))

@@ -242,3 +242,36 @@ def test_the_frames_code_leaves_encoding_and_the_marks_out():
     assert {"video.frames", "video.photos", "video.probe", "video.ffmpeg"} <= frames_code
     assert not frames_code & {"video.encode", "video.marks"}
     assert "video.marks" in {module_name(path) for path in closure("video.encode")}
+
+
+@pytest.fixture(scope="module")
+def half_video(clip, tmp_path_factory):
+    """A 50-frame mp4 with its index first (faststart) cut to half its bytes: the container still
+    promises 50 frames, about half of them decode."""
+    from video_support import ffmpeg
+
+    folder = tmp_path_factory.mktemp("truncated")
+    whole = folder / "whole.mp4"
+    ffmpeg("-i", clip("lp_d12_man_glasses_talking"), "-frames:v", "50", "-an", "-c:v", "libx264", "-preset",
+           "ultrafast", "-movflags", "+faststart", whole)
+    half = folder / "half.mp4"
+    half.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    return half
+
+
+def test_a_truncated_video_is_an_error_naming_both_counts(half_video, tmp_path):
+    assert probe(half_video).frame_count == 50
+    with pytest.raises(SwaplibError, match=r"half.mp4: truncated or damaged: its container promises 50 frames "
+                                           r"here, but only \d+ decode.*frames.allow_truncated: true"):
+        extract_frames(half_video, tmp_path / "frames", tmp_path / "video.json")
+    assert not (tmp_path / "frames").exists() and not (tmp_path / "video.json").exists()
+
+
+def test_allow_truncated_goes_on_with_a_warning_and_records_both_counts(half_video, tmp_path, caplog):
+    info = extract_frames(half_video, tmp_path / "frames", tmp_path / "video.json", allow_truncated=True)
+    assert 5 < info.frame_count < 45
+    assert "truncated or damaged" in caplog.text and "going on with them" in caplog.text
+    assert read_info(tmp_path / "video.json")["truncated"] == {"promised": 50, "decoded": info.frame_count}
+    # An untouched video records none, and a limit below what it has is no truncation.
+    full = extract_frames(half_video.with_name("whole.mp4"), tmp_path / "f2", tmp_path / "v2.json", limit=20)
+    assert full.frame_count == 20 and read_info(tmp_path / "v2.json")["truncated"] is None

@@ -73,7 +73,10 @@ UNTRACKED = {
 }
 # Settings added after runs were made, at the value that does what the code did before they existed:
 # left out of `settings` at that value, so that a run made before them reruns nothing.
-ADDED_OFF = {"train": {"max_minutes": 0, "from_base": False, "ema": 0}}
+ADDED_OFF = {
+    "frames": {"allow_truncated": False},
+    "train": {"max_minutes": 0, "from_base": False, "ema": 0},
+}
 # Settings that say where a rule's input files are: those files are inputs (their content reruns
 # what reads them), so the setting itself goes to no job and reruns nothing.
 LOCATIONS = {

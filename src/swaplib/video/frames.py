@@ -43,6 +43,7 @@ def extract_frames(
     fps: float | str | None = 0,
     start: float = 0.0,
     end: float = 0.0,
+    allow_truncated: bool = False,
     threads: int = 1,
 ) -> VideoInfo:
     """Decode `video` to frames_dir/000000.<format>, 000001.<format>, ... and describe them in info_json.
@@ -56,6 +57,8 @@ def extract_frames(
     resampled to a constant rate (repeated or dropped by their time). start/end: the part of the
     video to take, in seconds (end 0 = to the end); without resampling start moves to the nearest
     frame. limit > 0 keeps only the first `limit` frames of that. jpg_quality: 1-100 (100 = best).
+    Fewer frames decoded than the container promises (a truncated or damaged file) is an error
+    naming both counts, or with allow_truncated a warning, and video.json records both.
 
     Writes frames_dir and info_json atomically; returns the VideoInfo of what was written.
     """
@@ -74,6 +77,15 @@ def extract_frames(
         written = len(_written_frames(tmp))
         if written == 0:
             raise SwaplibError(f"{video}: ffmpeg wrote no frames")
+        promised = _promised_frames(source, plan)
+        truncated = written < promised - max(2, 0.02 * promised)  # a variable rate's count is approximate
+        if truncated:
+            problem = (f"{video}: truncated or damaged: its container promises {promised} frames here, but only "
+                       f"{written} decode")
+            if not allow_truncated:
+                raise SwaplibError(f"{problem} (a swap of it would be shorter than its audio); repair or re-export "
+                                   f"the file, or set frames.allow_truncated: true to use the frames that decode")
+            log.warning("%s; going on with them (frames.allow_truncated)", problem)
         rate = plan.rate
         # The frames written come at a constant rate, whatever the source's.
         info = dataclasses.replace(source, fps=float(rate), fps_fraction=f"{rate.numerator}/{rate.denominator}",
@@ -82,6 +94,7 @@ def extract_frames(
                     start=plan.start, end=plan.start + info.duration, source_fps=source.fps,
                     variable_frame_rate=source.variable_frame_rate,
                     source_frame_count=source.frame_count, source_duration=source.duration,
+                    truncated={"promised": promised, "decoded": written} if truncated else None,
                     source=_source_record(video))
     return info
 
@@ -159,6 +172,16 @@ def _decode_plan(video: Path, source: VideoInfo, fps, start: float, end: float, 
         raise SwaplibError(f"{video}: no frame between start {start} s and end {end} s at {rate} fps")
     count = min(count, limit) if count and limit else count or limit
     return _DecodePlan(rate=rate, resample=resample, start=first, seek=seek, frames=count)
+
+
+def _promised_frames(source: VideoInfo, plan: _DecodePlan) -> int:
+    """How many frames the plan should give, by what the container says of the video."""
+    rate = plan.rate if plan.resample else Fraction(source.fps_fraction)
+    if plan.resample:
+        available = round((source.duration - plan.start) * rate)
+    else:
+        available = source.frame_count - round(plan.start * rate)
+    return min(plan.frames, available) if plan.frames else available
 
 
 def _decode_command(video: Path, out_dir: Path, plan: _DecodePlan, format: str, jpg_quality: int):
