@@ -23,7 +23,8 @@ import pandas as pd
 from stage_times import print_table, read_benchmarks
 
 REPO = Path(__file__).resolve().parents[1]
-FIGURES = ["verdict", "id_match", "id_top1", "sharpness", "id_retrieval", "landmark_error", "jitter_ratio", "coverage"]
+FIGURES = ["verdict", "id_match", "id_top1", "sharpness", "relative_sharpness", "sharpness_limit", "id_retrieval",
+           "landmark_error", "jitter_ratio", "coverage"]
 
 
 def prepare(workdir: Path) -> None:
