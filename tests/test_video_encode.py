@@ -22,6 +22,7 @@ from swaplib.video.ffmpeg import run_ffmpeg
 from swaplib.video.frames import extract_frames, read_info
 from swaplib.video.marks import SYNTHETIC_TAG, find_font, read_metadata_tags
 from swaplib.video.probe import probe
+from swaplib.video.signing import C2paSettings
 from video_support import (
     CLIPS,
     NO_AUDIO,
@@ -311,6 +312,7 @@ def test_video_settings_agree_with_config_and_schema():
     # The rest are the job's inputs: the frames' rate and where they start, the audio, the records.
     inputs = ("fps", "audio_source", "audio_start", "provenance", "merge_report", "compare_dir")
     assert_agreement("video", encode_video, ignore=inputs)
+    assert_agreement("video.c2pa", C2paSettings)
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full, a device that is always full")
