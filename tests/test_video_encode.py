@@ -231,8 +231,8 @@ def test_provenance_names_inputs_by_hash_and_the_model_and_its_settings(clip, fr
                        provenance={"pair": "p", "source": str(source), "destination": str(destination), "model": "m"})
     sidecar = json.loads(out.with_suffix(".provenance.json").read_text())
     for key, path in (("source", source), ("destination", destination)):
-        assert sidecar[key] == {"path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-                                "bytes": path.stat().st_size}
+        assert sidecar[key] == {"path": str(path), "kind": "video",
+                                "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "bytes": path.stat().st_size}
     assert sidecar["model"] == "m" and sidecar["model_file"] == model
     assert sidecar["merge"] == {"settings": {"mode": "overlay"}, "overrides": {"file": None, "rows": []},
                                 "frames": N, "swapped": N - 1, "failed": 1}
