@@ -12,6 +12,16 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("SWAPLIB_TEST_DATA", REPO.parent / "shared" / "data"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def swaplib_home(tmp_path_factory) -> Path:
+    """swaplib's per-installation folder (the local C2PA signing key) in a temporary folder, for every
+    test and the Snakemake runs they start: a test run never writes to the user's ~/.config."""
+    home = tmp_path_factory.mktemp("swaplib_home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SWAPLIB_HOME", str(home))
+        yield home
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not (SHARED_DATA / "clips").is_dir():

@@ -2,11 +2,13 @@
 
     assert_agreement("merge", MergeSettings)
     assert_agreement("frames", extract_frames, ignore=("threads",))
+    assert_agreement("video.c2pa", C2paSettings)  # a section inside a section
 
 passes when config.yaml's section, the schema's properties (all required) and the fields of a
 settings dataclass (or the keyword arguments of the function a rule calls) have the same keys, and
-the schema's `default:` and the library's default of each key are config.yaml's value; a settings
-dataclass must also accept the shipped section as it is. `ignore`: the library's keywords that are
+the schema's `default:` and the library's default of each key are config.yaml's value (a settings
+dataclass as a default stands for its fields); a settings dataclass must also accept the shipped
+section as it is. `ignore`: the library's keywords that are
 not settings (the job's inputs, threads, progress). Every disagreement is named in one message.
 """
 
@@ -23,9 +25,11 @@ _MISSING = "<none>"
 
 
 def assert_agreement(section: str, target, ignore: tuple[str, ...] = ()) -> None:
-    config = yaml.safe_load((REPO / "config.yaml").read_text())[section]
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
     schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
-    properties = schema["properties"][section]["properties"]
+    for key in section.split("."):
+        config, schema = config[key], schema["properties"][key]
+    properties = schema["properties"]
     library = {key: value for key, value in library_defaults(target).items() if key not in ignore}
     problems = [
         f"{where} has no {key!r}"
@@ -33,7 +37,7 @@ def assert_agreement(section: str, target, ignore: tuple[str, ...] = ()) -> None
         for key in sorted(set(config) | set(properties) | set(library))
         if key not in keys
     ]
-    required = set(schema["properties"][section].get("required", ()))
+    required = set(schema.get("required", ()))
     if required != set(properties):
         problems.append(f"the schema requires {sorted(required)}, not every key of it {sorted(properties)}")
     for key in sorted(set(config) & set(properties) & set(library)):
@@ -68,6 +72,8 @@ def _field_default(field: dataclasses.Field):
 
 def _same(a, b) -> bool:
     """Equal, and of one kind: 1 == 1.0 passes (YAML writes 0 for 0.0), True == 1 does not."""
+    if dataclasses.is_dataclass(a) and not isinstance(a, type):
+        a = dataclasses.asdict(a)
     if isinstance(a, bool) or isinstance(b, bool):
         return type(a) is type(b) and a == b
     if isinstance(a, (int, float)) and isinstance(b, (int, float)):

@@ -10,6 +10,8 @@ import shutil
 
 import pytest
 
+from swaplib.model.io import read_header
+from swaplib.video.credentials import TRAINED_ALGORITHMIC_MEDIA, read_manifest, settings_digest
 from swaplib.video.marks import SYNTHETIC_TAG, read_metadata_tags
 from swaplib.video.probe import probe
 from workflow_support import make_workdir, planned_jobs, snakemake, write_config, write_sheet
@@ -71,6 +73,16 @@ def test_video_sidecar_and_tags_name_the_inputs_the_model_and_the_merge(run, cli
     assert tags["comment"] == SYNTHETIC_TAG and f"model: {PAIR}" in tags["description"]
 
 
+def test_the_video_s_c2pa_manifest_names_the_trained_model(run):
+    manifest = read_manifest(run / VIDEO)
+    assert manifest["present"] and not manifest["altered"]
+    assert TRAINED_ALGORITHMIC_MEDIA in manifest["digital_source_types"]
+    header = read_header(run / f"results/models/{PAIR}/model.safetensors")
+    model = manifest["swaplib"]["model"]
+    assert model["id"] == header["weights_sha256"]
+    assert model["training_settings_sha256"] == settings_digest(header["settings"])
+
+
 def test_review_video_is_made_on_request(run):
     assert planned(run, REVIEW) == {"review": 1}
     snakemake(run, REVIEW)
@@ -98,3 +110,12 @@ def test_a_merge_overrides_sheet_reruns_merge_and_video_only(run):
     assert set(changed) <= {"000002.png", "000003.png"} and report["overrides"]["rows"]
     sheet.unlink()
     assert planned(run, VIDEO) == {"merge": 1, "video": 1}
+
+
+def test_a_missing_certificate_stops_the_video_rule_naming_it(run):
+    # Last: the failed job takes the review video with it.
+    write_config(run, {**SMALL, "video": {"c2pa": {"cert": "no/such/cert.pem", "key": "no/such/key.pem"}}},
+                 name="bad_cert.yaml")
+    proc = snakemake(run, REVIEW, "--configfile", "bad_cert.yaml", check=False)
+    said = proc.stdout + proc.stderr + (run / f"logs/review/{PAIR}.log").read_text()
+    assert proc.returncode != 0 and "video.c2pa.cert: no/such/cert.pem: file not found" in said

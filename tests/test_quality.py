@@ -239,6 +239,23 @@ def test_outputs_name_the_models_and_hold_one_row_per_face(scene, tmp_path):
     assert "http" not in card  # loads nothing: the report must open offline
 
 
+def test_the_card_shows_the_video_s_c2pa_manifest(tmp_path):
+    (tmp_path / "quality.json").write_text(json.dumps({"verdict": "source"}))
+    credentials = {"embedded": True, "label": "urn:c2pa:1", "state": "Valid", "generator": "swaplib 0.1.0",
+                   "digital_source_types": ["http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"],
+                   "signer": "swaplib local key", "signature": "proves integrity, not identity"}
+    (tmp_path / "provenance.json").write_text(json.dumps({"synthetic": True, "content_credentials": credentials}))
+    write_card(tmp_path / "quality.json", tmp_path / "provenance.json", tmp_path / "card.html", title="Pair p")
+    card = (tmp_path / "card.html").read_text()
+    assert "<th>digital source type (IPTC)</th><td>trainedAlgorithmicMedia</td>" in card
+    assert "<th>manifest</th><td>urn:c2pa:1</td>" in card and "proves integrity, not identity" in card
+    assert "http" not in card  # the source type by its name: the page still loads nothing
+    (tmp_path / "provenance.json").write_text(json.dumps({"synthetic": True, "content_credentials": {
+        "embedded": False, "why": "video.c2pa.enabled is false"}}))
+    write_card(tmp_path / "quality.json", tmp_path / "provenance.json", tmp_path / "card.html", title="Pair p")
+    assert "<th>manifest</th><td>video.c2pa.enabled is false</td>" in (tmp_path / "card.html").read_text()
+
+
 def test_merged_frames_that_do_not_match_are_named(scene, tmp_path):
     merged = shutil.copytree(scene / "dst" / "frames", tmp_path / "merged")
     (merged / f"{FRAMES - 1:06d}.png").unlink()

@@ -22,6 +22,7 @@ from swaplib.video.ffmpeg import run_ffmpeg
 from swaplib.video.frames import extract_frames, read_info
 from swaplib.video.marks import SYNTHETIC_TAG, find_font, read_metadata_tags
 from swaplib.video.probe import probe
+from swaplib.video.signing import C2paSettings
 from video_support import (
     CLIPS,
     NO_AUDIO,
@@ -230,8 +231,8 @@ def test_provenance_names_inputs_by_hash_and_the_model_and_its_settings(clip, fr
                        provenance={"pair": "p", "source": str(source), "destination": str(destination), "model": "m"})
     sidecar = json.loads(out.with_suffix(".provenance.json").read_text())
     for key, path in (("source", source), ("destination", destination)):
-        assert sidecar[key] == {"path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-                                "bytes": path.stat().st_size}
+        assert sidecar[key] == {"path": str(path), "kind": "video",
+                                "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "bytes": path.stat().st_size}
     assert sidecar["model"] == "m" and sidecar["model_file"] == model
     assert sidecar["merge"] == {"settings": {"mode": "overlay"}, "overrides": {"file": None, "rows": []},
                                 "frames": N, "swapped": N - 1, "failed": 1}
@@ -311,6 +312,7 @@ def test_video_settings_agree_with_config_and_schema():
     # The rest are the job's inputs: the frames' rate and where they start, the audio, the records.
     inputs = ("fps", "audio_source", "audio_start", "provenance", "merge_report", "compare_dir")
     assert_agreement("video", encode_video, ignore=inputs)
+    assert_agreement("video.c2pa", C2paSettings)
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full, a device that is always full")

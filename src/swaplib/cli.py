@@ -1,17 +1,23 @@
 """Command line: `swaplib COMMAND ...` (or `python -m swaplib COMMAND ...`).
 
     swaplib curate VIDEO --exclude 000012_0 000040-000055 --note "eyes closed"
+    swaplib verify results/pairs/PAIR.mp4
     swaplib stop MODEL          # end that training after the step in flight; the run goes on to merge
     swaplib --version
 
 `curate` appends rows to the video's curation sheet (curation/VIDEO.tsv, created with its
 header), so nobody has to type TSV. The ids are checked against the video's face table when
 the workflow has extracted it, so a typo stops here and not in the next run.
+
+`verify` reads a video's marks: the C2PA manifest (validated), swaplib's container tag and the
+provenance sidecar, and says whether the video is marked synthetic, by what, from which inputs, and
+whether it was altered after signing. Exit code 0: marked and not altered; 1: altered or unmarked.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -23,6 +29,8 @@ from swaplib.sheet import video_name
 from swaplib.sort.curation import Row, append_curation, resolve
 from swaplib.sort.settings import CurationSettings, curation_settings
 from swaplib.tables.faces import read_faces
+from swaplib.video.credentials import TRAINED_ALGORITHMIC_MEDIA, read_manifest
+from swaplib.video.marks import SYNTHETIC_TAG, read_metadata_tags
 
 
 def curation_dir(config_path: Path) -> Path:
@@ -39,7 +47,7 @@ def curation_dir(config_path: Path) -> Path:
         raise SwaplibError(f"{config_path}: {exc}; pass --dir") from None
 
 
-def curate(args: argparse.Namespace) -> str:
+def curate(args: argparse.Namespace) -> tuple[str, int]:
     video = video_name(args.video)
     folder = Path(args.dir) if args.dir else curation_dir(Path(args.config))
     sheet = folder / f"{video}.tsv"
@@ -59,10 +67,66 @@ def curate(args: argparse.Namespace) -> str:
                        for action in ("exclude", "include", "reference") if any(a == action for _, a, _ in entries))
     checked = "" if table.is_file() else f" (not checked: {table} does not exist yet)"
     return (f"{sheet}: added {counts}{checked}.\n"
-            f"Run the workflow again: it reruns sort, train, merge and video for the models that use {video}.")
+            f"Run the workflow again: it reruns sort, train, merge and video for the models that use {video}."), 0
 
 
-def stop(args: argparse.Namespace) -> str:
+def verify(args: argparse.Namespace) -> tuple[str, int]:
+    video = Path(args.video)
+    if not video.is_file():
+        raise SwaplibError(f"{video}: file not found")
+    manifest = read_manifest(video)
+    tags = read_metadata_tags(video)
+    tagged = tags.get("comment") == SYNTHETIC_TAG
+    sidecar_path = video.with_suffix(".provenance.json")
+    try:
+        sidecar = json.loads(sidecar_path.read_text())
+    except (OSError, ValueError):
+        sidecar = None
+    marked = (manifest["present"] and TRAINED_ALGORITHMIC_MEDIA in manifest.get("digital_source_types", [])) \
+        or tagged or bool(sidecar and sidecar.get("synthetic"))
+    altered = manifest["present"] and manifest["altered"]
+    if altered:
+        verdict = "ALTERED after it was signed (its C2PA manifest no longer matches the file)"
+    elif not marked:
+        verdict = "NOT MARKED synthetic by swaplib (no C2PA manifest, container tag or provenance sidecar)"
+    elif manifest["present"]:
+        verdict = "marked SYNTHETIC, unchanged since it was signed"
+    else:
+        verdict = "marked SYNTHETIC by swaplib's tag or sidecar; no C2PA manifest (video.c2pa.enabled: false?)"
+    lines = [f"{video}: {verdict}", *_manifest_lines(manifest),
+             f"  container tag: {'synthetic (' + SYNTHETIC_TAG + ')' if tagged else 'none of swaplib'}"]
+    if sidecar is None:
+        lines.append(f"  provenance sidecar: none readable at {sidecar_path}")
+    else:
+        recorded = (sidecar.get("content_credentials") or {}).get("label")
+        same = "" if not manifest["present"] else (
+            ", names this manifest" if recorded == manifest.get("label") else ", names another manifest")
+        lines.append(f"  provenance sidecar: {sidecar_path.name} (synthetic: {sidecar.get('synthetic')}{same})")
+    return "\n".join(lines), 1 if altered or not marked else 0
+
+
+def _manifest_lines(manifest: dict) -> list[str]:
+    if not manifest["present"]:
+        return ["  C2PA manifest: none"]
+    lines = [f"  C2PA manifest: {manifest.get('label')} (validation: {manifest.get('state')})"]
+    lines += [f"    failure: {failure}" for failure in manifest["failures"]]
+    if manifest.get("state") == "unreadable":
+        return lines
+    own = manifest.get("swaplib") or {}
+    trust = "a trusted certificate" if manifest["trusted_signer"] else "no trusted certificate"
+    lines += [f"    made by: {manifest.get('generator')} (actions: {', '.join(manifest.get('actions', []))})",
+              f"    digital source type: {', '.join(manifest.get('digital_source_types', [])) or 'none'}",
+              f"    signed by: {manifest.get('signer')} ({trust}; {own.get('signature', 'no note')})"]
+    for ingredient in manifest.get("ingredients", []):
+        lines.append(f"    input: {ingredient.get('title')}, {ingredient.get('instance_id')}")
+    model = own.get("model") or {}
+    if model.get("id") or model.get("file_sha256"):
+        lines.append(f"    model: id (weights sha256) {model.get('id')}, file sha256 {model.get('file_sha256')}, "
+                     f"training settings sha256 {model.get('training_settings_sha256')}")
+    return lines
+
+
+def stop(args: argparse.Namespace) -> tuple[str, int]:
     """Ask a running training to stop: a STOP file in its state folder, which the loop checks every step."""
     results = Path(args.results)
     folders = [results / "models" / args.model / "state", results / "pretrained" / args.model / "state"]
@@ -73,7 +137,7 @@ def stop(args: argparse.Namespace) -> str:
     (state / "STOP").touch()
     return (f"{state / 'STOP'}: the training of '{args.model}' stops after the step in flight, saves, and writes "
             f"its model at the iteration reached; the run then goes on to merge. Raise train.iterations to go on "
-            f"training later.")
+            f"training later."), 0
 
 
 def parser() -> argparse.ArgumentParser:
@@ -98,14 +162,19 @@ def parser() -> argparse.ArgumentParser:
     cur.add_argument("--results", default="results",
                      help="the workflow's results folder, to check ids (default: %(default)s)")
     cur.set_defaults(run=curate)
+    ver = commands.add_parser("verify", help="say whether a video is marked synthetic, and whether it was altered",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ver.add_argument("video", help="the video file (its .provenance.json sidecar is read beside it)")
+    ver.set_defaults(run=verify)
     return top
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        print(args.run(args))
+        text, code = args.run(args)
     except SwaplibError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    return 0
+    print(text)
+    return code

@@ -58,7 +58,8 @@ def _load_checked_model(model_path, faces: pd.DataFrame, table_path, used: set[M
 
 
 def _model_record(model_path, meta: dict) -> dict:
-    keep = ("model_config", "iterations", "settings", "masks_trained", "face_type")
+    # weights_sha256: the model's id, which the video's C2PA manifest names
+    keep = ("model_config", "iterations", "settings", "masks_trained", "face_type", "weights_sha256")
     return {"path": str(model_path), "sha256": hash_file(model_path).hexdigest(),
             **{k: meta[k] for k in keep if k in meta}}
 

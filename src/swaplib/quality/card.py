@@ -131,10 +131,23 @@ def _figure_table(quality: dict) -> str:
             f"<th>meaning</th></tr>{rows}</table>")
 
 
+def _credentials_rows(provenance: dict) -> dict:
+    """The summary of the video's C2PA manifest that the video rule read back after signing (the
+    source type by its IPTC name: the page holds no address, it opens offline)."""
+    summary = provenance.pop("content_credentials", None) or {"embedded": None}
+    if not summary["embedded"]:
+        return {"manifest": summary.get("why", "none recorded (a video made before swaplib signed its videos)")}
+    types = ", ".join(t.rsplit("/", 1)[-1] for t in summary.get("digital_source_types", []))
+    return {"manifest": summary.get("label"), "validation": summary.get("state"),
+            "generator": summary.get("generator"), "digital source type (IPTC)": types,
+            "signed by": summary.get("signer"), "signature": summary.get("signature")}
+
+
 def write_card(quality_json, provenance_json, out_html, *, title: str) -> None:
     """A self-contained HTML page: the verdict, the quality figures beside their ceiling, the merge settings
-    and the video's provenance."""
+    and the video's provenance, with its C2PA manifest's summary."""
     quality, provenance = _read_json(quality_json), _read_json(provenance_json)
+    credentials = _credentials_rows(provenance)
     counts = {k: quality.get(k) for k in ("frames", "frames_with_face", "frames_swapped", "faces", "faces_swapped",
                                           "jitter", "destination_motion", "model_resolution")}
     counts.update({f"identity {k}": v for k, v in quality.get("identities", {}).items()})
@@ -146,6 +159,8 @@ def write_card(quality_json, provenance_json, out_html, *, title: str) -> None:
         ("Merge settings", f"<table>{_rows(quality.get('merge', {}))}</table>"),
         ("Models used to measure", f"<table>{_rows(quality.get('models', {}))}</table>"),
         ("Provenance of the video (synthetic)", f"<table>{_rows(provenance)}</table>"),
+        ("Content Credentials (C2PA manifest in the video; swaplib verify checks it)",
+         f"<table>{_rows(credentials)}</table>"),
     ]
     body = _verdict_section(quality) + "".join(f"<h2>{html.escape(name)}</h2>{content}" for name, content in sections)
     page = (

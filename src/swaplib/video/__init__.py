@@ -6,5 +6,7 @@ that a stage's code hash covers only the modules it uses):
 - `photos`: which files of a photo folder are its photos, written as frames
 - `encode`: frames + the destination's audio into an mp4, and the side-by-side review (the video rules)
 - `marks`: what says a video is synthetic: the visible label, container tags, the provenance sidecar
+- `credentials`: the signed C2PA manifest embedded in the mp4, and reading it back validated
+- `signing`: the key that signs it: the user's certificate, or swaplib's local key pair
 - `ffmpeg`: the ffmpeg binary, and running a command built with ffmpeg-python
 """

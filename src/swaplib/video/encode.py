@@ -1,8 +1,8 @@
 """Frames back to a video: H.264 mp4 at an exact rate, with the destination's audio, marked synthetic.
 
 Also the review video: the destination's frames to the left of the swap. The marks (label, tags,
-provenance sidecar) are made in video.marks; this module builds the ffmpeg-python graph and checks
-what ffmpeg wrote.
+provenance sidecar) are made in video.marks, the signed C2PA manifest in video.credentials; this
+module builds the ffmpeg-python graph and checks what ffmpeg wrote.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from swaplib.core.atomic import atomic_path, write_json
 from swaplib.core.errors import SwaplibError
 from swaplib.core.images import frame_files, frame_name
 from swaplib.core.progress import Progress
+from swaplib.video.credentials import embed_manifest, manifest_definition
 from swaplib.video.ffmpeg import image_sequence, run_ffmpeg
 from swaplib.video.marks import (
     LABEL_CORNERS,
@@ -29,12 +30,14 @@ from swaplib.video.marks import (
     synthetic_tags,
 )
 from swaplib.video.probe import parse_rate, probe
+from swaplib.video.signing import C2paSettings, c2pa_settings, signing_key
 
 log = logging.getLogger(__name__)
 
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 # Audio codecs the mp4 container takes as they are: these are copied, anything else becomes AAC.
 MP4_AUDIO_CODECS = ("aac", "mp3", "alac", "ac3", "eac3")
+DEFAULT_C2PA = C2paSettings()
 
 
 def encode_video(
@@ -49,13 +52,14 @@ def encode_video(
     lossless: bool = False,
     label: str | None = "SYNTHETIC",
     label_corner: str = "bottom-left",
+    c2pa: C2paSettings | dict = DEFAULT_C2PA,
     provenance: dict | None = None,
     merge_report: str | os.PathLike | None = None,
     compare_dir: str | os.PathLike | None = None,
 ) -> None:
     """Encode frames_dir/000000.png|jpg ... to an H.264 mp4 at exactly `fps`, one frame per image.
 
-    crf, preset, lossless, label and label_corner are the `video:` settings of config.yaml. x264 at
+    crf, preset, lossless, label, label_corner and c2pa are the `video:` settings of config.yaml. x264 at
     `crf` and `preset`, yuv420p; lossless: x264's RGB lossless mode (exactly the frames, larger, not
     every player plays it). Muxes the audio of `audio_source` (when it has any) from `audio_start`
     seconds on (where the frames were cut from it: video.json's `start`), cut to the video's
@@ -64,11 +68,15 @@ def encode_video(
 
     The output is always marked synthetic: container tags (naming swaplib and the model), a
     `.provenance.json` sidecar (inputs with hashes, model and merge settings from `merge_report`,
-    encoding), and a visible `label` burnt in at `label_corner` unless it is empty or None.
+    encoding), and a visible `label` burnt in at `label_corner` unless it is empty or None; and,
+    unless c2pa's `enabled` is false, a signed C2PA manifest embedded in the mp4 (video.credentials),
+    with the user's certificate when c2pa names one, else swaplib's local key (video.signing).
     """
     frames_dir, out_path = Path(frames_dir), Path(out_path)
     _check_choice(preset, X264_PRESETS, "x264 preset", out_path)
     _check_choice(label_corner, LABEL_CORNERS, "label corner", out_path)
+    c2pa = c2pa_settings(c2pa)
+    key = signing_key(c2pa) if c2pa.enabled else None  # a bad certificate stops the job before it encodes
     ext, count = _check_frames(frames_dir)
     rate = parse_rate(fps, out_path)
     if audio_start < 0:
@@ -109,6 +117,11 @@ def encode_video(
             ffmpeg_log = run_ffmpeg(ffmpeg.output(*streams, str(tmp), **options),
                                     f"{out_path}: encoding {frames_dir}", progress)
         _check_encoded(tmp, out_path, frames_dir, count, rate, ffmpeg_log)
+        if key is not None:
+            with atomic_path(tmp) as signed:
+                record["content_credentials"] = embed_manifest(tmp, signed, manifest_definition(record, key.note), key)
+        else:
+            record["content_credentials"] = {"embedded": False, "why": "video.c2pa.enabled is false"}
         # Written before the video is renamed into place: no finished video without its sidecar.
         write_json(sidecar, record)
 

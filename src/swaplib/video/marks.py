@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -18,6 +19,7 @@ import av
 from swaplib import __version__
 from swaplib.core.digest import hash_file
 from swaplib.core.errors import SwaplibError
+from swaplib.video.photos import photo_files
 
 SYNTHETIC_TAG = "SYNTHETIC: face-swapped video made with swaplib; it does not show real events"
 LABEL_CORNERS = ("bottom-left", "bottom-right", "top-left", "top-right")
@@ -118,10 +120,20 @@ def read_merge_report(path) -> dict:
 
 
 def _file_record(value):
-    """A path that names a file → {"path", "sha256", "bytes"}; anything else as it is."""
-    if not isinstance(value, (str, os.PathLike)) or not Path(value).is_file():
+    """An input by its content: a video file → {"path", "kind", "sha256", "bytes"}; a photo folder →
+    {"path", "kind", "sha256" (of its photos' hashes, sorted: their names and order do not count),
+    "photos"}; anything else as it is."""
+    if not isinstance(value, (str, os.PathLike)):
         return value
-    return {"path": str(value), "sha256": hash_file(value).hexdigest(), "bytes": Path(value).stat().st_size}
+    path = Path(value)
+    if path.is_file():
+        return {"path": str(value), "kind": "video", "sha256": hash_file(path).hexdigest(),
+                "bytes": path.stat().st_size}
+    if path.is_dir():
+        hashes = sorted(hash_file(photo).hexdigest() for photo in photo_files(path))
+        return {"path": str(value), "kind": "photo folder",
+                "sha256": hashlib.sha256("\n".join(hashes).encode()).hexdigest(), "photos": len(hashes)}
+    return value
 
 
 def provenance_record(out_path: Path, count: int, fps: str, label: str | None, provenance: dict | None,
