@@ -1,0 +1,153 @@
+"""A trained model as ONNX, for tools outside swaplib (DeepFaceLive, for one, runs ONNX face swappers).
+
+    export_onnx(model_path, out_path, faces)   the swap network → OUT.onnx, checked with onnxruntime
+    face_crops(paths, resolution)              aligned crops from disk, as the check takes them
+    check_crops(header, videos_dir, faces_dir) which crops: a folder's, or those the model trained on
+
+The graph is what merging runs (SwapModel.swap): input "face", aligned destination crops (N,3,R,R)
+float32 0..1 in swaplib's channel order, BGR (OpenCV's; the model gives back the order it was given);
+outputs "swapped" (N,3,R,R) 0..1 in the same order and "mask" (N,1,R,R) 0..1. N is dynamic. What a
+consumer needs to feed it travels as ONNX metadata_props (METADATA_KEYS).
+
+onnx and onnxruntime are the optional `export` extra: imported here only, when a model is exported.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn as nn
+
+from swaplib import __version__
+from swaplib.core.atomic import atomic_path
+from swaplib.core.errors import SwaplibError
+from swaplib.core.images import read_image, shrink
+from swaplib.model.base import SwapModel
+from swaplib.model.io import load_model
+
+INPUT, OUTPUTS = "face", ("swapped", "mask")
+# Largest |ONNX - PyTorch| accepted on the 0..1 outputs: ~1/40 of one 8-bit level, far above fp32 kernel
+# differences (about 1e-6) and far below anything a swap would show.
+TOLERANCE = 1e-4
+OPSET = 17
+CHECK_FACES = 8  # crops the check runs: enough to cover a batch > 1 (the dynamic axis), quick on a CPU
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+METADATA_KEYS = ("resolution", "face_type", "archi", "channel_order", "value_range", "layout", "swaplib_version",
+                 "weights_sha256", "iterations")
+
+
+class _Swap(nn.Module):
+    """The swap alone, as one graph: destination faces through the source identity."""
+
+    def __init__(self, model: SwapModel):
+        super().__init__()
+        self.model = model
+
+    def forward(self, face: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.model(face, "src")
+
+
+def _onnx():
+    try:
+        import onnx
+        import onnxruntime
+    except ImportError as exc:
+        raise SwaplibError(f"exporting needs onnx and onnxruntime ({exc}): pip install 'swaplib[export]'") from None
+    return onnx, onnxruntime
+
+
+def face_crops(paths, resolution: int) -> np.ndarray:
+    """Square crops from image files → (N,R,R,3) uint8 BGR, scaled to the model's resolution."""
+    crops = []
+    for path in paths:
+        image = read_image(path)
+        if image.shape[0] != image.shape[1]:
+            raise SwaplibError(f"{path}: {image.shape[1]}x{image.shape[0]}, not a square aligned face crop")
+        crops.append(shrink(image, resolution) if image.shape[0] > resolution else
+                     cv2.resize(image, (resolution, resolution), interpolation=cv2.INTER_CUBIC))
+    return np.stack(crops) if crops else np.empty((0, resolution, resolution, 3), np.uint8)
+
+
+def check_crops(header: dict, videos_dir: Path, faces_dir: str | Path | None = None,
+                limit: int = CHECK_FACES) -> list[Path]:
+    """Up to `limit` crop files to check an export on: the images in `faces_dir`, else the destination faces
+    the model trained on (its header lists them as VIDEO/FACE_ID; the workflow keeps them in
+    videos_dir/VIDEO/faces/FACE_ID.<ext>). SwaplibError when there are none."""
+    found: list[Path] = []
+    if faces_dir is not None:
+        found = sorted(p for p in Path(faces_dir).glob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    else:
+        for face in (header.get("faces") or {}).get("dst") or []:
+            video, _, face_id = str(face).rsplit(":", 1)[-1].partition("/")  # a base's ids are SIDE:VIDEO/ID
+            found += sorted((videos_dir / video / "faces").glob(f"{face_id}.*")) if face_id else []
+            if len(found) >= limit:
+                break
+    if not found:
+        where = faces_dir or f"{videos_dir} (the destination faces the model trained on)"
+        raise SwaplibError(f"no face crops in {where} to check the export on: pass --faces DIR of aligned crops")
+    return found[:limit]
+
+
+def _metadata(header: dict) -> dict[str, str]:
+    cfg = header["model_config"]
+    values = {"resolution": cfg["resolution"], "face_type": header.get("face_type") or "unknown",
+              "archi": cfg["archi"], "channel_order": "BGR", "value_range": "0..1", "layout": "NCHW",
+              "swaplib_version": __version__, "weights_sha256": header.get("weights_sha256", ""),
+              "iterations": header.get("iterations", "")}
+    return {key: str(values[key]) for key in METADATA_KEYS}
+
+
+def _graph(model: SwapModel) -> bytes:
+    """The ONNX bytes of the swap, traced on one face with the batch axis left free."""
+    R = model.cfg.resolution
+    buffer = io.BytesIO()
+    axes = {name: {0: "batch"} for name in (INPUT, *OUTPUTS)}
+    with warnings.catch_warnings():
+        # The TorchScript exporter (the torch.export one needs onnxscript; a swap network has no control flow
+        # for it to keep) warns that it is the old one, and that input checks are traced as constants: both known.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(_Swap(model), (torch.rand(1, 3, R, R),), buffer, dynamo=False, input_names=[INPUT],
+                          output_names=list(OUTPUTS), dynamic_axes=axes, opset_version=OPSET)
+    return buffer.getvalue()
+
+
+def max_difference(onnx_bytes: bytes, model: SwapModel, faces_bgr_uint8: np.ndarray) -> float:
+    """Largest |onnxruntime - PyTorch| over both outputs, all `faces` in one batch."""
+    _, ort = _onnx()
+    x = torch.from_numpy(np.ascontiguousarray(faces_bgr_uint8)).permute(0, 3, 1, 2).float().div(255)
+    expected = model.swap(x)
+    session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+    got = session.run(list(OUTPUTS), {INPUT: x.numpy()})
+    return max(float(np.abs(g - e.numpy()).max()) for g, e in zip(got, expected))
+
+
+def export_onnx(model_path: str | Path, out_path: str | Path, faces_bgr_uint8: np.ndarray,
+                tolerance: float = TOLERANCE) -> dict:
+    """Export a model file's swap network to `out_path` as ONNX, after checking it against PyTorch on
+    `faces` (N,R,R,3) uint8 BGR: real aligned crops. Nothing is written when the check fails.
+    Returns {"max_abs_diff", "faces", "metadata"}."""
+    onnx, _ = _onnx()
+    model, header = load_model(model_path, "cpu", "fp32")
+    R = model.cfg.resolution
+    faces = np.asarray(faces_bgr_uint8)
+    if faces.ndim != 4 or faces.shape[1:] != (R, R, 3) or not len(faces):
+        raise SwaplibError(f"{model_path}: the export is checked on real face crops (N,{R},{R},3); got {faces.shape}")
+    graph = onnx.load_from_string(_graph(model))
+    metadata = _metadata(header)
+    onnx.helper.set_model_props(graph, metadata)
+    graph.doc_string = (f"swaplib face swap: input '{INPUT}' aligned destination crops (N,3,{R},{R}) float 0..1 BGR; "
+                        f"outputs '{OUTPUTS[0]}' the swapped face (same layout), '{OUTPUTS[1]}' its mask (N,1,{R},{R})")
+    onnx.checker.check_model(graph)
+    data = graph.SerializeToString()
+    diff = max_difference(data, model, faces)
+    if not diff <= tolerance:  # also catches NaN
+        raise SwaplibError(f"{model_path}: the ONNX export differs from PyTorch by up to {diff:.3g} on {len(faces)} "
+                           f"face crops (tolerance {tolerance:g}); {out_path} not written")
+    with atomic_path(out_path) as tmp:
+        Path(tmp).write_bytes(data)
+    return {"max_abs_diff": diff, "faces": len(faces), "metadata": metadata}

@@ -1,0 +1,113 @@
+"""`swaplib export MODEL OUT.onnx`: the swap network as ONNX, equal to PyTorch's on real face crops."""
+
+from __future__ import annotations
+
+import re
+
+import cv2
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+from swaplib import __version__
+from swaplib.cli import main
+from swaplib.core.errors import SwaplibError
+from swaplib.model import build_model, load_model, read_header, save_model
+from swaplib.model.export import INPUT, OUTPUTS, TOLERANCE, export_onnx, face_crops
+from swaplib.train.settings import model_config
+
+R = 64
+CLIP = "lp_d20_young_man_talking"
+
+
+@pytest.fixture(scope="module")
+def crops_dir(tmp_path_factory, clip):
+    """Real pixels: the centred square of a few frames of a talking-head clip (the face is in it), at 2R."""
+    folder = tmp_path_factory.mktemp("crops")
+    capture = cv2.VideoCapture(str(clip(CLIP)))
+    for i in range(4):
+        for _ in range(10):  # frames 10 apart: different expressions
+            ok, frame = capture.read()
+            assert ok
+        h, w = frame.shape[:2]
+        side = min(h, w) // 2
+        y, x = (h - side) // 2, (w - side) // 2
+        cv2.imwrite(str(folder / f"{i:06d}_0.png"), cv2.resize(frame[y : y + side, x : x + side], (2 * R, 2 * R)))
+    return folder
+
+
+def tiny_model(path, archi="df-ud", **record):
+    torch.manual_seed(0)
+    model = build_model(model_config("tiny", archi=archi, resolution=R))
+    save_model(path, model, iterations=7, face_type="whole_face", **record)
+    return path
+
+
+@pytest.mark.parametrize("archi", ["df-ud", "liae-ud"])
+def test_export_matches_pytorch_on_real_crops(tmp_path, crops_dir, archi, capsys, torch_one_thread):
+    path, out = tiny_model(tmp_path / "model.safetensors", archi), tmp_path / "swap.onnx"
+    assert main(["export", str(path), str(out), "--faces", str(crops_dir)]) == 0
+    reported = float(re.search(r"within (\S+) \(tolerance", capsys.readouterr().out)[1])
+    assert reported <= TOLERANCE
+
+    graph = onnx.load(out)
+    meta = {p.key: p.value for p in graph.metadata_props}
+    assert meta == {"resolution": "64", "face_type": "whole_face", "archi": archi, "channel_order": "BGR",
+                    "value_range": "0..1", "layout": "NCHW", "swaplib_version": __version__,
+                    "weights_sha256": read_header(path)["weights_sha256"], "iterations": "7"}
+    assert [i.name for i in graph.graph.input] == [INPUT]
+    assert graph.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+
+    # Independently of the command's own check: a batch of another size, against merging's PyTorch path.
+    faces = face_crops(sorted(crops_dir.glob("*.png"))[:3], R)
+    x = torch.from_numpy(faces).permute(0, 3, 1, 2).float().div(255)
+    model, _ = load_model(path)
+    expected = [t.numpy() for t in model.swap(x)]
+    got = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run(list(OUTPUTS), {INPUT: x.numpy()})
+    assert [g.shape for g in got] == [(3, 3, R, R), (3, 1, R, R)]
+    for g, e in zip(got, expected):
+        assert np.abs(g - e).max() <= TOLERANCE
+        assert g.std() > 1e-3  # a face and a mask, not a constant
+
+
+def test_export_by_name_checks_on_the_faces_it_trained_on(tmp_path, crops_dir, monkeypatch, capsys, torch_one_thread):
+    """A model's name finds its file in results/models; its header's destination ids find the crops."""
+    faces = tmp_path / "results" / "videos" / CLIP / "faces"
+    faces.mkdir(parents=True)
+    for crop in sorted(crops_dir.glob("*.png"))[:2]:
+        (faces / crop.name).write_bytes(crop.read_bytes())
+    (tmp_path / "results" / "models" / "pair1").mkdir(parents=True)
+    tiny_model(tmp_path / "results" / "models" / "pair1" / "model.safetensors",
+               faces={"src": ["other/000000_0"], "dst": [f"{CLIP}/000000_0", f"{CLIP}/000001_0", f"{CLIP}/gone_0"]})
+    monkeypatch.chdir(tmp_path)
+    assert main(["export", "pair1", "pair1.onnx"]) == 0
+    assert "on 2 real face crops" in capsys.readouterr().out
+    assert onnx.load(tmp_path / "pair1.onnx").graph.output[1].name == "mask"
+
+
+def test_a_bad_model_path_is_named(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["export", "nosuch", "out.onnx", "--faces", str(tmp_path)]) == 2
+    assert "results/models/nosuch/model.safetensors: model file not found" in capsys.readouterr().err
+    (tmp_path / "junk.safetensors").write_bytes(b"not a model")
+    assert main(["export", "junk.safetensors", "out.onnx"]) == 2
+    assert "junk.safetensors: not a readable model file" in capsys.readouterr().err
+    assert not (tmp_path / "out.onnx").exists()
+
+
+def test_no_crops_to_check_on_is_an_error(tmp_path, monkeypatch, capsys):
+    path = tiny_model(tmp_path / "model.safetensors")
+    monkeypatch.chdir(tmp_path)
+    assert main(["export", str(path), "out.onnx"]) == 2  # no faces in its header, no --faces
+    assert "pass --faces DIR" in capsys.readouterr().err
+    assert not (tmp_path / "out.onnx").exists()
+
+
+def test_an_export_beyond_the_tolerance_is_not_written(tmp_path, crops_dir, monkeypatch, torch_one_thread):
+    path = tiny_model(tmp_path / "model.safetensors")
+    monkeypatch.setattr("swaplib.model.export.max_difference", lambda *args: 0.02)
+    with pytest.raises(SwaplibError, match=r"differs from PyTorch by up to 0.02 on 4 face crops \(tolerance 0.0001\)"):
+        export_onnx(path, tmp_path / "out.onnx", face_crops(sorted(crops_dir.glob("*.png")), R))
+    assert not (tmp_path / "out.onnx").exists()
