@@ -21,7 +21,7 @@ LAYERS = [
     ("sort",),
     ("train", "merge"),
     ("quality",),
-    ("sheet",),
+    ("sheet", "status"),  # status reads every stage's outputs and serves only the command line
     ("cli",),
     ("__main__",),
 ]

@@ -140,6 +140,28 @@ def stop(args: argparse.Namespace) -> tuple[str, int]:
             f"training later."), 0
 
 
+def show_status(args: argparse.Namespace) -> tuple[str, int]:
+    from swaplib.status import report  # imports torch (the model header's reader): only for this command
+
+    return report(args.workdir), 0
+
+
+def export(args: argparse.Namespace) -> tuple[str, int]:
+    from swaplib.model.export import TOLERANCE, check_crops, export_onnx, face_crops  # torch: only when exporting
+    from swaplib.model.io import read_header
+    from swaplib.status import model_file
+
+    results = Path(args.results)
+    path = model_file(results, args.model)
+    header = read_header(path)
+    crops = check_crops(header, results / "videos", args.faces)
+    done = export_onnx(path, args.out, face_crops(crops, header["model_config"]["resolution"]))
+    R = done["metadata"]["resolution"]
+    return (f"{args.out}: {path} as ONNX (input 'face' (N,3,{R},{R}) float 0..1 BGR; outputs 'swapped' and 'mask'); "
+            f"onnxruntime matches PyTorch on {done['faces']} real face crops within {done['max_abs_diff']:.2g} "
+            f"(tolerance {TOLERANCE:g})"), 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="swaplib", description="swaplib command line tools")
     top.add_argument("--version", action="version", version=f"swaplib {__version__}")
@@ -148,6 +170,16 @@ def parser() -> argparse.ArgumentParser:
     halt.add_argument("model", help="a model (results/models/NAME) or a shared base (results/pretrained/NAME)")
     halt.add_argument("--results", default="results", help="the workflow's results folder (default: %(default)s)")
     halt.set_defaults(run=stop)
+    stat = commands.add_parser("status", help="where each model's training and each pair's stages stand")
+    stat.add_argument("workdir", nargs="?", default=".", help="the workflow's folder (default: the current one)")
+    stat.set_defaults(run=show_status)
+    exp = commands.add_parser("export", help="a trained model's swap network as ONNX (for DeepFaceLive and others)")
+    exp.add_argument("model", help="a model file (model.safetensors) or a model's name (results/models/NAME)")
+    exp.add_argument("out", help="the ONNX file to write (OUT.onnx)")
+    exp.add_argument("--faces", help="a folder of aligned face crops to check the export on (default: the "
+                     "destination faces the model trained on, in the results folder)")
+    exp.add_argument("--results", default="results", help="the workflow's results folder (default: %(default)s)")
+    exp.set_defaults(run=export)
     cur = commands.add_parser("curate", help="add faces to a video's curation sheet (exclude, include, reference)",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     cur.add_argument("video", help="video name (its file stem, as in results/videos/NAME) or the video file")
