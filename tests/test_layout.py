@@ -22,6 +22,7 @@ LAYERS = [
     ("train", "merge"),
     ("quality",),
     ("sheet",),
+    ("swap",),
     ("cli",),
     ("__main__",),
 ]

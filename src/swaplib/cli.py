@@ -140,10 +140,31 @@ def stop(args: argparse.Namespace) -> tuple[str, int]:
             f"training later."), 0
 
 
+def swap(args: argparse.Namespace) -> tuple[str, int]:
+    """One pair through the workflow, in a work folder of its own (swaplib.swap)."""
+    from swaplib import swap as one_pair
+
+    return one_pair.swap(Path(args.source), Path(args.destination), Path(args.out) if args.out else None,
+                         train={"preset": args.preset, "iterations": args.iterations},
+                         configfile=Path(args.configfile) if args.configfile else None, cores=args.cores)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="swaplib", description="swaplib command line tools")
     top.add_argument("--version", action="version", version=f"swaplib {__version__}")
     commands = top.add_subparsers(dest="command", required=True)
+    one = commands.add_parser("swap", help="swap one pair: write its sheet in a work folder and run the workflow there",
+                              description="Run the workflow on one pair in a work folder (sheet and settings in it). "
+                              "Call it again with other settings to rerun what they affect; more --iterations "
+                              "continue the training.")
+    one.add_argument("source", help="video (or folder of photos) whose face is put in")
+    one.add_argument("destination", help="video that receives the face")
+    one.add_argument("-o", "--out", help="work folder (default: swap-SOURCE-to-DESTINATION, by the file stems)")
+    one.add_argument("--preset", help="train.preset: tiny, quick96 or saehd (kept in OUT/swap.yaml for later calls)")
+    one.add_argument("--iterations", type=int, help="train.iterations, total steps (kept like --preset)")
+    one.add_argument("--configfile", help="a YAML file of settings over config.yaml (as snakemake --configfile)")
+    one.add_argument("--cores", default="all", help="cores for the jobs (default: %(default)s)")
+    one.set_defaults(run=swap)
     halt = commands.add_parser("stop", help="end a running training now and merge what it has (as DFL's Enter)")
     halt.add_argument("model", help="a model (results/models/NAME) or a shared base (results/pretrained/NAME)")
     halt.add_argument("--results", default="results", help="the workflow's results folder (default: %(default)s)")
