@@ -31,6 +31,13 @@ include: "workflow/rules/video.smk"
 include: "workflow/rules/quality.smk"
 
 
+# Jobs of seconds run in the snakemake that plans the run, never as cluster jobs (profiles/slurm);
+# a local run runs every job here anyway.
+localrules:
+    quality_card,
+    sheets,
+
+
 rule all:
     default_target: True
     input:

@@ -22,6 +22,7 @@ LAYERS = [
     ("train", "merge"),
     ("quality",),
     ("sheet", "status"),  # status reads every stage's outputs and serves only the command line
+    ("swap",),
     ("cli",),
     ("__main__",),
 ]

@@ -14,6 +14,7 @@ from workflow_support import REPO, make_workdir, snakemake, write_sheet
 
 PAIR = "glasses_to_outdoors"
 GPU_RULES = {"train", "merge"}
+LIGHT_RULES = {"quality_card", "sheets"}  # jobs of seconds: not worth a cluster job
 
 
 @pytest.fixture(scope="module")
@@ -33,13 +34,19 @@ def planned_resources(output: str) -> dict[str, list[dict[str, str]]]:
     return plans
 
 
-@pytest.mark.workflow
-def test_slurm_profile_sends_train_and_merge_to_a_gpu(workdir):
+@pytest.fixture(scope="module")
+def slurm_plan(workdir) -> str:
+    """What a dry run with the SLURM profile and the real executor plugin prints."""
     proc = snakemake(workdir, "--dry-run", "--workflow-profile", str(REPO / "profiles" / "slurm"), check=False)
     output = proc.stdout + proc.stderr
     assert "No module named 'snakemake_executor_plugin_slurm'" not in output, "pip install -e '.[test]'"
     assert proc.returncode == 0, output
-    plans = planned_resources(proc.stdout)
+    return output
+
+
+@pytest.mark.workflow
+def test_slurm_profile_sends_train_and_merge_to_a_gpu(slurm_plan):
+    plans = planned_resources(slurm_plan)
     assert GPU_RULES | {"frames", "faces", "faceset", "video", "quality"} <= set(plans)
     for rule, jobs in plans.items():
         for resources in jobs:
@@ -49,6 +56,32 @@ def test_slurm_profile_sends_train_and_merge_to_a_gpu(workdir):
             assert resources.get("slurm_partition") == ("gpu" if gpu else "cpu"), (rule, resources)
             assert (resources.get("gres") == "gpu:1") == gpu, (rule, resources)
             assert int(resources["runtime"]) >= (1440 if rule == "train" else 60), (rule, resources)
+
+
+@pytest.mark.workflow
+def test_light_rules_run_locally_on_slurm(workdir, slurm_plan):
+    """The Snakefile's localrules, as Snakemake compiles them (a dry run never says which jobs would run
+    locally), name rules of the workflow: Snakemake only warns about a name that is none."""
+    proc = snakemake(workdir, "--print-compilation")
+    named = re.search(r"^workflow\.localrules\(([^)]*)\)", proc.stdout, flags=re.M)
+    assert named, "no localrules in the Snakefile"
+    assert set(re.findall(r"'(\w+)'", named.group(1))) == LIGHT_RULES
+    assert LIGHT_RULES <= set(planned_resources(slurm_plan))
+    assert "localrules directive specifies rules that are not present" not in slurm_plan
+
+
+@pytest.mark.workflow
+def test_slurm_profile_retries_training_only(tmp_path):
+    """A training killed at the time limit runs again (and resumes); another rule's failure stays failed.
+    Snakemake's own retry logic with the profile's settings, on stand-in rules that fail their first try."""
+    first_try_fails = 'if [ -e {output}.tried ]; then touch {output}; else touch {output}.tried; exit 1; fi'
+    (tmp_path / "Snakefile").write_text("".join(
+        f'rule {rule}:\n    output: "{rule}.done"\n    shell: "{first_try_fails}"\n\n'
+        for rule in ("train", "pretrain", "faces")))
+    proc = snakemake(tmp_path, "--workflow-profile", str(REPO / "profiles" / "slurm"), "--executor", "local",
+                     "train.done", "pretrain.done", "faces.done", check=False)
+    assert proc.returncode != 0, proc.stdout + proc.stderr  # faces failed, and was not tried again
+    assert {path.name for path in tmp_path.glob("*.done")} == {"train.done", "pretrain.done"}, proc.stderr
 
 
 @pytest.mark.workflow

@@ -71,6 +71,16 @@ def test_sheet_errors_name_the_problem(tmp_path, clip):
         assert expected in str(error.value), str(error.value)
 
 
+def test_a_missing_video_says_how_to_name_your_own(tmp_path):
+    """The example sheet on a clone without its test media: one line, the way out in it."""
+    with pytest.raises(SwaplibError) as error:
+        load_sheet(sheet(tmp_path, [("p1", "../shared/a.mp4", "b.mp4", "")]), SHEET_SCHEMA)
+    message = str(error.value)
+    assert "\n" not in message
+    assert message.startswith(f"{tmp_path / 'pairs.tsv'}: {tmp_path.parent / 'shared' / 'a.mp4'}: no such video")
+    assert "edit pairs.tsv to name your own videos, or run `swaplib swap SOURCE DESTINATION`" in message
+
+
 def test_two_files_with_one_stem_are_refused(tmp_path, clip):
     real = clip("lp_d12_man_glasses_talking")
     for folder in ("x", "y"):

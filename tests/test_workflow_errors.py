@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 
 import pytest
 
 from swaplib.video.ffmpeg import ffmpeg_exe
-from workflow_support import make_workdir, snakemake, write_config, write_sheet
+from workflow_support import REPO, make_workdir, snakemake, write_config, write_sheet
 
 pytestmark = pytest.mark.workflow
 
@@ -42,6 +43,16 @@ def test_bad_video_stops_before_any_job(workdir, clip, kind):
     output = failing(workdir, "--dry-run")
     assert str(bad) in output
     assert not (workdir / "results").exists()
+
+
+def test_example_sheet_without_its_media_says_what_to_do(workdir):
+    """A clone without the test media beside it: `make run` stops with one line naming the way out."""
+    shutil.copy(REPO / "pairs.tsv", workdir / "pairs.tsv")  # it names ../shared/data/..., absent here
+    lines = [line for line in failing(workdir, "--dry-run").splitlines() if line.startswith("swaplib: ")]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"swaplib: pairs.tsv: {workdir.parent / 'shared' / 'data'}")
+    assert lines[0].endswith("edit pairs.tsv to name your own videos, or run `swaplib swap SOURCE DESTINATION` "
+                             "for one pair")
 
 
 def test_video_without_any_face_fails_in_faces_with_a_clear_message(workdir, clip):

@@ -1,8 +1,11 @@
 """Command line: `swaplib COMMAND ...` (or `python -m swaplib COMMAND ...`).
 
+    swaplib swap SOURCE.mp4 DESTINATION.mp4   # one pair through the workflow, in a work folder of its own
+    swaplib status              # where each model's training and each pair's stages stand
+    swaplib stop MODEL          # end that training after the step in flight; the run goes on to merge
+    swaplib export MODEL OUT.onnx
     swaplib curate VIDEO --exclude 000012_0 000040-000055 --note "eyes closed"
     swaplib verify results/pairs/PAIR.mp4
-    swaplib stop MODEL          # end that training after the step in flight; the run goes on to merge
     swaplib --version
 
 `curate` appends rows to the video's curation sheet (curation/VIDEO.tsv, created with its
@@ -161,11 +164,31 @@ def export(args: argparse.Namespace) -> tuple[str, int]:
             f"onnxruntime matches PyTorch on {done['faces']} real face crops within {done['max_abs_diff']:.2g} "
             f"(tolerance {TOLERANCE:g})"), 0
 
+def swap(args: argparse.Namespace) -> tuple[str, int]:
+    """One pair through the workflow, in a work folder of its own (swaplib.swap)."""
+    from swaplib import swap as one_pair
+
+    return one_pair.swap(Path(args.source), Path(args.destination), Path(args.out) if args.out else None,
+                         train={"preset": args.preset, "iterations": args.iterations},
+                         configfile=Path(args.configfile) if args.configfile else None, cores=args.cores)
+
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="swaplib", description="swaplib command line tools")
     top.add_argument("--version", action="version", version=f"swaplib {__version__}")
     commands = top.add_subparsers(dest="command", required=True)
+    one = commands.add_parser("swap", help="swap one pair: write its sheet in a work folder and run the workflow there",
+                              description="Run the workflow on one pair in a work folder (sheet and settings in it). "
+                              "Call it again with other settings to rerun what they affect; more --iterations "
+                              "continue the training.")
+    one.add_argument("source", help="video (or folder of photos) whose face is put in")
+    one.add_argument("destination", help="video that receives the face")
+    one.add_argument("-o", "--out", help="work folder (default: swap-SOURCE-to-DESTINATION, by the file stems)")
+    one.add_argument("--preset", help="train.preset: tiny, quick96 or saehd (kept in OUT/swap.yaml for later calls)")
+    one.add_argument("--iterations", type=int, help="train.iterations, total steps (kept like --preset)")
+    one.add_argument("--configfile", help="a YAML file of settings over config.yaml (as snakemake --configfile)")
+    one.add_argument("--cores", default="all", help="cores for the jobs (default: %(default)s)")
+    one.set_defaults(run=swap)
     halt = commands.add_parser("stop", help="end a running training now and merge what it has (as DFL's Enter)")
     halt.add_argument("model", help="a model (results/models/NAME) or a shared base (results/pretrained/NAME)")
     halt.add_argument("--results", default="results", help="the workflow's results folder (default: %(default)s)")

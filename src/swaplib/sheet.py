@@ -132,6 +132,9 @@ def load_sheet(path: str | Path, schema_path: str | Path, *, check_videos: bool 
         from swaplib.video.probe import probe
 
         for video in videos.values():  # each raises naming the file: missing, not a video, no frames, no photos
+            if not video.exists():  # most often the example sheet on a clone without its test media
+                raise SwaplibError(f"{path}: {video}: no such video or photo folder; edit {path.name} to name "
+                                   f"your own videos, or run `swaplib swap SOURCE DESTINATION` for one pair")
             if video.is_dir():
                 photo_files(video)
             else:

@@ -1,0 +1,104 @@
+"""`swaplib swap SOURCE DESTINATION`: one pair through this installation's workflow, without a sheet.
+
+The work folder gets a one-row sheet (pairs.tsv) and the command's own settings (swap.yaml), and
+Snakemake runs the workflow there as `make run` does in a checkout: config.yaml's relative paths
+(the sheet, curation/, merge/) mean the work folder, and a second call reruns only what its changes
+affect; more iterations continue the training from its saved state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from swaplib.core.errors import SwaplibError
+from swaplib.sheet import video_name
+
+# src/swaplib/swap.py in a checkout installed with `pip install -e .`: the workflow is beside src/.
+CHECKOUT = Path(__file__).resolve().parents[2]
+WORKFLOW_FILES = ("Snakefile", "config.yaml", "profiles/default")
+SETTINGS = "swap.yaml"
+
+
+def workflow_root(checkout: Path | None = None) -> Path:
+    """The checkout whose workflow this swaplib belongs to; an error where there is none (a wheel)."""
+    checkout = CHECKOUT if checkout is None else checkout
+    missing = [name for name in WORKFLOW_FILES if not (checkout / name).exists()]
+    if missing:
+        raise SwaplibError(f"swaplib swap runs the workflow of a swaplib checkout, but {checkout} has no "
+                           f"{', '.join(missing)}: install swaplib from a clone with `pip install -e .` "
+                           f"(as `make` does) and run this from its environment")
+    return checkout
+
+
+def default_workdir(source: Path, destination: Path) -> Path:
+    return Path(f"swap-{video_name(source)}-to-{video_name(destination)}")
+
+
+def pair_name(source: Path, destination: Path) -> str:
+    """The pair's name from the two stems, as the sheet allows it (letters, digits, _ . -)."""
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{video_name(source)}_to_{video_name(destination)}")
+    return name.lstrip("_.-")
+
+
+def prepare(workdir: Path, source: Path, destination: Path, train: dict) -> str:
+    """Write the work folder's sheet and settings; return the pair's name.
+
+    `train` holds the settings given on this call (None = not given); those of earlier calls stay in
+    swap.yaml, so calling again with the same folder and nothing new reruns nothing."""
+    for path in (source, destination):
+        if not path.exists():
+            raise SwaplibError(f"{path}: no such video or photo folder")
+    workdir.mkdir(parents=True, exist_ok=True)
+    pair = pair_name(source, destination)
+    (workdir / "pairs.tsv").write_text(f"pair\tsource\tdestination\n{pair}\t{source.resolve()}\t"
+                                       f"{destination.resolve()}\n")
+    settings_file = workdir / SETTINGS
+    settings = (yaml.safe_load(settings_file.read_text()) or {}) if settings_file.is_file() else {}
+    settings["pairs"] = "pairs.tsv"  # whatever a --configfile says: this folder's sheet
+    settings.setdefault("train", {}).update({key: value for key, value in train.items() if value is not None})
+    settings_file.write_text(yaml.safe_dump(settings, sort_keys=False))
+    return pair
+
+
+def snakemake_command(root: Path, workdir: Path, configfile: Path | None, cores: str) -> list[str]:
+    """Snakemake's command line for the work folder. Later config files win: the installation's
+    config.yaml, then the user's, then swap.yaml (what this command was told)."""
+    configs = [root / "config.yaml", *([configfile.resolve()] if configfile else []), workdir.resolve() / SETTINGS]
+    return [sys.executable, "-m", "snakemake", "--snakefile", str(root / "Snakefile"),
+            "--directory", str(workdir.resolve()), "--configfile", *map(str, configs),
+            "--workflow-profile", str(root / "profiles" / "default"), "--cores", cores]
+
+
+def outcome(workdir: Path, pair: str) -> str:
+    """The result video and its verdict (results/pairs/PAIR/quality.json)."""
+    video = workdir / "results" / "pairs" / f"{pair}.mp4"
+    quality_file = workdir / "results" / "pairs" / pair / "quality.json"
+    try:
+        quality = json.loads(quality_file.read_text())
+    except (OSError, ValueError) as exc:
+        raise SwaplibError(f"{quality_file}: cannot read the verdict ({exc})") from None
+    return (f"{video}\nverdict: {quality.get('verdict')} ({quality.get('verdict_text', '')}; the figures: "
+            f"{quality_file.with_name('quality.html')})")
+
+
+def swap(source: Path, destination: Path, workdir: Path | None = None, *, train: dict,
+         configfile: Path | None = None, cores: str = "all") -> tuple[str, int]:
+    root = workflow_root()
+    if configfile is not None and not configfile.is_file():
+        raise SwaplibError(f"{configfile}: config file not found")
+    workdir = workdir or default_workdir(source, destination)
+    pair = prepare(workdir, source, destination, train)
+    # The jobs import the library of this workflow's checkout, whatever else is on the path.
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(root / "src"), os.environ.get("PYTHONPATH")])))
+    code = subprocess.run(snakemake_command(root, workdir, configfile, cores), env=env).returncode
+    if code != 0:
+        return (f"the workflow stopped (snakemake exit status {code}): see above, and the job logs in "
+                f"{workdir / 'logs'}"), 1
+    return outcome(workdir, pair), 0
