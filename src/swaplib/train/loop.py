@@ -499,6 +499,8 @@ def train(
 
 # --------------------------------------------------------------------------- the workflow's train stage
 
+TRAINING_FILES = ("state_dir", "model_path", "preview_path", "history_path", "plot_path")  # what a training writes
+
 
 def train_model(
     *,
@@ -529,25 +531,29 @@ def train_model(
 def pretrain_model(
     *,
     sources: list[tuple[str | Path, str | Path]],
-    state_dir: str | Path,
-    model_path: str | Path,
-    preview_path: str | Path,
-    history_path: str | Path,
-    plot_path: str | Path,
     threads: int | None = None,
     preset: str = DEFAULT_PRESET,
-    **section,
+    **section_and_files,
 ) -> dict:
     """Train a shared base model: every face of every source through both identities (DFL's
     pretraining), with the train section's architecture and recipe. A model with from_base starts
-    from it: its encoder and decoder(s), fresh inter layer(s). sources: (faceset.parquet, faces folder)."""
+    from it: its encoder and decoder(s), fresh inter layer(s). sources: (faceset.parquet, faces folder);
+    the files it writes are train_model's (TRAINING_FILES), the other keywords the train section's."""
     if not sources:
         raise SwaplibError("a shared base needs face sources: the pretrain section names none")
+    files = {key: section_and_files.pop(key) for key in TRAINING_FILES if key in section_and_files}
+    if len(files) < len(TRAINING_FILES):
+        raise TypeError(f"pretrain_model needs {', '.join(k for k in TRAINING_FILES if k not in files)}")
     half = max(1, len(sources) // 2)  # the two halves are joined again: pretraining shows every face to both
-    files = dict(state_dir=state_dir, model_path=model_path, preview_path=preview_path, history_path=history_path,
-                 plot_path=plot_path)
-    section = {**section, "pretrain": True, "from_base": False}
+    section = {**section_and_files, "pretrain": True, "from_base": False}
     return _train_face_sets(sources[:half], sources[half:] or sources, preset, threads, section, files, None)
+
+
+def job_files(job) -> dict:
+    """A train or pretrain job's files (its state param and outputs) as train_model's keywords."""
+    out = job.output
+    return dict(state_dir=job.params.state, model_path=out.model, preview_path=out.preview, history_path=out.history,
+                plot_path=out.plot)
 
 
 def _train_face_sets(src: list, dst: list, preset: str, threads: int | None, section: dict, files: dict,
