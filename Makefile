@@ -1,13 +1,18 @@
 # make run : set up .venv and run the workflow on the example sheet (pairs.tsv)
 # make test: set up .venv and run the test suite
 # make lint: snakemake --lint, ruff and snakefmt --check
+# make dry-run: what the workflow would run now, and why
+# make help: this list
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= all
 SNAKEMAKE_ARGS ?=
 
-.PHONY: run test lint dry-run clean-venv
+.PHONY: help run test lint dry-run clean-venv
+
+help:
+	@grep -E '^# make ' $(firstword $(MAKEFILE_LIST)) | sed 's/^# //'
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
