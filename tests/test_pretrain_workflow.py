@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
-from swaplib.train.settings import PRETRAIN_RECIPE
+from swaplib.train.settings import ARCHITECTURE, PRETRAIN_RECIPE
 from workflow_support import (
     ITERATIONS,
     REPO,
@@ -105,8 +105,10 @@ def test_from_base_without_sources_stops_the_run_before_any_job(based_run, tmp_p
 
 
 def test_the_workflow_knows_what_pretraining_sets_itself():
-    """common.smk leaves these train settings out of the base's (they do not change it): the library's list."""
+    """common.smk leaves these train settings out of the base's (they do not change it), and names the
+    base by the architecture settings: the library's lists."""
     tree = ast.parse((REPO / "workflow/rules/common.smk").read_text())
     assigned = {node.targets[0].id: node.value for node in tree.body
                 if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)}
     assert set(ast.literal_eval(assigned["PRETRAIN_SETS"])) == set(PRETRAIN_RECIPE)
+    assert set(ast.literal_eval(assigned["ARCHITECTURE"])) == set(ARCHITECTURE)  # the base's name is made of these

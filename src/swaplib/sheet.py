@@ -128,17 +128,9 @@ def load_sheet(path: str | Path, schema_path: str | Path, *, check_videos: bool 
     _check_models(path, sheet)
     references = _references(path, sheet)
     if check_videos:
-        from swaplib.video.photos import photo_files
-        from swaplib.video.probe import probe
-
-        for video in videos.values():  # each raises naming the file: missing, not a video, no frames, no photos
-            if not video.exists():  # most often the example sheet on a clone without its test media
-                raise SwaplibError(f"{path}: {video}: no such video or photo folder; edit {path.name} to name "
-                                   f"your own videos, or run `swaplib swap SOURCE DESTINATION` for one pair")
-            if video.is_dir():
-                photo_files(video)
-            else:
-                probe(video)
+        for video in videos.values():  # most often missing: the example sheet on a clone without its test media
+            _check_video(video, f"{path}: {video}: no such video or photo folder; edit {path.name} to name your own "
+                                f"videos, or run `swaplib swap SOURCE DESTINATION` for one pair")
     return Sheet(pairs=sheet, videos=videos, references=references, path=path)
 
 
@@ -177,14 +169,23 @@ def pretrain_videos(sheet: Sheet, sources: list[str], *, check_videos: bool = Tr
             raise SwaplibError(f"{source} pretrain.sources: {path} has the same name '{name}' as {known}; rename "
                                f"one (results are kept per video name)")
         if check_videos and known is None:
-            from swaplib.video.photos import photo_files
-            from swaplib.video.probe import probe
-
-            if not path.exists():
-                raise SwaplibError(f"{source} pretrain.sources: {path}: no such video or photo folder")
-            photo_files(path) if path.is_dir() else probe(path)
+            _check_video(path, f"{source} pretrain.sources: {path}: no such video or photo folder")
         videos[name] = path
     return videos
+
+
+def _check_video(path: Path, missing: str) -> None:
+    """Stop naming the file when a video or photo folder is missing (`missing`), not a video, without
+    frames, or without photos (quick: a video's first frames are probed)."""
+    from swaplib.video.photos import photo_files
+    from swaplib.video.probe import probe
+
+    if not path.exists():
+        raise SwaplibError(missing)
+    if path.is_dir():
+        photo_files(path)
+    else:
+        probe(path)
 
 
 def _references(path: Path, sheet: pd.DataFrame) -> dict[str, Path]:

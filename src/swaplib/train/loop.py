@@ -490,8 +490,8 @@ def train(
     log.info("done: %d iterations (%d this run) in %.1f s, final losses src %s dst %s", run.iteration, steps, seconds,
              fmt_loss(losses["src"]), fmt_loss(losses["dst"]))
     return {"iterations": run.iteration, "stopped_by": stopped_by, "steps": steps, "resumed_from": resumed_from,
-            "losses": losses,
-            "seconds": seconds, "it_per_s": steps / seconds if steps and seconds > 0 else None, "ms_per_it": ms_per_it,
+            "losses": losses, "seconds": seconds, "it_per_s": steps / seconds if steps and seconds > 0 else None,
+            "ms_per_it": ms_per_it,
             "samples_per_s": 2 * s.batch_size * 1000 / ms_per_it if ms_per_it else None, "rollbacks": run.rollbacks,
             "lr": trainer.lr, "device": str(device), "parameters": count_parameters(trainer.model),
             "masks_trained": faces.use_masks}
