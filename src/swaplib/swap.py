@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from swaplib.core.atomic import atomic_path
 from swaplib.core.errors import SwaplibError
 from swaplib.sheet import video_name
 
@@ -57,14 +58,20 @@ def prepare(workdir: Path, source: Path, destination: Path, train: dict) -> str:
             raise SwaplibError(f"{path}: no such video or photo folder")
     workdir.mkdir(parents=True, exist_ok=True)
     pair = pair_name(source, destination)
-    (workdir / "pairs.tsv").write_text(f"pair\tsource\tdestination\n{pair}\t{source.resolve()}\t"
-                                       f"{destination.resolve()}\n")
+    _write_text(workdir / "pairs.tsv",
+                f"pair\tsource\tdestination\n{pair}\t{source.resolve()}\t{destination.resolve()}\n")
     settings_file = workdir / SETTINGS
     settings = (yaml.safe_load(settings_file.read_text()) or {}) if settings_file.is_file() else {}
     settings["pairs"] = "pairs.tsv"  # whatever a --configfile says: this folder's sheet
     settings.setdefault("train", {}).update({key: value for key, value in train.items() if value is not None})
-    settings_file.write_text(yaml.safe_dump(settings, sort_keys=False))
+    _write_text(settings_file, yaml.safe_dump(settings, sort_keys=False))
     return pair
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Whole or not at all: a later call reads swap.yaml back as the settings of the earlier ones."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
 
 
 def snakemake_command(root: Path, workdir: Path, configfile: Path | None, cores: str) -> list[str]:

@@ -134,7 +134,7 @@ def _figure_table(quality: dict) -> str:
 def _credentials_rows(provenance: dict) -> dict:
     """The summary of the video's C2PA manifest that the video rule read back after signing (the
     source type by its IPTC name: the page holds no address, it opens offline)."""
-    summary = provenance.pop("content_credentials", None) or {"embedded": None}
+    summary = provenance.get("content_credentials") or {"embedded": None}
     if not summary["embedded"]:
         return {"manifest": summary.get("why", "none recorded (a video made before swaplib signed its videos)")}
     types = ", ".join(t.rsplit("/", 1)[-1] for t in summary.get("digital_source_types", []))
@@ -148,6 +148,7 @@ def write_card(quality_json, provenance_json, out_html, *, title: str) -> None:
     and the video's provenance, with its C2PA manifest's summary."""
     quality, provenance = _read_json(quality_json), _read_json(provenance_json)
     credentials = _credentials_rows(provenance)
+    provenance = {k: v for k, v in provenance.items() if k != "content_credentials"}  # it has a table of its own
     counts = {k: quality.get(k) for k in ("frames", "frames_with_face", "frames_swapped", "faces", "faces_swapped",
                                           "jitter", "destination_motion", "model_resolution")}
     counts.update({f"identity {k}": v for k, v in quality.get("identities", {}).items()})
