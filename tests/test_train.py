@@ -29,6 +29,7 @@ from swaplib.train import (
     train,
     train_settings,
 )
+from swaplib.train.outputs import PREVIEW_ROWS, row_labels
 
 R = 32
 CFG = model_config("tiny", resolution=R)
@@ -110,7 +111,9 @@ def test_learns_and_writes_outputs(faces, tmp_path):
         assert last < first * 0.75, (first, last)
 
     preview = cv2.imread(str(out / "preview.jpg"))
-    assert preview.shape == (8 * R, 6 * R, 3)  # rows: src, rec, mask, dst, rec, mask, swap, swap mask
+    labels = row_labels(PREVIEW_ROWS, R)  # a column naming the rows: src, rec, mask, dst, rec, mask, swap, mask
+    assert preview.shape == (8 * R, labels.shape[1] + 6 * R, 3) and len(PREVIEW_ROWS) == 8
+    assert np.abs(preview[:, : labels.shape[1]].astype(int) - labels).mean() < 8  # the labels, after JPEG
     assert cv2.imread(str(out / "loss.png")) is not None
     assert not _temp_files(out)
     assert sorted(p.name for p in (out / "state").iterdir()) == sorted(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
@@ -11,10 +12,13 @@ from swaplib.core.atomic import atomic_path
 from swaplib.model.base import SwapModel, autocast
 from swaplib.train.data import FaceData
 
+# The preview's rows, top to bottom, as their labels name them ("a > b": a's faces drawn as b).
+PREVIEW_ROWS = ("src", "src > src", "its mask", "dst", "dst > dst", "its mask", "dst > src (swap)", "swap mask")
+
 
 def preview(model: SwapModel, src: FaceData, dst: FaceData, device, amp, n: int = 6) -> np.ndarray:
-    """Grid, one face per column; rows: src | src→src | its mask | dst | dst→dst | its mask |
-    dst→src (the swap) | the swap's mask. BGR uint8."""
+    """Grid, one face per column after a column of row labels (PREVIEW_ROWS): src | src→src | its
+    mask | dst | dst→dst | its mask | dst→src (the swap) | the swap's mask. BGR uint8."""
     pick = lambda data: data.faces[np.linspace(0, len(data) - 1, min(n, len(data))).round().astype(int)]
     to_tensor = lambda faces: torch.from_numpy(faces).to(device).permute(0, 3, 1, 2).float().div(255)
     to_image = lambda t: (t.float().clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
@@ -31,7 +35,22 @@ def preview(model: SwapModel, src: FaceData, dst: FaceData, device, amp, n: int 
     width = max(len(s), len(d))
     blank = lambda row: np.zeros((width - len(row),) + row.shape[1:], np.uint8)
     pad = lambda row: np.concatenate([row, blank(row)]) if len(row) < width else row
-    return np.concatenate([np.concatenate(list(pad(r)), axis=1) for r in rows], axis=0)
+    grid = np.concatenate([np.concatenate(list(pad(r)), axis=1) for r in rows], axis=0)
+    return np.concatenate([row_labels(PREVIEW_ROWS, s.shape[1]), grid], axis=1)
+
+
+def row_labels(labels, row_px: int) -> np.ndarray:
+    """A column of `labels`, one per row of height row_px, white on dark grey (BGR uint8), as wide as
+    the longest label; the text grows with the rows, so it stays readable at every resolution."""
+    scale = max(0.3, row_px / 160)
+    thickness = max(1, round(row_px / 96))
+    (text_w, text_h), _ = cv2.getTextSize(max(labels, key=len), cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+    column = np.full((row_px * len(labels), text_w + 2 * max(4, row_px // 16), 3), 40, np.uint8)
+    for i, label in enumerate(labels):
+        y = i * row_px + (row_px + text_h) // 2
+        cv2.putText(column, label, (max(4, row_px // 16), y), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255),
+                    thickness, cv2.LINE_AA)
+    return column
 
 
 def write_history(path: Path, history: dict) -> None:
