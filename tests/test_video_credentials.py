@@ -14,7 +14,7 @@ import pytest
 
 from swaplib.cli import main
 from swaplib.core.errors import SwaplibError
-from swaplib.video.credentials import TRAINED_ALGORITHMIC_MEDIA, UNTRUSTED
+from swaplib.video.credentials import TRAINED_ALGORITHMIC_MEDIA, UNTRUSTED, is_credential_code
 from swaplib.video.encode import encode_video
 from swaplib.video.frames import extract_frames
 from swaplib.video.marks import SYNTHETIC_TAG, read_metadata_tags
@@ -172,3 +172,12 @@ def test_the_local_key_is_made_once_and_kept_private(tmp_path):
     assert local_key_folder(tmp_path / "c2pa") == folder and (folder / "cert.pem").read_text() == cert
     assert os.stat(folder / KEY_FILE).st_mode & 0o077 == 0
     assert [p.name for p in tmp_path.iterdir()] == ["c2pa"]  # no temporary folder left behind
+
+
+@pytest.mark.parametrize("code, about_credentials", [
+    ("signingCredential.expired", True), ("signingCredential.revoked", True), ("timeStamp.outsideValidity", True),
+    ("algorithm.unsupported", True), ("assertion.dataHash.mismatch", False), ("assertion.bmffHash.mismatch", False),
+    ("claimSignature.mismatch", False), ("claim.missing", False), (None, False)])
+def test_only_content_failures_say_altered(code, about_credentials):
+    # an expired or revoked certificate does not mean the video changed after signing
+    assert is_credential_code(code) is about_credentials

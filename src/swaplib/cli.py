@@ -92,6 +92,9 @@ def verify(args: argparse.Namespace) -> tuple[str, int]:
         verdict = "ALTERED after it was signed (its C2PA manifest no longer matches the file)"
     elif not marked:
         verdict = "NOT MARKED synthetic by swaplib (no C2PA manifest, container tag or provenance sidecar)"
+    elif manifest["present"] and manifest["credential_problems"]:
+        verdict = ("marked SYNTHETIC, unchanged since it was signed, but its signing credentials do not validate "
+                   "(see the failures below)")
     elif manifest["present"]:
         verdict = "marked SYNTHETIC, unchanged since it was signed"
     else:

@@ -27,6 +27,9 @@ _OFFLINE = {"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False}}
 # Nobody vouches for swaplib's local root, nor, on a machine without a trust list, for any other: an
 # untrusted signer is said as such, it is not an alteration of the file.
 UNTRUSTED = "signingCredential.untrusted"
+# Validation codes about the signature's credentials or time stamp, not about the file's bytes: an
+# expired or revoked certificate says nothing about whether the video was changed after signing.
+CREDENTIAL_CODES = ("signingCredential.", "timeStamp.", "algorithm.")
 # What the provenance sidecar (and so the quality card) says of the manifest.
 SUMMARY_KEYS = ("label", "state", "signer", "generator", "actions", "digital_source_types")
 
@@ -107,15 +110,22 @@ def embed_manifest(src: Path, dst: Path, manifest: dict, key: SigningKey) -> dic
     except c2pa.C2paError as exc:
         raise SwaplibError(f"{dst}: signing the C2PA manifest failed ({exc})") from None
     summary = read_manifest(dst)
-    if summary["altered"]:
+    if summary["failures"]:  # just signed: a credential that does not validate is an error too
         raise SwaplibError(f"{dst}: the C2PA manifest just signed does not validate: {summary['failures']}")
     return {"embedded": True, **{name: summary[name] for name in SUMMARY_KEYS}, "signature": key.note}
+
+
+def is_credential_code(code) -> bool:
+    """Whether a C2PA validation failure code is about the signer's credentials, not the file's content."""
+    return isinstance(code, str) and code.startswith(CREDENTIAL_CODES)
 
 
 def read_manifest(path: str | os.PathLike) -> dict:
     """The manifest of `path`, validated, in plain terms: {"present": False} without one, else its
     label, signer, generator, digital source types, ingredients, swaplib's assertion, the validation
-    state, its failures (besides an untrusted signer) and whether they say the file was altered."""
+    state, its failures (besides an untrusted signer), and whether they say the file was altered
+    (`altered`: a hash or the claim's signature no longer matches) or only that its credentials do not
+    validate (`credential_problems`: expired, revoked, a bad time stamp)."""
     try:
         with c2pa.Context.from_dict(_OFFLINE) as context:
             reader = c2pa.Reader.try_create(str(path), context=context)
@@ -125,11 +135,14 @@ def read_manifest(path: str | os.PathLike) -> dict:
                 store = json.loads(reader.json())
     except c2pa.C2paError as exc:
         # A manifest that cannot even be parsed: damaged, so the file is not what was signed.
-        return {"present": True, "altered": True, "state": "unreadable", "failures": [str(exc)]}
+        return {"present": True, "altered": True, "state": "unreadable", "failures": [str(exc)],
+                "credential_problems": []}
     manifest = store.get("manifests", {}).get(store.get("active_manifest"), {})
     statuses = ((store.get("validation_results") or {}).get("activeManifest") or {}).get("failure") \
         or store.get("validation_status") or []
-    failures = [f"{s.get('code')}: {s.get('explanation')}" for s in statuses if s.get("code") != UNTRUSTED]
+    failures = [s for s in statuses if s.get("code") != UNTRUSTED]
+    credentials = [s for s in failures if is_credential_code(s.get("code"))]
+    described = lambda entries: [f"{s.get('code')}: {s.get('explanation')}" for s in entries]
     assertions = {a.get("label"): a.get("data") for a in manifest.get("assertions", [])}
     actions = (assertions.get("c2pa.actions.v2") or assertions.get("c2pa.actions") or {}).get("actions", [])
     signature = manifest.get("signature_info") or {}
@@ -137,8 +150,9 @@ def read_manifest(path: str | os.PathLike) -> dict:
         "present": True,
         "label": store.get("active_manifest"),
         "state": store.get("validation_state"),
-        "altered": bool(failures),
-        "failures": failures,
+        "altered": len(credentials) < len(failures),
+        "failures": described(failures),
+        "credential_problems": described(credentials),
         "trusted_signer": not any(s.get("code") == UNTRUSTED for s in statuses),
         "signer": " / ".join(v for v in (signature.get("common_name"), signature.get("issuer")) if v) or None,
         "generator": ", ".join(f"{g.get('name')} {g.get('version', '')}".strip()
