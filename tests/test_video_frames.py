@@ -19,6 +19,7 @@ from settings_agreement import assert_agreement
 from swaplib.core.codehash import closure, module_name
 from swaplib.core.errors import SwaplibError
 from swaplib.video.frames import _ffmpeg_jpeg_scale, extract_frames, read_info
+from swaplib.video.marks import _file_record, input_record
 from swaplib.video.photos import photo_files
 from swaplib.video.probe import probe
 from video_support import (
@@ -275,3 +276,15 @@ def test_allow_truncated_goes_on_with_a_warning_and_records_both_counts(half_vid
     # An untouched video records none, and a limit below what it has is no truncation.
     full = extract_frames(half_video.with_name("whole.mp4"), tmp_path / "f2", tmp_path / "v2.json", limit=20)
     assert full.frame_count == 20 and read_info(tmp_path / "v2.json")["truncated"] is None
+
+
+def test_a_swap_s_provenance_names_its_inputs_by_the_frames_stage_s_hash(photo_folder, clip, tmp_path):
+    # one definition of an input's identity: the sidecar's record from video.json is what hashing the path gives
+    folder, _ = photo_folder
+    for name, path in (("photos", folder), ("video", clip(NO_AUDIO))):
+        extract_frames(path, tmp_path / name, tmp_path / f"{name}.json", limit=1)
+        recorded = input_record(read_info(tmp_path / f"{name}.json"))
+        assert recorded == _file_record(str(path)) and recorded["path"] == str(path)
+    assert recorded["kind"] == "video" and "photos" not in recorded
+    photos = input_record(read_info(tmp_path / "photos.json"))
+    assert photos["kind"] == "photo folder" and photos["photos"] == len(photo_files(folder)) == 3

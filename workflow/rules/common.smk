@@ -251,6 +251,7 @@ def video_inputs(wildcards):
     return {
         "merged": f"results/pairs/{wildcards.pair}/merged",
         "info": f"results/videos/{pair['destination_video']}/video.json",
+        "source_info": f"results/videos/{pair['source_video']}/video.json",
         "audio": local(pair["destination"]),
     }
 

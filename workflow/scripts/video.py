@@ -1,6 +1,7 @@
 from swaplib.core.jobs import run_job
 from swaplib.video.encode import encode_video
 from swaplib.video.frames import read_info
+from swaplib.video.marks import input_record
 
 params = snakemake.params
 
@@ -13,7 +14,9 @@ def encode():
         fps=info["fps_fraction"],
         audio_source=snakemake.input.audio,
         audio_start=info.get("start") or 0.0,  # frames cut from the destination keep their audio in sync
-        provenance=dict(params.provenance),
+        # the inputs as their frames stage hashed them, not hashed again here
+        provenance={**params.provenance, "source": input_record(read_info(snakemake.input.source_info)),
+                    "destination": input_record(info)},
         merge_report=snakemake.input.merge_report,
         compare_dir=snakemake.input.get("compare"),  # the review rule's destination frames
         **params.settings,  # the video section: crf, preset, lossless, label, label_corner

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -17,8 +16,8 @@ from pathlib import Path
 import av
 
 from swaplib import __version__
-from swaplib.core.digest import hash_file
 from swaplib.core.errors import SwaplibError
+from swaplib.video.frames import _source_record
 from swaplib.video.photos import photo_files
 
 SYNTHETIC_TAG = "SYNTHETIC: face-swapped video made with swaplib; it does not show real events"
@@ -119,21 +118,28 @@ def read_merge_report(path) -> dict:
     return report
 
 
+def input_record(info: dict) -> dict:
+    """An input of a swap by its content, from the video.json the frames stage wrote of it: the
+    frames stage's hash is the one definition of an input's identity, and it is not computed twice."""
+    photos = info.get("source_frame_count") if info.get("kind") == "photos" else None
+    return _content(info["source"], photos)
+
+
 def _file_record(value):
-    """An input by its content: a video file → {"path", "kind", "sha256", "bytes"}; a photo folder →
-    {"path", "kind", "sha256" (of its photos' hashes, sorted: their names and order do not count),
-    "photos"}; anything else as it is."""
-    if not isinstance(value, (str, os.PathLike)):
-        return value
-    path = Path(value)
-    if path.is_file():
-        return {"path": str(value), "kind": "video", "sha256": hash_file(path).hexdigest(),
-                "bytes": path.stat().st_size}
-    if path.is_dir():
-        hashes = sorted(hash_file(photo).hexdigest() for photo in photo_files(path))
-        return {"path": str(value), "kind": "photo folder",
-                "sha256": hashlib.sha256("\n".join(hashes).encode()).hexdigest(), "photos": len(hashes)}
+    """An input by its content: a record (input_record) as it is, or a path to a video or photo folder,
+    hashed as the frames stage hashes it (its _source_record: private there, and renaming it would
+    change the frames stage's code hash and so rerun every user's frames and all after). Anything
+    else as it is."""
+    if isinstance(value, (str, os.PathLike)) and Path(value).exists():
+        photos = photo_files(Path(value)) if Path(value).is_dir() else None
+        return _content(_source_record(Path(value), photos), len(photos) if photos else None)
     return value
+
+
+def _content(record: dict, photos: int | None) -> dict:
+    """{"path", "kind", "sha256", "bytes"(, "photos": how many)} of a frames stage's source record."""
+    kind = {"kind": "photo folder", "photos": photos} if photos else {"kind": "video"}
+    return {"path": record["path"], **kind, "sha256": record["sha256"], "bytes": record["bytes"]}
 
 
 def provenance_record(out_path: Path, count: int, fps: str, label: str | None, provenance: dict | None,
