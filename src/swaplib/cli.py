@@ -134,14 +134,15 @@ def _manifest_lines(manifest: dict) -> list[str]:
 
 def stop(args: argparse.Namespace) -> tuple[str, int]:
     """Ask a running training to stop: a STOP file in its state folder, which the loop checks every step."""
-    results = Path(args.results)
-    folders = [results / "models" / args.model / "state", results / "pretrained" / args.model / "state"]
+    from swaplib.status import STOP_REQUEST, state_folders  # torch (the model header's reader): only here
+
+    folders = state_folders(Path(args.results), args.model)
     state = next((folder for folder in folders if folder.is_dir()), None)
     if state is None:
-        raise SwaplibError(f"no training state for '{args.model}' in {folders[0]} or {folders[1]}: is that the "
+        raise SwaplibError(f"no training state for '{args.model}' in {' or '.join(map(str, folders))}: is that the "
                            f"model's name (the sheet's model column, or the pair's name) and the run's folder?")
-    (state / "STOP").touch()
-    return (f"{state / 'STOP'}: the training of '{args.model}' stops after the step in flight, saves, and writes "
+    (state / STOP_REQUEST).touch()
+    return (f"{state / STOP_REQUEST}: the training of '{args.model}' stops after the step in flight, saves, and writes "
             f"its model at the iteration reached; the run then goes on to merge. Raise train.iterations to go on "
             f"training later."), 0
 
