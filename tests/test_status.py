@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 
+import cv2
+import numpy as np
 import pytest
 
 from swaplib.cli import main
 from swaplib.model import build_model, save_model
-from swaplib.status import collect
+from swaplib.status import collect, model_status
+from swaplib.train import train, train_settings
 from swaplib.train.settings import model_config
 
 LOG_LINE = ("2025-01-01 10:00:00,000 INFO swaplib: iteration {it}/2000 ({pct}%)  src 0.0213  dst 0.0198  {rate} "
@@ -102,3 +106,34 @@ def test_an_empty_or_missing_folder(tmp_path, capsys):
     assert "no models or pairs yet" in capsys.readouterr().out
     assert main(["status", str(tmp_path / "nowhere")]) == 2
     assert "nowhere: no such folder" in capsys.readouterr().err
+
+
+def test_status_reads_the_progress_line_a_real_training_logs(tmp_path):
+    # the log line comes from the train loop itself, so a change of its wording cannot leave status blind
+    rng = np.random.default_rng(0)
+    faces = {}
+    for side in ("src", "dst"):
+        (tmp_path / side).mkdir()
+        faces[side] = [tmp_path / side / f"{i}.png" for i in range(4)]
+        for path in faces[side]:
+            cv2.imwrite(str(path), rng.integers(0, 255, (32, 32, 3), dtype=np.uint8))
+    folder = tmp_path / "results" / "models" / "anna"
+    log_file = tmp_path / "logs" / "train" / "anna.log"
+    log_file.parent.mkdir(parents=True)
+    log = logging.getLogger("test_status.train")
+    handler = logging.FileHandler(log_file)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        train(faces["src"], faces["dst"], model_config("tiny", resolution=32, ae_dims=8, e_dims=4, d_dims=4,
+                                                           d_mask_dims=2),
+              train_settings("tiny", iterations=3, batch_size=2, save_every=0, workers=1, progress="off"),
+              state_dir=folder / "state", model_path=folder / "model.safetensors", preview_path=folder / "p.jpg",
+              history_path=folder / "loss.csv", plot_path=folder / "loss.png", log=log)
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+    status = model_status(tmp_path, "models", folder)
+    assert (status.iteration, status.target, status.state) == (3, 3, "done")
+    assert status.samples_per_s is not None and status.samples_per_s > 0
