@@ -114,8 +114,8 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda") if self.amp == torch.float16 else None
         self.kernels = ssim_kernels(model_cfg.resolution, device)
         # the face and background style losses, on a swap pass of their own (they need the faces' masks)
-        self.style = faces.use_masks and StyleLosses.make(s.face_style_power, s.bg_style_power, model_cfg.resolution,
-                                                          device)
+        self.style = (StyleLosses.make(s.face_style_power, s.bg_style_power, model_cfg.resolution, device)
+                      if faces.use_masks else None)
         self.grad_mean: float | None = None  # running mean of the gradient norm (explosion check)
         self.start = 0  # the iteration this process started at
         self.rollbacks_in_a_row = 0
@@ -314,9 +314,9 @@ class Trainer:
         opt.zero_grad(set_to_none=True)
         with autocast(self.device, self.amp):
             outputs = self.model.forward_pair(b["src_in"], b["dst_in"])
-            swap = self.model(b["dst_in"], "src")[0] if self.style else None  # dst through src: the style losses'
+            swap = self.model(b["dst_in"], "src")[0] if self.style else None  # the swap: dst faces drawn as src
         losses = pair_losses(outputs, b, self.kernels, masked=masked, eyes_mouth=eyes_mouth)
-        if self.style:
+        if self.style:  # DFL adds them to the source loss
             losses[0] = losses[0] + self.style(swap.float(), b)
         total = losses[0] + losses[1]
         (scaler.scale(total) if scaler else total).backward()
