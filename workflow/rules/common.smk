@@ -75,7 +75,15 @@ UNTRACKED = {
 # left out of `settings` at that value, so that a run made before them reruns nothing.
 ADDED_OFF = {
     "frames": {"allow_truncated": False},
-    "train": {"max_minutes": 0, "from_base": False, "ema": 0},
+    "train": {
+        "max_minutes": 0,
+        "from_base": False,
+        "ema": 0,
+        "face_style_power": 0,
+        "bg_style_power": 0,
+        "random_hsv_power": 0,
+        "blur_out_mask": False,
+    },
 }
 # Settings that say where a rule's input files are: those files are inputs (their content reruns
 # what reads them), so the setting itself goes to no job and reruns nothing.
@@ -199,7 +207,17 @@ def train_inputs(wildcards):
 # ---------------------------------------------------------------- the shared base (pretrain)
 # What pretraining sets itself (swaplib.train.settings.PRETRAIN_RECIPE, held to this by a test) and
 # each model's own budget and start: none of them changes the base, so none of them retrains it.
-PRETRAIN_SETS = ("random_warp", "random_flip", "uniform_yaw", "lr_dropout", "lr_cos", "ct_mode")
+PRETRAIN_SETS = (
+    "random_warp",
+    "random_flip",
+    "uniform_yaw",
+    "lr_dropout",
+    "lr_cos",
+    "ct_mode",
+    "random_hsv_power",
+    "face_style_power",
+    "bg_style_power",
+)
 NOT_THE_BASES = ("iterations", "max_minutes", "pretrain", "from_base", *PRETRAIN_SETS)
 ARCHITECTURE = ("archi", "resolution", "ae_dims", "e_dims", "d_dims", "d_mask_dims")
 

@@ -5,8 +5,9 @@
                                     model's resolution from the landmarks, a yaw estimate, face ids
     load_face_data                  FaceSetFiles (or plain crop paths) → FaceData, all in memory (uint8)
     Batches                         batch i of a run: random faces, colour transfer of src towards dst
-                                    (ct_mode, by swaplib.color), flip, random warp (input only) and
-                                    random affine (input and targets)
+                                    (ct_mode, by swaplib.color), flip, random hue/saturation/value
+                                    (src input only), random warp (input only), random affine (input
+                                    and targets), the targets' background blurred next to the mask
     BatchLoader                     makes the next batches in background threads while the model trains
 
 Batch i is a pure function of (seed, i, attempt): a resumed run draws exactly the batches an
@@ -35,6 +36,7 @@ from swaplib.tables.faceset import selected_faces
 # ct_mode: DFL's names (whole-crop statistics, as DFL's training), and swaplib.color's masked variants.
 # DFL's sot is color's sot-m without a mask.
 CT_MODES = ("none", "rct", "lct", "mkl", "idt", "sot") + tuple(m for m in COLOR_TRANSFERS if m.endswith("-m"))
+HSV_POWER_MAX = 0.3  # DFL's range of random_hsv_power
 
 
 # --------------------------------------------------------------------------- face sets on disk
@@ -234,6 +236,27 @@ def random_warp(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return cv2.remap(image, grid[None, :] + dx, grid[:, None] + dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
+def random_hsv_shift(image: np.ndarray, power: float, rng: np.random.Generator) -> np.ndarray:
+    """DFL's random_hsv_power on a float BGR image (0..1): the hue turned by a whole number of degrees
+    up to ±180·power, saturation and value each moved by up to ±power/2 (then clipped)."""
+    turn = max(1, int(180 * power))
+    hsv = cv2.cvtColor(image, cv2.COLOR_BGR2HSV)  # float images: hue in degrees, 0..360
+    hsv[..., 0] = (hsv[..., 0] + rng.integers(-turn, turn + 1)) % 360
+    hsv[..., 1:] = np.clip(hsv[..., 1:] + (rng.random(2) - 0.5) * power, 0, 1)
+    return np.clip(cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR), 0, 1)
+
+
+def blur_out_mask(image: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarray:
+    """DFL's blur_out_mask: the image outside `mask` replaced by a gaussian blur (of `sigma` px) of the
+    outside alone, so no face colour bleeds out; inside the mask the image is unchanged. The
+    background next to the face loses its detail, so a swap's edge meets a smooth surround."""
+    size = max(3, int(4 * sigma)) | 1
+    blur = lambda x: cv2.GaussianBlur(x, (size, size), sigma)
+    outside = 1 - mask
+    background = blur(image * outside[..., None]) / np.maximum(blur(outside), 1e-6)[..., None]
+    return image * mask[..., None] + background * outside[..., None]
+
+
 def random_affine(rng: np.random.Generator, R: int) -> np.ndarray:
     """DFL's random transform: rotation ±10°, scale ±15 %, shift ±5 % of the size."""
     angle = rng.uniform(-10, 10)
@@ -251,10 +274,14 @@ class Augmentation:
     random_transform: bool = True  # input and targets alike
     ct_mode: str = "none"  # colour transfer of src samples towards random dst faces (CT_MODES; swaplib.color)
     uniform_yaw: bool = False  # draw faces evenly over their yaw, so rare profiles are seen as often
+    random_hsv_power: float = 0.0  # hue/saturation/value shift of the src input (0..HSV_POWER_MAX; 0 = off)
+    blur_out_mask: bool = False  # the targets' background blurred next to the face mask (needs masks)
 
     def __post_init__(self):
         if self.ct_mode not in CT_MODES:
             raise SwaplibError(f"unknown ct_mode {self.ct_mode!r}; choose one of {', '.join(CT_MODES)}")
+        if not 0 <= self.random_hsv_power <= HSV_POWER_MAX:
+            raise SwaplibError(f"random_hsv_power must be 0..{HSV_POWER_MAX}, not {self.random_hsv_power!r}")
 
 
 class Batches:
@@ -307,6 +334,8 @@ class Batches:
 
     def batch(self, iteration: int, attempt: int = 0) -> dict[str, np.ndarray]:
         rng = np.random.default_rng([self.seed, 0, iteration, attempt])
+        # the colour shift draws from its own stream: with it on, the faces, flips and warps stay the same
+        hsv = np.random.default_rng([self.seed, 3, iteration, attempt]) if self.aug.random_hsv_power else None
         out = {}
         for side, data in (("src", self.src), ("dst", self.dst)):
             idx = self.indices(side, iteration, attempt)
@@ -316,15 +345,17 @@ class Batches:
                 kind = "sot-m" if self.aug.ct_mode == "sot" else self.aug.ct_mode
                 both = None if data.masks is None else (data.masks[idx] > 127) & (self.dst.masks[refs] > 127)
                 faces = transfer(kind, faces, self.dst.faces[refs], both, seed=int(rng.integers(2**31)))
-            samples = [self._sample(data, int(i), face, rng) for i, face in zip(idx, faces)]
+            samples = [self._sample(data, int(i), face, rng, hsv if side == "src" else None)
+                       for i, face in zip(idx, faces)]
             for k, key in enumerate(("in", "target", "mask", "loss_mask", "em")):
                 if samples[0][k] is not None:
                     out[f"{side}_{key}"] = np.stack([s[k] for s in samples])
         return out
 
-    def _sample(self, data: FaceData, i: int, face: np.ndarray, rng: np.random.Generator):
+    def _sample(self, data: FaceData, i: int, face: np.ndarray, rng: np.random.Generator,
+                hsv: np.random.Generator | None = None):
         """Face i (float, maybe recoloured) → (input, target, mask, loss mask, eyes-and-mouth mask);
-        the masks may be None."""
+        the masks may be None. `hsv`: the colour shift's random stream (src faces, with random_hsv_power)."""
         a = self.aug
         R = self.resolution
         masks = [m[i].astype(np.float32) * (1 / 255) if m is not None and use else None
@@ -332,7 +363,8 @@ class Batches:
         if a.random_flip and rng.random() < 0.5:
             face = np.ascontiguousarray(face[:, ::-1])
             masks = [None if m is None else np.ascontiguousarray(m[:, ::-1]) for m in masks]
-        warped = random_warp(face, rng) if a.random_warp else face
+        shown = face if hsv is None else random_hsv_shift(face, a.random_hsv_power, hsv)  # the input only
+        warped = random_warp(shown, rng) if a.random_warp else shown
         if a.random_transform:
             M = random_affine(rng, R)
             move = lambda im, border: cv2.warpAffine(np.ascontiguousarray(im), M, (R, R), flags=cv2.INTER_LINEAR,
@@ -340,6 +372,8 @@ class Batches:
             face, warped = move(face, cv2.BORDER_REPLICATE), move(warped, cv2.BORDER_REPLICATE)
             masks = [None if m is None else move(m, cv2.BORDER_CONSTANT) for m in masks]
         mask, em = masks
+        if a.blur_out_mask and mask is not None:  # the targets only, as DFL
+            face = blur_out_mask(face, mask, R / 128)
         loss_mask = None
         if mask is not None:  # DFL: blur by R/32, then everything above half counts fully
             loss_mask = np.clip(cv2.GaussianBlur(mask, (0, 0), max(1, R // 32)), 0, 0.5) * 2

@@ -31,7 +31,7 @@ from swaplib.model.config import ModelConfig
 from swaplib.model.io import read_header, read_weights, save_model
 from swaplib.train.data import Augmentation, Batches, BatchLoader, FaceData, combined_data, load_face_data
 from swaplib.train.ema import WeightAverage
-from swaplib.train.losses import pair_losses, ssim_kernels
+from swaplib.train.losses import StyleLosses, pair_losses, ssim_kernels
 from swaplib.train.optim import make_optimizer
 from swaplib.train.outputs import fmt_loss, mean_losses, preview, write_history, write_plot
 from swaplib.train.settings import DEFAULT_PRESET, PRETRAIN_RECIPE, TrainSettings, resolve
@@ -75,6 +75,9 @@ class FaceSets:
             raise SwaplibError("masks given for only one face set: give src and dst masks, or neither")
         if s.eyes_mouth_prio and (src.em_masks is None or dst.em_masks is None):
             log.warning("eyes_mouth_prio asked for, but the face sets have no eyes-and-mouth masks: not used")
+        need_masks = [k for k in ("face_style_power", "bg_style_power", "blur_out_mask") if getattr(s, k)]
+        if need_masks and src.masks is None:
+            log.warning("%s asked for, but the face sets have no masks: not used", ", ".join(need_masks))
         if src.face_type and dst.face_type and src.face_type != dst.face_type:
             raise SwaplibError(f"src faces are {src.face_type} crops but dst faces are {dst.face_type}: extract both "
                                f"with one face type")
@@ -110,6 +113,9 @@ class Trainer:
         self.ema: WeightAverage | None = None  # made in resume(), once the weights are what training starts from
         self.scaler = torch.amp.GradScaler("cuda") if self.amp == torch.float16 else None
         self.kernels = ssim_kernels(model_cfg.resolution, device)
+        # the face and background style losses, on a swap pass of their own (they need the faces' masks)
+        self.style = (StyleLosses.make(s.face_style_power, s.bg_style_power, model_cfg.resolution, device)
+                      if faces.use_masks else None)
         self.grad_mean: float | None = None  # running mean of the gradient norm (explosion check)
         self.start = 0  # the iteration this process started at
         self.rollbacks_in_a_row = 0
@@ -308,7 +314,10 @@ class Trainer:
         opt.zero_grad(set_to_none=True)
         with autocast(self.device, self.amp):
             outputs = self.model.forward_pair(b["src_in"], b["dst_in"])
+            swap = self.model(b["dst_in"], "src")[0] if self.style else None  # the swap: dst faces drawn as src
         losses = pair_losses(outputs, b, self.kernels, masked=masked, eyes_mouth=eyes_mouth)
+        if self.style:  # DFL adds them to the source loss
+            losses[0] = losses[0] + self.style(swap.float(), b)
         total = losses[0] + losses[1]
         (scaler.scale(total) if scaler else total).backward()
         if scaler:
@@ -407,7 +416,8 @@ def train(
     trainer = Trainer(model_cfg, s, faces, state, device, log, base)
     resumed_from = trainer.resume()
     batches = Batches(faces.src, faces.dst, s.batch_size, s.seed,
-                      Augmentation(s.random_flip, s.random_warp, s.random_transform, s.ct_mode, s.uniform_yaw),
+                      Augmentation(s.random_flip, s.random_warp, s.random_transform, s.ct_mode, s.uniform_yaw,
+                                   s.random_hsv_power, s.blur_out_mask),
                       faces.use_masks, with_eyes_mouth=s.eyes_mouth_prio)
     masked, eyes_mouth = faces.use_masks and s.masked_training, batches.with_em
 

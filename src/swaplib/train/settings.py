@@ -14,7 +14,7 @@ from swaplib.core.errors import SwaplibError
 from swaplib.core.progress import PROGRESS_MODES
 from swaplib.model.base import PRECISIONS
 from swaplib.model.config import ModelConfig
-from swaplib.train.data import CT_MODES
+from swaplib.train.data import CT_MODES, HSV_POWER_MAX
 from swaplib.train.optim import OPTIMIZERS
 
 # DFL's models and recipes. Quick96 is DFL's fixed "just try it" model (full face, 96 px, df-ud),
@@ -33,9 +33,9 @@ PRESETS: dict[str, dict] = {
 }
 DEFAULT_PRESET = "tiny"
 # What DFL's pretraining sets itself, whatever the recipe says: no warp, flips, faces even over yaw,
-# no lr dropout, no colour transfer (there is no destination to match).
+# no lr dropout, no colour shift, no colour transfer and no style losses (there is no destination to match).
 PRETRAIN_RECIPE = dict(random_warp=False, random_flip=True, uniform_yaw=True, lr_dropout=1.0, lr_cos=0,
-                       ct_mode="none")
+                       ct_mode="none", random_hsv_power=0.0, face_style_power=0.0, bg_style_power=0.0)
 ARCHITECTURE = tuple(f.name for f in fields(ModelConfig))  # the preset keys that shape the network
 LR_DROPOUT = {True: dict(lr_dropout=0.3, lr_cos=500), False: dict(lr_dropout=1.0, lr_cos=0)}  # DFL's "y" / "n"
 
@@ -65,6 +65,10 @@ class TrainSettings:
     pretrain: bool = False  # both identities learn all faces; switching it off keeps encoder+decoders
     from_base: bool = False  # start from a shared base model (the workflow's pretrain stage) instead of from scratch
     ema: float = 0.0  # the merge and previews use a moving average of the weights with this decay; 0 = off
+    face_style_power: float = 0.0  # DFL's 0..100: the swap's colours inside the dst face mask learn dst's; 0 = off
+    bg_style_power: float = 0.0  # DFL's 0..100: the swap outside the dst face mask learns dst's background; 0 = off
+    random_hsv_power: float = 0.0  # DFL's 0..0.3: random hue/saturation/value shift of the src input; 0 = off
+    blur_out_mask: bool = False  # blur the targets' background next to the face mask (needs masks)
     # crash-proofing
     save_every: int = 500  # checkpoint every N iterations; 0 = only at the end and on interrupt
     backup_every: int = 5000  # a kept copy every N iterations; 0 = none
@@ -92,6 +96,9 @@ class TrainSettings:
             "lr_cos": self.lr_cos >= 0,
             "ema": 0 <= self.ema < 1,
             "clip_grad": self.clip_grad >= 0,
+            "face_style_power": 0 <= self.face_style_power <= 100,
+            "bg_style_power": 0 <= self.bg_style_power <= 100,
+            "random_hsv_power": 0 <= self.random_hsv_power <= HSV_POWER_MAX,
             "ct_mode": self.ct_mode in CT_MODES,
             "save_every": self.save_every >= 0,
             "backup_every": self.backup_every >= 0,
