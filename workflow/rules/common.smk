@@ -75,7 +75,12 @@ UNTRACKED = {
 # left out of `settings` at that value, so that a run made before them reruns nothing.
 ADDED_OFF = {
     "frames": {"allow_truncated": False},
-    "train": {"max_minutes": 0, "from_base": False, "ema": 0},
+    "train": {"max_minutes": 0, "from_base": False, "ema": 0, "gan_power": 0, "true_face_power": 0},
+}
+# Settings that shape what another setting turns on: left out of `settings` while it is off (0, false),
+# so that they rerun nothing then.
+ONLY_WITH = {
+    "train": {"gan_patch_size": "gan_power", "gan_dims": "gan_power"},
 }
 # Settings that say where a rule's input files are: those files are inputs (their content reruns
 # what reads them), so the setting itself goes to no job and reruns nothing.
@@ -98,11 +103,14 @@ def tracked(section):
     """A config section as a job's `settings` param: all of it but the untracked keys."""
     skip = UNTRACKED.get(section, ()) + LOCATIONS.get(section, ())
     off = ADDED_OFF.get(section, {})
+    needs = ONLY_WITH.get(section, {})
     return sorted_keys(
         {
             key: value
             for key, value in config[section].items()
-            if key not in skip and not (key in off and value == off[key])
+            if key not in skip
+            and not (key in off and value == off[key])
+            and not (key in needs and not config[section].get(needs[key]))
         }
     )
 
@@ -197,10 +205,20 @@ def train_inputs(wildcards):
 
 
 # ---------------------------------------------------------------- the shared base (pretrain)
-# What pretraining sets itself (swaplib.train.settings.PRETRAIN_RECIPE, held to this by a test) and
-# each model's own budget and start: none of them changes the base, so none of them retrains it.
-PRETRAIN_SETS = ("random_warp", "random_flip", "uniform_yaw", "lr_dropout", "lr_cos", "ct_mode")
-NOT_THE_BASES = ("iterations", "max_minutes", "pretrain", "from_base", *PRETRAIN_SETS)
+# What pretraining sets itself (swaplib.train.settings.PRETRAIN_RECIPE, held to this by a test), the
+# shape of the discriminators it so has none of (ONLY_WITH), and each model's own budget and start:
+# none of them changes the base, so none of them retrains it.
+PRETRAIN_SETS = (
+    "random_warp",
+    "random_flip",
+    "uniform_yaw",
+    "lr_dropout",
+    "lr_cos",
+    "ct_mode",
+    "gan_power",
+    "true_face_power",
+)
+NOT_THE_BASES = ("iterations", "max_minutes", "pretrain", "from_base", *PRETRAIN_SETS, *ONLY_WITH["train"])
 ARCHITECTURE = ("archi", "resolution", "ae_dims", "e_dims", "d_dims", "d_mask_dims")
 
 
