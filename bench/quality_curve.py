@@ -15,10 +15,16 @@ the machine it ran on (CPU model and cores, load average, device).
     .venv/bin/python bench/quality_curve.py --out runs/curve-tiny        # keep (and resume) the run there
     .venv/bin/python bench/quality_curve.py --base-samples 20000         # from a shared base (pretrain_model)
     .venv/bin/python bench/quality_curve.py --set ema=0.999              # a candidate recipe setting
+    .venv/bin/python bench/quality_curve.py --samples 20000 --then gan_power=0.1 --extra-samples 8000
 
 With --base-samples, a shared base is first pretrained on the faces of the pair's two clips (and
 of any --base-source) and the pair's model starts from it; the base's own training time is printed
 apart (it is paid once for every pair that uses it).
+
+With --then KEY=VALUE (repeatable), the model trained to --samples is continued twice from its
+state, for --extra-samples more each: once with those settings over the recipe ("with") and once
+as it was ("without"), measured every --every samples; the last table sets the two side by side at
+equal samples (GAN power's question: is a model continued with it sharper, and still the source?).
 
 Wall seconds are training time only (merging and measuring are left out), on whatever device
 `auto` picks (SWAPLIB_DEVICE=cpu to force the CPU). On a shared CPU they are upper bounds.
@@ -30,6 +36,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -113,7 +120,12 @@ def main() -> None:
                         help="pretrain a shared base for this many samples first; the model starts from it")
     parser.add_argument("--base-source", type=Path, action="append", default=[],
                         help="another clip whose faces the base learns (repeatable; the pair's two always)")
+    parser.add_argument("--then", action="append", default=[], metavar="KEY=VALUE",
+                        help="continue the trained model with this setting, beside it continued without (repeatable)")
+    parser.add_argument("--extra-samples", type=int, default=None,
+                        help="with --then: how many samples each continuation trains (default: --samples / 2)")
     args = parser.parse_args()
+    args.extra_samples = args.extra_samples or max(args.every, args.samples // 2)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
     if args.source and args.destination:
@@ -147,41 +159,79 @@ def main() -> None:
         print(f"# shared base: {pretrained['iterations'] * per_step} samples on {len(sources)} clips in "
               f"{time.perf_counter() - started:.0f} s (paid once for all pairs on it; not in the seconds below)")
 
-    rows, seconds = [], 0.0
-    for target in range(args.every, args.samples + 1, args.every):
-        started = time.perf_counter()
-        trained = train_model(
-            src=(src["faceset.parquet"], src["faces"]), dst=[(dst["faceset.parquet"], dst["faces"])],
-            preset=args.preset, iterations=-(-target // per_step), state_dir=out / "state",
-            model_path=out / "model.safetensors", preview_path=out / "preview.jpg", history_path=out / "history.csv",
-            plot_path=out / "loss.png", save_every=10**9, preview_every=0, backup_every=0, **recipe, **base,
-        )
-        seconds += time.perf_counter() - started
-        merge_video(shown["frames"], shown["faces.parquet"], out / "model.safetensors", out / "merged")
-        quality = measure_pair(
-            destination_frames=shown["frames"], destination_faces=shown["faces.parquet"],
-            destination_faceset=dst["faceset.parquet"], destination_faceset_frames=dst["frames"],
-            source_frames=src["frames"], source_faceset=src["faceset.parquet"], merged=out / "merged",
-            quality_json=out / "quality.json", table_path=out / "quality.csv", plot_path=out / "quality.png",
-            strip_path=out / f"strip-{trained['iterations']}.jpg", model=out / "model.safetensors",
-        )
-        losses = trained["losses"]
-        rows.append({"samples": trained["iterations"] * per_step, "seconds": round(seconds, 1),
-                     "loss_src": losses["src"], "loss_dst": losses["dst"],
-                     **{k: quality.get(k) for k in COLUMNS[4:]}})
-        print(pd.DataFrame(rows[-1:], columns=COLUMNS).to_string(index=False, header=len(rows) == 1), flush=True)
-
+    faces = {"src": src, "dst": dst, "shown": shown}
+    rows = curve(out, faces, range(args.every, args.samples + 1, args.every), per_step, args.preset,
+                 {**recipe, **base})
     table = pd.DataFrame(rows, columns=COLUMNS)
     table.to_csv(out / "curve.csv", index=False)
     (out / "machine.json").write_text(json.dumps({**host, "pair": name, "preset": args.preset, "settings": recipe,
                                                   "base_samples": args.base_samples,
-                                                  "ceiling": quality["ceiling"]}, indent=1))
+                                                  "ceiling": rows[-1]["ceiling"]}, indent=1))
     plot(table, out / "curve.png", f"{name}, {args.preset} {recipe or ''}")
-    print(f"\nceiling (the source's own faces): {quality['ceiling']}")
+    print(f"\nceiling (the source's own faces): {rows[-1]['ceiling']}")
     first = table[table["verdict"] == "source"]
     print(f"first verdict source: {first.iloc[0][['samples', 'seconds']].to_dict() if len(first) else 'not reached'}")
     print(table.to_markdown(index=False, floatfmt=".3f"))
     print(f"# wrote {out / 'curve.csv'} and {out / 'curve.png'}")
+    if args.then:
+        compare_continued(out, faces, rows, args, per_step, {**recipe, **base}, settings_from(args.then))
+
+
+def curve(folder: Path, faces: dict, targets, per_step: int, preset: str, recipe: dict, seconds: float = 0.0,
+          label: str = "") -> list[dict]:
+    """Train in `folder` (resuming its state) to each target of samples seen, merging and measuring
+    after each: one row per target (seconds: training time, counted on from `seconds`)."""
+    src, dst, shown = faces["src"], faces["dst"], faces["shown"]
+    rows = []
+    for target in targets:
+        started = time.perf_counter()
+        trained = train_model(
+            src=(src["faceset.parquet"], src["faces"]), dst=[(dst["faceset.parquet"], dst["faces"])],
+            preset=preset, iterations=-(-target // per_step), state_dir=folder / "state",
+            model_path=folder / "model.safetensors", preview_path=folder / "preview.jpg",
+            history_path=folder / "history.csv", plot_path=folder / "loss.png", save_every=10**9, preview_every=0,
+            backup_every=0, **recipe,
+        )
+        seconds += time.perf_counter() - started
+        merge_video(shown["frames"], shown["faces.parquet"], folder / "model.safetensors", folder / "merged")
+        quality = measure_pair(
+            destination_frames=shown["frames"], destination_faces=shown["faces.parquet"],
+            destination_faceset=dst["faceset.parquet"], destination_faceset_frames=dst["frames"],
+            source_frames=src["frames"], source_faceset=src["faceset.parquet"], merged=folder / "merged",
+            quality_json=folder / "quality.json", table_path=folder / "quality.csv", plot_path=folder / "quality.png",
+            strip_path=folder / f"strip-{trained['iterations']}.jpg", model=folder / "model.safetensors",
+        )
+        losses = trained["losses"]
+        rows.append({"samples": trained["iterations"] * per_step, "seconds": round(seconds, 1),
+                     "loss_src": losses["src"], "loss_dst": losses["dst"],
+                     **{k: quality.get(k) for k in COLUMNS[4:]}, "ceiling": quality["ceiling"]})
+        columns = (["branch"] if label else []) + COLUMNS
+        print(pd.DataFrame([{"branch": label, **rows[-1]}], columns=columns)
+              .to_string(index=False, header=len(rows) == 1), flush=True)
+    return rows
+
+
+def compare_continued(out: Path, faces: dict, rows: list[dict], args, per_step: int, recipe: dict,
+                      then: dict) -> None:
+    """The model of the curve's last row, continued for --extra-samples with `then` over the recipe and
+    without it, each from a copy of its state: the two curves, and the figures side by side."""
+    print(f"\n# continued from {rows[-1]['samples']} samples for {args.extra_samples} more: with {then} and without")
+    start = rows[-1]["samples"]
+    targets = range(start + args.every, start + args.extra_samples + 1, args.every)
+    branches = {}
+    for label, settings in (("without", recipe), ("with", {**recipe, **then})):
+        folder = out / f"continued-{label}"
+        if not (folder / "state").exists():
+            shutil.copytree(out / "state", folder / "state")
+        branches[label] = curve(folder, faces, targets, per_step, args.preset, settings, rows[-1]["seconds"], label)
+        pd.DataFrame(branches[label], columns=COLUMNS).to_csv(folder / "curve.csv", index=False)
+    figures = ["id_match", "sharpness", "relative_sharpness", "verdict"]
+    side = pd.DataFrame([{"samples": a["samples"], **{f"{k} without": a[k] for k in figures},
+                          **{f"{k} with": b[k] for k in figures}}
+                         for a, b in zip(branches["without"], branches["with"])])
+    side.to_csv(out / "continued.csv", index=False)
+    print(side.to_markdown(index=False, floatfmt=".3f"))
+    print(f"# wrote {out / 'continued.csv'} (and each branch's curve.csv in {out}/continued-*)")
 
 
 def train_model_batch(preset: str) -> int:

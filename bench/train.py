@@ -18,6 +18,7 @@ other machines can check.
     .venv/bin/python bench/train.py --precision fp32     # without bf16 autocast
     .venv/bin/python bench/train.py --only quick96 --iterations 30
     .venv/bin/python bench/train.py --gpu                # on CUDA: Quick96 and SAEHD, batch 8-64, bf16
+    .venv/bin/python bench/train.py --gan --device cuda  # SAEHD with GAN power (and true face) beside plain
 
 On a CPU shared with other jobs the numbers are only upper bounds on time: say so when quoting them.
 """
@@ -75,6 +76,14 @@ GPU_BF16_PEAK = [
     ("A100", 312),
     ("L40S", 362),
     ("RTX 4090", 165),
+]
+
+# --gan: name, preset, archi, batch size, the adversarial settings (DFL's patch size R/8 and dims 16),
+# each timed beside the same model without them
+GAN_CASES = [
+    ("SAEHD 128 liae-ud", "saehd", "liae-ud", 8, {"gan_power": 0.1}),
+    ("SAEHD 128 df-ud", "saehd", "df-ud", 8, {"gan_power": 0.1}),
+    ("SAEHD 128 df-ud", "saehd", "df-ud", 8, {"gan_power": 0.1, "true_face_power": 0.01}),
 ]
 
 # The conv peak's layer: channels in = out, spatial size, kernel.
@@ -172,10 +181,11 @@ def gpu_bf16_peak(device: torch.device) -> tuple[float, str]:
 
 
 def run_case(preset: str, archi: str, batch_size: int, iterations: int, precision: str, device: str,
-             resolution: int | None = None, threads: int | None = None, workers: int | None = None) -> dict:
+             resolution: int | None = None, threads: int | None = None, workers: int | None = None,
+             **recipe) -> dict:
     cfg, settings = resolve(preset, archi=archi, resolution=resolution, iterations=iterations, batch_size=batch_size,
                             save_every=0, precision=precision, device=device, progress="off", threads=threads,
-                            workers=workers)
+                            workers=workers, **recipe)
     src = synthetic_faces("src", 64, cfg.resolution, 1)
     dst = synthetic_faces("dst", 64, cfg.resolution, 2)
     if device.startswith("cuda"):
@@ -222,6 +232,30 @@ def gpu_main(args, conv_batch: int) -> None:
             torch.cuda.empty_cache()
 
 
+def gan_main(args) -> None:
+    """SAEHD with GAN power (and true face power) on, beside the same model without: what the
+    discriminators cost per iteration."""
+    print(f"{'model':<20}{'batch':>6}  {'with':<36}{'ms/iter':>9}{'samples/s':>11}{'plain ms':>10}"
+          f"{'plain s/s':>11}{'cost':>7}", flush=True)
+    plain = {}
+    for label, preset, archi, batch, adversarial in GAN_CASES:
+        if args.only and args.only.lower() not in f"{label} {preset}".lower():
+            continue
+        common = dict(threads=args.threads, workers=args.workers)
+        if (preset, archi, batch) not in plain:
+            plain[preset, archi, batch] = run_case(preset, archi, batch, args.iterations, args.precision, args.device,
+                                                   **common)
+        base = plain[preset, archi, batch]
+        r = run_case(preset, archi, batch, args.iterations, args.precision, args.device, **common, **adversarial)
+        what = ", ".join(f"{k} {v}" for k, v in adversarial.items())
+        print(f"{label:<20}{batch:>6}  {what:<36}{r['ms_per_it']:>9.1f}{r['samples_per_s']:>11.1f}"
+              f"{base['ms_per_it']:>10.1f}{base['samples_per_s']:>11.1f}{r['ms_per_it'] / base['ms_per_it']:>6.2f}x",
+              flush=True)
+        gc.collect()
+        if args.device.startswith("cuda"):
+            torch.cuda.empty_cache()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--iterations", type=int, default=None,
@@ -232,6 +266,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None, help="batch-making threads (default: the library's)")
     parser.add_argument("--only", default="", help="run only cases whose name or preset contains this")
     parser.add_argument("--gpu", action="store_true", help="CUDA: Quick96 and SAEHD at 128/256 px, batch 8-64")
+    parser.add_argument("--gan", action="store_true", help="SAEHD with GAN power (and true face) beside plain SAEHD")
     args = parser.parse_args()
     args.iterations = args.iterations or (12 if args.gpu else 14)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
@@ -244,6 +279,9 @@ def main() -> None:
         if not torch.cuda.is_available():
             sys.exit("--gpu: no CUDA device here (torch " + torch.__version__ + ")")
         gpu_main(args, conv_batch=64)
+        return
+    if args.gan:
+        gan_main(args)
         return
 
     device = torch.device(args.device)

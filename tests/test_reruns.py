@@ -148,7 +148,8 @@ def test_reordered_settings_rerun_nothing(run):
 def test_settings_added_later_rerun_nothing_at_their_off_value(run):
     """A run made before a setting existed (emulated: the setting taken out of the config and the
     schema) plans the same as one with the setting at its off value: an upgrade adding it reruns nothing."""
-    added = ("from_base", "ema")  # (max_minutes came with a default of 15 for the workflow: it counts)
+    # (max_minutes came with a default of 15 for the workflow: it counts)
+    added = ("from_base", "ema", "gan_power", "gan_patch_size", "gan_dims", "true_face_power")
     config = yaml.safe_load((run / "config.yaml").read_text())
     assert all(key in config["train"] for key in added)
     config["train"] = {key: value for key, value in config["train"].items() if key not in added}
@@ -161,3 +162,8 @@ def test_settings_added_later_rerun_nothing_at_their_off_value(run):
     assert planned_jobs(run) == {}
     (run / "on.yaml").write_text(yaml.safe_dump({"train": {"ema": 0.999}}))  # the setting, turned on: it counts
     assert planned_jobs(run, "--configfile", "on.yaml") == only(**TRAIN_AND_BELOW)
+    # The GAN's shape counts only with the GAN on.
+    (run / "shape.yaml").write_text(yaml.safe_dump({"train": {"gan_patch_size": 12, "gan_dims": 32}}))
+    assert planned_jobs(run, "--configfile", "shape.yaml") == {}
+    (run / "gan.yaml").write_text(yaml.safe_dump({"train": {"gan_power": 0.1, "gan_dims": 32}}))
+    assert planned_jobs(run, "--configfile", "gan.yaml") == only(**TRAIN_AND_BELOW)

@@ -34,7 +34,8 @@ def test_schema_config_and_library_name_the_same_keys_with_the_same_defaults():
     assert CONFIG["train"] == library
     assert all(library[k] is None for k in ARCHITECTURE)  # the architecture is always the preset's unless given
     decided = set().union(*map(set, PRESETS.values()))
-    assert decided == {k for k, v in library.items() if v is None} - {"channels_last", "workers"}  # those two: auto
+    automatic = {"channels_last", "workers", "gan_patch_size"}  # auto, and the resolution's share
+    assert decided == {k for k, v in library.items() if v is None} - automatic
     assert all(set(p) == decided for p in PRESETS.values())  # every preset decides the same keys
 
 

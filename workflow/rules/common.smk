@@ -83,7 +83,14 @@ ADDED_OFF = {
         "bg_style_power": 0,
         "random_hsv_power": 0,
         "blur_out_mask": False,
+        "gan_power": 0,
+        "true_face_power": 0,
     },
+}
+# Settings that shape what another setting turns on: left out of `settings` while it is off (0, false),
+# so that they rerun nothing then.
+ONLY_WITH = {
+    "train": {"gan_patch_size": "gan_power", "gan_dims": "gan_power"},
 }
 # Settings that say where a rule's input files are: those files are inputs (their content reruns
 # what reads them), so the setting itself goes to no job and reruns nothing.
@@ -106,11 +113,14 @@ def tracked(section):
     """A config section as a job's `settings` param: all of it but the untracked keys."""
     skip = UNTRACKED.get(section, ()) + LOCATIONS.get(section, ())
     off = ADDED_OFF.get(section, {})
+    needs = ONLY_WITH.get(section, {})
     return sorted_keys(
         {
             key: value
             for key, value in config[section].items()
-            if key not in skip and not (key in off and value == off[key])
+            if key not in skip
+            and not (key in off and value == off[key])
+            and not (key in needs and not config[section].get(needs[key]))
         }
     )
 
@@ -205,8 +215,9 @@ def train_inputs(wildcards):
 
 
 # ---------------------------------------------------------------- the shared base (pretrain)
-# What pretraining sets itself (swaplib.train.settings.PRETRAIN_RECIPE, held to this by a test) and
-# each model's own budget and start: none of them changes the base, so none of them retrains it.
+# What pretraining sets itself (swaplib.train.settings.PRETRAIN_RECIPE, held to this by a test), the
+# shape of the discriminators it so has none of (ONLY_WITH), and each model's own budget and start:
+# none of them changes the base, so none of them retrains it.
 PRETRAIN_SETS = (
     "random_warp",
     "random_flip",
@@ -217,8 +228,10 @@ PRETRAIN_SETS = (
     "random_hsv_power",
     "face_style_power",
     "bg_style_power",
+    "gan_power",
+    "true_face_power",
 )
-NOT_THE_BASES = ("iterations", "max_minutes", "pretrain", "from_base", *PRETRAIN_SETS)
+NOT_THE_BASES = ("iterations", "max_minutes", "pretrain", "from_base", *PRETRAIN_SETS, *ONLY_WITH["train"])
 ARCHITECTURE = ("archi", "resolution", "ae_dims", "e_dims", "d_dims", "d_mask_dims")
 
 

@@ -7,6 +7,7 @@
     base.py     the interface both offer (forward, forward_pair, swap), device, precision, autocast
     build.py    build_model: the network for a ModelConfig
     swap.py     swap_faces: uint8 crops through a trained model
+    discriminators.py  the GAN's U-Net patch discriminator and the true-face code discriminator (training only)
     io.py       model.safetensors: save_model and load_model, the one owner of the file format
 
 The architecture values come from outside (a training preset, or a model file's header): this

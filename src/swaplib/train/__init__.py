@@ -4,6 +4,7 @@
     data.py       face sets on disk → faces and masks in memory; DFL's augmentation; batches
     losses.py     DSSIM + MSE, inside the face mask, + eyes and mouth, + the mask's own loss
     optim.py      DFL's AdaBelief and RMSprop with learning-rate dropout; Adam
+    adversarial.py  GAN power and true face power: the discriminators, their optimizers, their losses
     state.py      the state folder: checkpoints with a CRC, prev/backup/best, bad files moved aside
     outputs.py    preview grid, loss history csv, loss plot
     signals.py    SIGINT/SIGTERM stop after the step in flight

@@ -29,10 +29,11 @@ from swaplib.model.base import amp_dtype, autocast, precision_name, resolve_devi
 from swaplib.model.build import build_model, count_parameters
 from swaplib.model.config import ModelConfig
 from swaplib.model.io import read_header, read_weights, save_model
+from swaplib.train.adversarial import Adversarial
 from swaplib.train.data import Augmentation, Batches, BatchLoader, FaceData, combined_data, load_face_data
 from swaplib.train.ema import WeightAverage
 from swaplib.train.losses import StyleLosses, pair_losses, ssim_kernels
-from swaplib.train.optim import make_optimizer
+from swaplib.train.optim import cpu_state, make_optimizer
 from swaplib.train.outputs import fmt_loss, mean_losses, preview, write_history, write_plot
 from swaplib.train.settings import DEFAULT_PRESET, PRETRAIN_RECIPE, TrainSettings, resolve
 from swaplib.train.signals import StopOnSignal
@@ -109,6 +110,7 @@ class Trainer:
         if model_cfg.kind == "liae" and not s.random_warp:  # DFL: without warp, inter_AB stays as it is
             self.model.inter_AB.requires_grad_(False)
         self.opt = self.new_optimizer()
+        self.adversarial = Adversarial(self.model, model_cfg, s, device, log, self.channels_last)  # GAN, true face
         self.run = RunState()
         self.ema: WeightAverage | None = None  # made in resume(), once the weights are what training starts from
         self.scaler = torch.amp.GradScaler("cuda") if self.amp == torch.float16 else None
@@ -147,6 +149,7 @@ class Trainer:
                 self.ema.load_state_dict(ckpt["ema"])
             else:
                 self.log.info("the checkpoint has no weight average: it starts from its weights")
+        self.adversarial.load_state_dict(ckpt.get("adversarial"))
         it = int(ckpt["iteration"])
         self.run = RunState(iteration=it, history={k: v.tolist() for k, v in ckpt["history"].items()},
                             lr_scale=float(ckpt.get("lr_scale", 1.0)), rollbacks=int(ckpt.get("rollbacks", 0)),
@@ -234,7 +237,7 @@ class Trainer:
 
     def set_lr(self) -> None:
         """The current settings' learning rate (settings other than the architecture may change between runs)."""
-        for group in self.opt.param_groups:
+        for group in (g for opt in (self.opt, *self.adversarial.optimizers.values()) for g in opt.param_groups):
             group["lr"] = self.lr
             if "lr_dropout" in group:
                 group["lr_dropout"], group["lr_cos"] = self.s.lr_dropout, self.s.lr_cos
@@ -242,17 +245,14 @@ class Trainer:
     def snapshot(self, recent_loss: float | None) -> dict:
         """Everything a resume needs, on the CPU, as a checkpoint dict."""
         cpu = lambda sd: {k: v.detach().cpu() for k, v in sd.items()}
-        optim_state = self.opt.state_dict()
-        optim_state["state"] = {k: {n: (t.detach().cpu() if torch.is_tensor(t) else t) for n, t in v.items()}
-                                for k, v in optim_state["state"].items()}
         rng = {"torch": torch.get_rng_state(),
                "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else []}
         run, history = self.run, self.run.history
         return {"format": CHECKPOINT_FORMAT, "model_config": self.cfg.to_dict(), "model": cpu(self.model.state_dict()),
-                "optimizer": optim_state, "iteration": run.iteration, "rng": rng,
+                "optimizer": cpu_state(self.opt), "iteration": run.iteration, "rng": rng,
                 "lr_scale": run.lr_scale, "rollbacks": run.rollbacks, "best_loss": run.best_loss,
                 "recent_loss": recent_loss, "pretrain": self.s.pretrain, "base": self.base_id,
-                "ema": self.ema.state_dict() if self.ema else None,
+                "ema": self.ema.state_dict() if self.ema else None, "adversarial": self.adversarial.state_dict(),
                 "history": {"iteration": torch.tensor(history["iteration"], dtype=torch.int64),
                             "src": torch.tensor(history["src"], dtype=torch.float64),
                             "dst": torch.tensor(history["dst"], dtype=torch.float64)},
@@ -291,6 +291,7 @@ class Trainer:
             torch.manual_seed(s.seed)
             self.run = RunState()
             self.ema = WeightAverage(self.model, s.ema) if s.ema else None
+            self.adversarial.reset()
         self.run.lr_scale, self.run.rollbacks = lr_scale, rollbacks
         self.set_lr()
         self.grad_mean = None
@@ -310,15 +311,16 @@ class Trainer:
     def step(self, batch: dict[str, np.ndarray], masked: bool, eyes_mouth: bool) -> str | None:
         """One optimizer step on `batch`; None when it was taken, else why not (a rollback is due)."""
         b = {k: self.tensor(v) for k, v in batch.items()}
-        opt, scaler, s = self.opt, self.scaler, self.s
+        opt, scaler, s, adversarial = self.opt, self.scaler, self.s, self.adversarial
         opt.zero_grad(set_to_none=True)
         with autocast(self.device, self.amp):
-            outputs = self.model.forward_pair(b["src_in"], b["dst_in"])
+            with adversarial.watching(self.model):  # the true-face terms see this pass's codes only
+                outputs = self.model.forward_pair(b["src_in"], b["dst_in"])
             swap = self.model(b["dst_in"], "src")[0] if self.style else None  # the swap: dst faces drawn as src
         losses = pair_losses(outputs, b, self.kernels, masked=masked, eyes_mouth=eyes_mouth)
         if self.style:  # DFL adds them to the source loss
             losses[0] = losses[0] + self.style(swap.float(), b)
-        total = losses[0] + losses[1]
+        total = adversarial.generator_loss(losses[0] + losses[1], outputs, b, masked)
         (scaler.scale(total) if scaler else total).backward()
         if scaler:
             scaler.unscale_(opt)
@@ -340,6 +342,9 @@ class Trainer:
             scaler.update()
         else:
             opt.step()
+        bad = adversarial.train_discriminators()
+        if bad:
+            return bad
         if self.ema:
             self.ema.update(self.model)
         self.run.iteration = it + 1

@@ -184,3 +184,11 @@ def make_optimizer(name: str, params, lr: float, lr_dropout: float = 1.0, lr_cos
         options = {"fused": True} if fused else {"foreach": True}
         return torch.optim.Adam(params, lr=lr, betas=(0.5, 0.999), eps=1e-7, **options)
     raise SwaplibError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+
+
+def cpu_state(optimizer: torch.optim.Optimizer) -> dict:
+    """The optimizer's state_dict with its tensors on the CPU (for a checkpoint)."""
+    state = optimizer.state_dict()
+    state["state"] = {k: {n: (t.detach().cpu() if torch.is_tensor(t) else t) for n, t in v.items()}
+                      for k, v in state["state"].items()}
+    return state

@@ -33,9 +33,11 @@ PRESETS: dict[str, dict] = {
 }
 DEFAULT_PRESET = "tiny"
 # What DFL's pretraining sets itself, whatever the recipe says: no warp, flips, faces even over yaw,
-# no lr dropout, no colour shift, no colour transfer and no style losses (there is no destination to match).
+# no lr dropout, no colour shift, no colour transfer and no style losses (there is no destination to
+# match), no discriminators.
 PRETRAIN_RECIPE = dict(random_warp=False, random_flip=True, uniform_yaw=True, lr_dropout=1.0, lr_cos=0,
-                       ct_mode="none", random_hsv_power=0.0, face_style_power=0.0, bg_style_power=0.0)
+                       ct_mode="none", random_hsv_power=0.0, face_style_power=0.0, bg_style_power=0.0,
+                       gan_power=0.0, true_face_power=0.0)
 ARCHITECTURE = tuple(f.name for f in fields(ModelConfig))  # the preset keys that shape the network
 LR_DROPOUT = {True: dict(lr_dropout=0.3, lr_cos=500), False: dict(lr_dropout=1.0, lr_cos=0)}  # DFL's "y" / "n"
 
@@ -69,6 +71,11 @@ class TrainSettings:
     bg_style_power: float = 0.0  # DFL's 0..100: the swap outside the dst face mask learns dst's background; 0 = off
     random_hsv_power: float = 0.0  # DFL's 0..0.3: random hue/saturation/value shift of the src input; 0 = off
     blur_out_mask: bool = False  # blur the targets' background next to the face mask (needs masks)
+    # adversarial training, DFL's (either may be switched on for a model trained without it)
+    gan_power: float = 0.0  # weight of the patch discriminator's verdict on src reconstructions (DFL 0..5); 0 = off
+    gan_patch_size: int | None = None  # its patch in px (DFL 3..640); None: resolution / 8, DFL's default
+    gan_dims: int = 16  # its base channels (DFL 4..512)
+    true_face_power: float = 0.0  # weight of the code discriminator's verdict (df family; DFL 0..1); 0 = off
     # crash-proofing
     save_every: int = 500  # checkpoint every N iterations; 0 = only at the end and on interrupt
     backup_every: int = 5000  # a kept copy every N iterations; 0 = none
@@ -95,6 +102,10 @@ class TrainSettings:
             "lr_dropout": 0 < self.lr_dropout <= 1,
             "lr_cos": self.lr_cos >= 0,
             "ema": 0 <= self.ema < 1,
+            "gan_power": 0 <= self.gan_power <= 5,
+            "gan_patch_size": self.gan_patch_size is None or 3 <= self.gan_patch_size <= 640,
+            "gan_dims": 4 <= self.gan_dims <= 512,
+            "true_face_power": 0 <= self.true_face_power <= 1,
             "clip_grad": self.clip_grad >= 0,
             "face_style_power": 0 <= self.face_style_power <= 100,
             "bg_style_power": 0 <= self.bg_style_power <= 100,
