@@ -75,7 +75,8 @@ UNTRACKED = {
 # left out of `settings` at that value, so that a run made before them reruns nothing.
 ADDED_OFF = {
     "frames": {"allow_truncated": False},
-    "train": {"max_minutes": 0, "from_base": False, "ema": 0},
+    "train": {"max_minutes": 0, "from_base": False, "ema": 0, "inter_dims": None, "morph_factor": None},
+    "merge": {"morph_factor": 1.0},
 }
 # Settings that say where a rule's input files are: those files are inputs (their content reruns
 # what reads them), so the setting itself goes to no job and reruns nothing.
@@ -201,7 +202,7 @@ def train_inputs(wildcards):
 # each model's own budget and start: none of them changes the base, so none of them retrains it.
 PRETRAIN_SETS = ("random_warp", "random_flip", "uniform_yaw", "lr_dropout", "lr_cos", "ct_mode")
 NOT_THE_BASES = ("iterations", "max_minutes", "pretrain", "from_base", *PRETRAIN_SETS)
-ARCHITECTURE = ("archi", "resolution", "ae_dims", "e_dims", "d_dims", "d_mask_dims")
+ARCHITECTURE = ("archi", "resolution", "ae_dims", "e_dims", "d_dims", "d_mask_dims", "inter_dims", "morph_factor")
 
 
 def base_name():
