@@ -14,10 +14,11 @@ FlopCounterMode) is then given as a share of the conv throughput measured just b
 it (column conv; on a CPU shared with other jobs the load changes within minutes): a figure
 other machines can check.
 
-    .venv/bin/python bench/train.py                      # the five DFL comparisons, precision auto
+    .venv/bin/python bench/train.py                      # the five DFL comparisons and AMP, precision auto
     .venv/bin/python bench/train.py --precision fp32     # without bf16 autocast
     .venv/bin/python bench/train.py --only quick96 --iterations 30
-    .venv/bin/python bench/train.py --gpu                # on CUDA: Quick96 and SAEHD, batch 8-64, bf16
+    .venv/bin/python bench/train.py --only amp           # AMP at DFL's defaults beside SAEHD df-ud at 224 px
+    .venv/bin/python bench/train.py --gpu                # on CUDA: Quick96, SAEHD and AMP, batch 8-64, bf16
     .venv/bin/python bench/train.py --gan --device cuda  # SAEHD with GAN power (and true face) beside plain
 
 On a CPU shared with other jobs the numbers are only upper bounds on time: say so when quoting them.
@@ -47,13 +48,16 @@ from swaplib.model.base import amp_dtype, amx_available, autocast, precision_nam
 from swaplib.train import resolve, train
 from swaplib.train.data import FaceData
 
-# name, preset, archi, batch size, DFL ms/iter (2-core CPU, TensorFlow)
+# name, preset, archi, resolution (None: the preset's), batch size, DFL ms/iter (2-core CPU, TensorFlow;
+# None: not measured). AMP at DFL's defaults (224 px) comes with the plain model at its resolution.
 CASES = [
-    ("Quick96", "quick96", "df-ud", 4, 735),
-    ("SAEHD 128 df-ud", "saehd", "df-ud", 4, 1190),
-    ("SAEHD 128 df-ud", "saehd", "df-ud", 8, 2075),
-    ("SAEHD 128 liae-ud", "saehd", "liae-ud", 4, 1640),
-    ("SAEHD 128 liae-ud", "saehd", "liae-ud", 8, 2790),
+    ("Quick96", "quick96", "df-ud", None, 4, 735),
+    ("SAEHD 128 df-ud", "saehd", "df-ud", None, 4, 1190),
+    ("SAEHD 128 df-ud", "saehd", "df-ud", None, 8, 2075),
+    ("SAEHD 128 liae-ud", "saehd", "liae-ud", None, 4, 1640),
+    ("SAEHD 128 liae-ud", "saehd", "liae-ud", None, 8, 2790),
+    ("AMP 224", "amp", None, None, 8, None),
+    ("df-ud 224, for amp", "saehd", "df-ud", 224, 8, None),
 ]
 
 # --gpu: name, preset, archi, resolution (None: the preset's), each at every batch size of GPU_BATCHES
@@ -63,6 +67,8 @@ GPU_MODELS = [
     ("SAEHD 128 liae-ud", "saehd", "liae-ud", 128),
     ("SAEHD 256 df-ud", "saehd", "df-ud", 256),
     ("SAEHD 256 liae-ud", "saehd", "liae-ud", 256),
+    ("AMP 224", "amp", None, None),
+    ("df-ud 224, for amp", "saehd", "df-ud", 224),
 ]
 GPU_BATCHES = (8, 16, 32, 64)
 
@@ -180,7 +186,7 @@ def gpu_bf16_peak(device: torch.device) -> tuple[float, str]:
     return 2 * n**3 * reps / (time.perf_counter() - t) / 1e12, f"measured here ({n}x{n} bf16 matmul), not a data sheet"
 
 
-def run_case(preset: str, archi: str, batch_size: int, iterations: int, precision: str, device: str,
+def run_case(preset: str, archi: str | None, batch_size: int, iterations: int, precision: str, device: str,
              resolution: int | None = None, threads: int | None = None, workers: int | None = None,
              **recipe) -> dict:
     cfg, settings = resolve(preset, archi=archi, resolution=resolution, iterations=iterations, batch_size=batch_size,
@@ -265,7 +271,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch compute threads (default: one per core)")
     parser.add_argument("--workers", type=int, default=None, help="batch-making threads (default: the library's)")
     parser.add_argument("--only", default="", help="run only cases whose name or preset contains this")
-    parser.add_argument("--gpu", action="store_true", help="CUDA: Quick96 and SAEHD at 128/256 px, batch 8-64")
+    parser.add_argument("--gpu", action="store_true", help="CUDA: Quick96, SAEHD at 128/256 px and AMP, batch 8-64")
     parser.add_argument("--gan", action="store_true", help="SAEHD with GAN power (and true face) beside plain SAEHD")
     args = parser.parse_args()
     args.iterations = args.iterations or (12 if args.gpu else 14)
@@ -293,20 +299,21 @@ def main() -> None:
     print(f"{'model':<20}{'batch':>6}{'ms/iter':>9}{'samples/s':>11}{'DFL ms':>8}{'DFL s/s':>9}{'speed-up':>9}"
           f"{'GFLOP/s':>9}{'conv':>7}{'of conv':>9}")
     before = first["gflops"]
-    for label, preset, archi, batch, dfl_ms in CASES:
+    for label, preset, archi, resolution, batch, dfl_ms in CASES:
         if args.only and args.only.lower() not in f"{label} {preset}".lower():
             continue
         started = time.perf_counter()
-        r = run_case(preset, archi, batch, args.iterations, args.precision, args.device, threads=args.threads,
-                     workers=args.workers)
+        r = run_case(preset, archi, batch, args.iterations, args.precision, args.device, resolution=resolution,
+                     threads=args.threads, workers=args.workers)
         # On a shared CPU what other jobs leave changes within minutes: the conv measured just
         # before and just after each case (the mean of the two) is the one its share is taken of.
         after = measure_conv()["gflops"]
         conv = (before + after) / 2
         before = after
-        dfl_sps = 2 * batch * 1000 / dfl_ms
-        print(f"{label:<20}{batch:>6}{r['ms_per_it']:>9.0f}{r['samples_per_s']:>11.1f}{dfl_ms:>8}{dfl_sps:>9.1f}"
-              f"{r['samples_per_s'] / dfl_sps:>8.2f}x{r['gflops']:>9.0f}{conv:>7.0f}{r['gflops'] / conv:>9.0%}"
+        dfl = (f"{dfl_ms:>8}{2 * batch * 1000 / dfl_ms:>9.1f}{r['samples_per_s'] * dfl_ms / 2000 / batch:>8.2f}x"
+               if dfl_ms else f"{'-':>8}{'-':>9}{'-':>9}")
+        print(f"{label:<20}{batch:>6}{r['ms_per_it']:>9.0f}{r['samples_per_s']:>11.1f}{dfl}"
+              f"{r['gflops']:>9.0f}{conv:>7.0f}{r['gflops'] / conv:>9.0%}"
               f"   ({time.perf_counter() - started:.0f} s)", flush=True)
 
 

@@ -111,3 +111,27 @@ def test_an_export_beyond_the_tolerance_is_not_written(tmp_path, crops_dir, monk
     with pytest.raises(SwaplibError, match=r"differs from PyTorch by up to 0.02 on 4 face crops \(tolerance 0.0001\)"):
         export_onnx(path, tmp_path / "out.onnx", face_crops(sorted(crops_dir.glob("*.png")), R))
     assert not (tmp_path / "out.onnx").exists()
+
+
+def test_an_amp_model_exports_with_its_morph_factor_in_the_graph(tmp_path, crops_dir, torch_one_thread):
+    """The morph factor is fixed in the graph and named in the metadata; another factor, another graph.
+    df and liae have none to give."""
+    torch.manual_seed(0)
+    model = build_model(model_config("amp", resolution=R, ae_dims=16, e_dims=8, d_dims=8, d_mask_dims=4,
+                                     inter_dims=16))
+    path = tmp_path / "amp.safetensors"
+    save_model(path, model, iterations=3, face_type="whole_face")
+    faces = face_crops(sorted(crops_dir.glob("*.png")), R)
+    x = torch.from_numpy(faces).permute(0, 3, 1, 2).float().div(255).numpy()
+    swapped = {}
+    for morph in (1.0, 0.25):
+        out = tmp_path / f"amp-{morph}.onnx"
+        done = export_onnx(path, out, faces, morph_factor=morph)
+        assert done["max_abs_diff"] <= TOLERANCE and done["metadata"]["morph_factor"] == str(morph)
+        assert {p.key: p.value for p in onnx.load(out).metadata_props}["archi"] == "amp"
+        swapped[morph] = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run([OUTPUTS[0]],
+                                                                                                {INPUT: x})[0]
+    assert np.abs(swapped[1.0] - swapped[0.25]).max() > 1e-3
+    with pytest.raises(SwaplibError, match="morph_factor 0.5 is archi amp's; archi df-ud has no morph"):
+        export_onnx(tiny_model(tmp_path / "df.safetensors"), tmp_path / "df.onnx", faces, morph_factor=0.5)
+    assert not (tmp_path / "df.onnx").exists()

@@ -1,5 +1,6 @@
-"""The DF and LIAE networks: DFL's parameter counts, every -u/-d/-t combination, the presets'
-shapes, configs, the swap path, swap_faces."""
+"""The DF, LIAE and AMP networks: DFL's parameter counts (its numbers and its layer lists), every
+-u/-d/-t/-c combination, AMP's morph in training and swapping, the presets' shapes, configs, the swap
+path, swap_faces."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import torch
 
 from swaplib.core.errors import SwaplibError
 from swaplib.model import (
+    AMPModel,
     DFModel,
     LIAEModel,
     ModelConfig,
@@ -20,12 +22,65 @@ from swaplib.model import (
     swap_faces,
 )
 from swaplib.model.base import amx_available
-from swaplib.train.settings import PRESETS, model_config
+from swaplib.train.settings import PRESETS, model_config, resolve
 
 TINY = dict(resolution=64, archi="df", ae_dims=16, e_dims=8, d_dims=8, d_mask_dims=4)
+TINY_AMP = dict(TINY, archi="amp", inter_dims=16, morph_factor=0.5)
 
-OPTION_SETS = ["".join(c) for n in range(4) for c in itertools.combinations("udt", n)]
-ARCHIS = [kind + (f"-{opts}" if opts else "") for kind in ("df", "liae") for opts in OPTION_SETS]
+OPTION_SETS = ["".join(c) for n in range(5) for c in itertools.combinations("udtc", n)]
+ARCHIS = [kind + (f"-{opts}" if opts else "") for kind in ("df", "liae") for opts in OPTION_SETS] + ["amp"]
+
+
+# DFL's layer lists (DeepFakeArchi for df and liae, Model_AMP for amp), counted as DFL builds them:
+# a conv k x k has i·o·k² + o weights, a dense i·o + o, an upscale a 3x3 conv to 4x the channels.
+def _conv(i, o, k):
+    return i * o * k * k + o
+
+
+def _dense(i, o):
+    return i * o + o
+
+
+def _res(c):
+    return 2 * _conv(c, c, 3)
+
+
+def _up(i, o):
+    return _conv(i, 4 * o, 3)
+
+
+def _dfl_encoder(e, t):
+    if t:
+        return (_conv(3, e, 5) + _res(e) + _conv(e, 2 * e, 5) + _conv(2 * e, 4 * e, 5) + _conv(4 * e, 8 * e, 5)
+                + _conv(8 * e, 8 * e, 5) + _res(8 * e))
+    return _conv(3, e, 5) + _conv(e, 2 * e, 5) + _conv(2 * e, 4 * e, 5) + _conv(4 * e, 8 * e, 5)
+
+
+def _dfl_decoder(i, d, m, opts):
+    if "t" in opts:
+        n = (_up(i, 8 * d) + _up(8 * d, 8 * d) + _up(8 * d, 4 * d) + _up(4 * d, 2 * d) + _res(8 * d) + _res(8 * d)
+             + _res(4 * d) + _res(2 * d) + _up(i, 8 * m) + _up(8 * m, 8 * m) + _up(8 * m, 4 * m) + _up(4 * m, 2 * m))
+    else:
+        n = (_up(i, 8 * d) + _up(8 * d, 4 * d) + _up(4 * d, 2 * d) + _res(8 * d) + _res(4 * d) + _res(2 * d)
+             + _up(i, 8 * m) + _up(8 * m, 4 * m) + _up(4 * m, 2 * m))
+    n += _conv(2 * d, 3, 1)
+    if "d" in opts:
+        return n + 3 * _conv(2 * d, 3, 3) + _up(2 * m, m) + _conv(m, 1, 1)
+    return n + _conv(2 * m, 1, 1)
+
+
+def dfl_parameters(cfg: ModelConfig) -> int:
+    R, e, ae, opts = cfg.resolution, cfg.e_dims, cfg.ae_dims, cfg.opts
+    if cfg.kind == "amp":
+        grid = R // 32
+        return (_dfl_encoder(e, True) + _dense(8 * e * grid**2, ae) + 2 * _dense(ae, grid**2 * cfg.inter_dims)
+                + _dfl_decoder(cfg.inter_dims, cfg.d_dims, cfg.d_mask_dims, "dt"))
+    code = 8 * e * (R // (32 if "t" in opts else 16)) ** 2
+    lowest = R // (32 if "d" in opts else 16)
+    inter = lambda out: _dense(code, ae) + _dense(ae, lowest**2 * out) + (0 if "t" in opts else _up(out, out))
+    if cfg.kind == "df":
+        return _dfl_encoder(e, "t" in opts) + inter(ae) + 2 * _dfl_decoder(ae, cfg.d_dims, cfg.d_mask_dims, opts)
+    return _dfl_encoder(e, "t" in opts) + 2 * inter(2 * ae) + _dfl_decoder(4 * ae, cfg.d_dims, cfg.d_mask_dims, opts)
 
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
@@ -40,10 +95,26 @@ def _on_meta(cfg: ModelConfig) -> torch.nn.Module:
     (model_config("quick96"), 38.3),  # DFL Quick96: df-ud, 96 px, ae 128 / e 64 / d 64 / dm 16
     (model_config("saehd", archi="df-ud"), 54.5),  # DFL SAEHD 128 df-ud, ae 256 / e 64 / d 64 / dm 22
     (model_config("saehd"), 82.4),  # DFL SAEHD's default: liae-ud
+    (model_config("amp"), 101.3),  # DFL AMP's defaults: 224 px, ae 256 / inter 1024 / e 64 / d 64 / dm 22
 ])
 def test_parameter_counts_match_dfl(cfg, millions):
     n = count_parameters(_on_meta(cfg)) / 1e6
     assert abs(n - millions) / millions < 0.01, (cfg, n)
+
+
+@pytest.mark.parametrize("preset, archi", [
+    ("amp", None), ("saehd", "df-udc"), ("saehd", "liae-udtc"), ("saehd", "df-c"), ("quick96", "liae-tc"),
+    ("saehd", "liae-dt"), ("quick96", "df-u"),
+])
+def test_parameter_counts_are_dfl_s_layer_by_layer(preset, archi):
+    """Exactly DFL's count, from its layer lists; option c changes the activation, not the weights."""
+    cfg = model_config(preset, archi=archi)
+    assert count_parameters(_on_meta(cfg)) == dfl_parameters(cfg)
+    if "c" in cfg.opts:
+        plain = model_config(preset, archi=cfg.archi.replace("c", "").rstrip("-"))
+        assert count_parameters(_on_meta(cfg)) == count_parameters(_on_meta(plain))
+    if cfg.kind == "amp":
+        assert (cfg.resolution, cfg.inter_dims, cfg.morph_factor) == (224, 1024, 0.5)
 
 
 def test_presets():
@@ -71,21 +142,86 @@ def test_preset_shapes(preset):
 
 @pytest.mark.parametrize("archi", ARCHIS)
 def test_every_option_combination_trains_at_64px(archi):
-    """Builds, runs forward and backward at 64 px; every weight gets a finite gradient."""
+    """Builds, runs forward and backward at 64 px; every weight gets a finite gradient (amp: every
+    weight its optimizer gets; its inters stay fixed)."""
     torch.manual_seed(0)
-    cfg = ModelConfig(resolution=64, archi=archi, ae_dims=16, e_dims=8, d_dims=8, d_mask_dims=4)
+    cfg = ModelConfig(**{**(TINY_AMP if archi == "amp" else TINY), "archi": archi})
     model = build_model(cfg)
-    assert isinstance(model, DFModel if archi.startswith("df") else LIAEModel)
+    assert isinstance(model, {"df": DFModel, "liae": LIAEModel, "amp": AMPModel}[cfg.kind])
     xs, xd = torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)
     src_rgb, src_mask, dst_rgb, dst_mask = model.forward_pair(xs, xd)
     for t, ch in ((src_rgb, 3), (dst_rgb, 3), (src_mask, 1), (dst_mask, 1)):
         assert t.shape == (2, ch, 64, 64) and 0 <= t.min() and t.max() <= 1
     ((src_rgb - xs).square().mean() + (dst_rgb - xd).square().mean() + src_mask.mean() + dst_mask.mean()).backward()
     for name, p in model.named_parameters():
-        assert p.grad is not None and torch.isfinite(p.grad).all(), name
-    with torch.no_grad():  # the paired pass is the two single passes
-        assert torch.allclose(model(xs, "src")[0], src_rgb, atol=1e-6)
+        fixed = name.startswith(("inter_src.", "inter_dst."))
+        assert fixed == (archi == "amp" and not p.requires_grad), name
+        assert (p.grad is None) if fixed else (p.grad is not None and torch.isfinite(p.grad).all()), name
+    with torch.no_grad():  # the paired pass is the two single passes (amp: in eval mode, at its morph)
+        model.eval()
+        src_rgb, _, _, dst_mask = model.forward_pair(xs, xd)
+        assert torch.allclose(model.swap_pass(xs, cfg.morph_factor or 1.0)[0], src_rgb, atol=1e-6)
         assert torch.allclose(model(xd, "dst")[1], dst_mask, atol=1e-6)
+
+
+def test_cosine_option_is_x_cos_x_everywhere():
+    """-c: the same weights compute another function, x·cos(x) in place of every LeakyReLU."""
+    torch.manual_seed(0)
+    plain = build_model(ModelConfig(**{**TINY, "archi": "liae-ud"}))
+    cosine = build_model(ModelConfig(**{**TINY, "archi": "liae-udc"}))
+    cosine.load_state_dict(plain.state_dict())  # same names and shapes
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        assert not torch.allclose(cosine(x, "src")[0], plain(x, "src")[0], atol=1e-3)
+        down = cosine.encoder.downs[0]
+        assert torch.equal(down(x), (lambda y: y * torch.cos(y))(down.conv(x)))
+        res = cosine.decoder.res[0]
+        h = torch.randn(1, res.conv1.in_channels, 4, 4)
+        y = res.conv1(h) * torch.cos(res.conv1(h))
+        assert torch.allclose(res(h), (h + res.conv2(y)) * torch.cos(h + res.conv2(y)))
+
+
+def test_amp_morphs_the_source_code_in_training_and_swapping():
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(**TINY_AMP))
+    x = torch.rand(3, 3, 64, 64)
+    with torch.no_grad():
+        z = model.latent(x)
+        s, d = model.inter_src(z), model.inter_dst(z)
+        assert s.shape == (3, 16, 2, 2) and not torch.allclose(s, d)  # two different fixed projections
+        code = model.morphed(z, 0.3)  # int(16 · 0.3) = 4 channels from inter_src, 12 from inter_dst
+        assert torch.equal(code[:, :4], s[:, :4]) and torch.equal(code[:, 4:], d[:, 4:])
+        model.eval()
+        swaps = {m: model.swap(x, m)[0] for m in (0.0, 0.3, 1.0)}
+        assert torch.allclose(swaps[0.0], model(x, "dst")[0], atol=1e-6)  # 0: the destination redrawn
+        assert torch.allclose(swaps[1.0], model(x, "src")[0], atol=1e-6)  # 1: the full swap
+        assert not torch.allclose(swaps[0.3], swaps[1.0], atol=1e-4)
+        model.use_morph_factor(0.3)  # what merging sets from merge.morph_factor
+        assert torch.equal(model.swap(x)[0], swaps[0.3]) and torch.equal(model(x, "src")[0], swaps[0.3])
+
+    # Training mode: each source face's code takes exactly int(16 · 0.5) = 8 random channels from inter_src.
+    seen = []
+    model.decoder.forward = lambda code: seen.append(code) or (torch.zeros(len(code), 3, 64, 64),) * 2
+    model.train()
+    with torch.no_grad():
+        for _ in range(2):
+            model.forward_pair(x, x)
+    for code in seen:
+        from_src = (code[:3] == s).all(dim=(2, 3)) & ~(code[:3] == d).all(dim=(2, 3))
+        assert from_src.sum(dim=1).tolist() == [8, 8, 8]
+        assert torch.equal(code[3:], d)  # the destination faces: inter_dst's code whole
+    assert not torch.equal(seen[0][:3], seen[1][:3])  # a fresh choice per step (and per face)
+
+
+def test_only_amp_morphs():
+    model = build_model(ModelConfig(**TINY))
+    x = torch.rand(1, 3, 64, 64)
+    assert torch.equal(model.swap(x, 1.0)[0], model.swap(x)[0])
+    for call in (lambda: model.swap(x, 0.5), lambda: model.use_morph_factor(0.5)):
+        with pytest.raises(SwaplibError, match="morph_factor 0.5 is archi amp's; archi df has no morph"):
+            call()
+    with pytest.raises(SwaplibError, match=r"morph_factor must be a number within 0..1, got 1.5"):
+        build_model(ModelConfig(**TINY_AMP)).use_morph_factor(1.5)
 
 
 @pytest.mark.parametrize("archi", ["df", "liae-ud"])
@@ -115,9 +251,9 @@ def test_config_errors():
         model_config("tiny", resolution=48, archi="liae-t")
     with pytest.raises(SwaplibError, match="not architecture settings: bottleneck"):
         model_config("tiny", bottleneck=3)
-    with pytest.raises(SwaplibError, match="unknown.*known: df, liae"):
+    with pytest.raises(SwaplibError, match="unknown.*known: df, liae, amp"):
         ModelConfig(**{**TINY, "archi": "dfhd"})
-    for bad in ("df-x", "df-", "liae-uu", "df-ud-t"):
+    for bad in ("df-x", "df-", "liae-uu", "df-ud-t", "liae-udtcc"):
         with pytest.raises(SwaplibError, match="options"):
             ModelConfig(**{**TINY, "archi": bad})
     with pytest.raises(SwaplibError, match="positive integer"):
@@ -129,6 +265,30 @@ def test_config_errors():
         model(torch.rand(1, 3, 64, 64), "src")
 
 
+def test_amp_config_errors():
+    with pytest.raises(SwaplibError, match="amp has a fixed layout and takes no options"):
+        ModelConfig(**{**TINY_AMP, "archi": "amp-c"})
+    with pytest.raises(SwaplibError, match=r"archi amp needs inter_dims \(preset amp has DFL's"):
+        ModelConfig(**{**TINY, "archi": "amp", "morph_factor": 0.5})
+    with pytest.raises(SwaplibError, match="morph_factor must be a number within 0.1..0.5 .DFL's., got 0.6"):
+        ModelConfig(**{**TINY_AMP, "morph_factor": 0.6})
+    with pytest.raises(SwaplibError, match="inter_dims must be a positive integer"):
+        ModelConfig(**{**TINY_AMP, "inter_dims": 0})
+    with pytest.raises(SwaplibError, match="multiple of 32 for archi amp .amp need"):
+        ModelConfig(**{**TINY_AMP, "resolution": 80})
+    with pytest.raises(SwaplibError, match=r"model morph_factor: archi amp's setting\(s\); archi liae-ud has none"):
+        ModelConfig(**{**TINY, "archi": "liae-ud", "morph_factor": 0.3})
+    # The train section: AMP's keys come with preset amp, stay behind when archi leaves amp, and are
+    # refused when given for another archi.
+    assert model_config("amp", archi="df-ud").to_dict() == {**model_config("amp").to_dict(), "archi": "df-ud",
+                                                             "inter_dims": None, "morph_factor": None}
+    assert model_config("amp", morph_factor=0.33).morph_factor == 0.33
+    with pytest.raises(SwaplibError, match="model inter_dims: archi amp's"):
+        resolve("saehd", inter_dims=512)
+    with pytest.raises(SwaplibError, match="archi amp needs inter_dims and morph_factor"):
+        resolve("saehd", archi="amp")
+
+
 def test_config_dict_round_trip_and_canonical_options():
     cfg = model_config("saehd", resolution=160)
     assert ModelConfig.from_dict(cfg.to_dict()) == cfg
@@ -137,6 +297,12 @@ def test_config_dict_round_trip_and_canonical_options():
     with pytest.raises(SwaplibError, match=r"lacks keys \['d_mask_dims'\]"):
         ModelConfig.from_dict({k: v for k, v in cfg.to_dict().items() if k != "d_mask_dims"})
     assert ModelConfig(**{**TINY, "archi": "LIAE-tdu"}) == ModelConfig(**{**TINY, "archi": "liae-udt"})
+    assert ModelConfig(**{**TINY, "archi": "df-cu"}).archi == "df-uc"
+    amp = ModelConfig(**TINY_AMP)
+    assert ModelConfig.from_dict(amp.to_dict()) == amp
+    # A header written before AMP's keys existed reads as what it is, and compares equal to today's config.
+    old = {k: v for k, v in cfg.to_dict().items() if k not in ("inter_dims", "morph_factor")}
+    assert ModelConfig.from_dict(old) == cfg and cfg.inter_dims is None and cfg.morph_factor is None
     assert isinstance(build_model(model_config("tiny")), DFModel)
 
 

@@ -14,6 +14,7 @@ from swaplib.core.errors import SwaplibError
 from swaplib.model import MODEL_FORMAT, build_model, load_model, read_header, save_model
 from swaplib.model.io import weights_digest
 from swaplib.train.settings import model_config
+from swaplib.train.state import architecture_changes
 
 CFG = model_config("tiny", resolution=32)
 RECORD = dict(iterations=7, settings={"lr": 1e-4, "optimizer": "adam"}, face_type="whole_face",
@@ -128,3 +129,30 @@ def test_a_header_length_that_starts_like_a_pickle_or_zip_still_loads(tmp_path, 
     assert path.read_bytes()[: len(start)] == start
     loaded, header = load_model(path)
     assert header["note"] == "x" * pad and loaded.cfg == CFG
+
+
+def test_a_file_from_before_amp_s_keys_loads_and_its_checkpoints_resume(saved, tmp_path):
+    """A header without inter_dims and morph_factor (written before they existed) loads as the same
+    architecture, so its training state is this config's: nothing changed, nothing starts afresh."""
+    path, model = saved
+    header = read_header(path)
+    old_config = {k: v for k, v in header["model_config"].items() if k not in ("inter_dims", "morph_factor")}
+    older = tmp_path / "older.safetensors"
+    _write(older, model, {**header, "model_config": old_config})
+    loaded, meta = load_model(older)
+    assert loaded.cfg == CFG and meta["model_config"] == old_config
+    assert architecture_changes(old_config, CFG.to_dict()) == ""
+    assert architecture_changes(old_config, {**CFG.to_dict(), "archi": "df-c"}) == "archi: 'df' -> 'df-c'"
+
+
+def test_an_amp_model_round_trips_with_its_morph(tmp_path):
+    torch.manual_seed(0)
+    cfg = model_config("amp", resolution=64, ae_dims=16, e_dims=8, d_dims=8, d_mask_dims=4, inter_dims=16)
+    model = build_model(cfg)
+    save_model(tmp_path / "amp.safetensors", model, iterations=1)
+    loaded, header = load_model(tmp_path / "amp.safetensors")
+    assert loaded.cfg == cfg and header["model_config"]["morph_factor"] == 0.5
+    assert not any(p.requires_grad for p in loaded.inter_src.parameters())  # fixed again after loading
+    x = torch.rand(2, 3, 64, 64)
+    for m in (1.0, 0.25):
+        assert torch.allclose(loaded.swap(x, m)[0], model.swap(x, m)[0], atol=1e-5)  # loaded: channels_last

@@ -149,7 +149,8 @@ def test_settings_added_later_rerun_nothing_at_their_off_value(run):
     """A run made before a setting existed (emulated: the setting taken out of the config and the
     schema) plans the same as one with the setting at its off value: an upgrade adding it reruns nothing."""
     # (max_minutes came with a default of 15 for the workflow: it counts)
-    added = ("from_base", "ema", "gan_power", "gan_patch_size", "gan_dims", "true_face_power")
+    added = ("from_base", "ema", "gan_power", "gan_patch_size", "gan_dims", "true_face_power", "inter_dims",
+             "morph_factor")
     config = yaml.safe_load((run / "config.yaml").read_text())
     assert all(key in config["train"] for key in added)
     config["train"] = {key: value for key, value in config["train"].items() if key not in added}

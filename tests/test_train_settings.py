@@ -101,3 +101,18 @@ def test_the_schema_takes_what_the_library_takes(key, value):
     config = deep_merge(CONFIG, {"train": {"preset": "saehd", key: value}})  # saehd: lr_dropout needs no adam
     validate_config(config, SCHEMA_PATH)
     resolve(**config["train"])
+
+
+def test_the_amp_preset_and_its_own_settings_through_the_schema():
+    config = deep_merge(CONFIG, {"train": {"preset": "amp"}})
+    validate_config(config, SCHEMA_PATH)
+    cfg, s = resolve(**config["train"])
+    assert (cfg.archi, cfg.resolution, cfg.inter_dims, cfg.morph_factor) == ("amp", 224, 1024, 0.5)
+    assert (s.optimizer, s.lr, s.lr_dropout, s.batch_size) == ("adabelief", 5e-5, 1.0, 8)
+    for key, value in (("archi", "df-udtc"), ("morph_factor", 0.1), ("inter_dims", 512)):
+        validate_config(deep_merge(config, {"train": {key: value}}), SCHEMA_PATH)
+    for key, value in (("archi", "amp-c"), ("archi", "df-cc c"), ("morph_factor", 0.6), ("inter_dims", 0)):
+        with pytest.raises(SwaplibError, match=f"train.{key}"):
+            validate_config(deep_merge(config, {"train": {key: value}}), SCHEMA_PATH, source="my.yaml")
+    with pytest.raises(SwaplibError, match="morph_factor: archi amp's setting"):  # for another archi: refused
+        resolve(**{**CONFIG["train"], "morph_factor": 0.3})

@@ -85,7 +85,10 @@ ADDED_OFF = {
         "blur_out_mask": False,
         "gan_power": 0,
         "true_face_power": 0,
+        "inter_dims": None,
+        "morph_factor": None,
     },
+    "merge": {"morph_factor": 1.0},
 }
 # Settings that shape what another setting turns on: left out of `settings` while it is off (0, false),
 # so that they rerun nothing then.
@@ -232,7 +235,7 @@ PRETRAIN_SETS = (
     "true_face_power",
 )
 NOT_THE_BASES = ("iterations", "max_minutes", "pretrain", "from_base", *PRETRAIN_SETS, *ONLY_WITH["train"])
-ARCHITECTURE = ("archi", "resolution", "ae_dims", "e_dims", "d_dims", "d_mask_dims")
+ARCHITECTURE = ("archi", "resolution", "ae_dims", "e_dims", "d_dims", "d_mask_dims", "inter_dims", "morph_factor")
 
 
 def base_name():

@@ -47,6 +47,7 @@ class MergeSettings:
     color_degrade: int = 0  # 0..100
     precision: str = "auto"  # the model's (swaplib.model.base.amp_dtype): auto is bf16 on GPUs and AMX CPUs
     overrides_dir: str = "merge"  # where the workflow looks for {pair}.tsv, the overrides sheet
+    morph_factor: float = 1.0  # amp models: 0..1 of the source's code in the swap (DFL's default 1); others: none
 
     def __post_init__(self):
         problems = [p for f in dataclasses.fields(self) if (p := _check(f.name, getattr(self, f.name)))]
@@ -67,11 +68,11 @@ class MergeSettings:
 
 _CHOICES = {"mode": MODES, "mask": MASKS, "color_transfer": COLOR_TRANSFERS, "sharpen": SHARPEN,
             "precision": PRECISIONS}
-WHOLE_VIDEO = ("precision", "overrides_dir")  # not for a frame range
+WHOLE_VIDEO = ("precision", "overrides_dir", "morph_factor")  # not for a frame range
 _RANGES = {
     "erode": (-0.5, 0.5), "blur": (0, 1), "motion_blur": (0, 100), "face_scale": (-50, 50),
     "sharpen_amount": (-100, 100), "hist_match_threshold": (0, 255), "denoise": (0, 500),
-    "bicubic_degrade": (0, 100), "color_degrade": (0, 100),
+    "bicubic_degrade": (0, 100), "color_degrade": (0, 100), "morph_factor": (0, 1),
 }
 _INTEGERS = {f.name for f in dataclasses.fields(MergeSettings) if f.type == "int"}
 

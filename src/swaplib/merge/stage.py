@@ -57,6 +57,15 @@ def _load_checked_model(model_path, faces: pd.DataFrame, table_path, used: set[M
     return model, meta
 
 
+def _use_morph_factor(model, morph_factor: float) -> None:
+    """merge.morph_factor for a model that has a morph (amp); the others swap the source identity whole."""
+    if model.MORPHS:
+        model.use_morph_factor(morph_factor)
+    elif morph_factor != 1:
+        log.info("merge.morph_factor %g is for amp models only: this %s model swaps the source identity whole",
+                 morph_factor, model.cfg.archi)
+
+
 def _model_record(model_path, meta: dict) -> dict:
     # weights_sha256: the model's id, which the video's C2PA manifest names
     keep = ("model_config", "iterations", "settings", "masks_trained", "face_type", "weights_sha256")
@@ -112,6 +121,7 @@ def merge_video(
     device = resolve_device(device)
     model, meta = _load_checked_model(model_path, faces, faces_table, {job.settings for job in jobs}, device,
                                       base.precision)
+    _use_morph_factor(model, base.morph_factor)
     merger = _VideoMerger(model, device, faces, faces_table, batch_size,
                           dst_masks=any(masks.uses_dst_decoder(job.settings.mask) for job in jobs))
     with atomic_dir(out_dir) as tmp, _torch_threads(threads, model.amp):

@@ -6,6 +6,10 @@ the device and precision it runs in.
     model(x, "dst")      x through the destination identity (reconstruction of dst faces)
     model.forward_pair(xs, xd)   both training passes at once, sharing the encoder's batch
     model.swap(dst)      the face swap, eval mode, no grad, in the precision for_inference chose
+    model.swap_pass(dst, morph_factor)   the swap's forward pass itself (what an ONNX export traces)
+
+AMP's swap takes a morph factor, 0..1 (use_morph_factor sets the one swap() uses; 1, the default,
+draws the source identity whole); df and liae have none (MORPHS False) and draw it whole always.
 
 Images are float 0..1, channels first; a model does not care whether they are RGB or BGR and
 gives back the order it was given (swaplib trains in OpenCV's BGR).
@@ -77,11 +81,13 @@ def autocast(device: torch.device, dtype: torch.dtype | None):
 
 class SwapModel(nn.Module):
     DECODERS = ("src", "dst")
+    MORPHS = False  # whether the swap blends the identities by a morph factor (AMP)
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
         self.amp: torch.dtype | None = None  # autocast dtype of swap(); set by for_inference
+        self.swap_morph = 1.0  # the morph factor swap() uses; set by use_morph_factor
 
     def for_inference(self, device: torch.device, precision: str = "fp32") -> SwapModel:
         """Eval mode on `device`, swapping in `precision` (see amp_dtype), with channels_last weights:
@@ -100,18 +106,37 @@ class SwapModel(nn.Module):
         if decoder not in self.DECODERS:
             raise SwaplibError(f"decoder must be one of {self.DECODERS}, got {decoder!r}")
 
+    def check_morph_factor(self, morph_factor: float) -> float:
+        if isinstance(morph_factor, bool) or not isinstance(morph_factor, (int, float)) or not 0 <= morph_factor <= 1:
+            raise SwaplibError(f"morph_factor must be a number within 0..1, got {morph_factor!r}")
+        if not self.MORPHS and morph_factor != 1:
+            raise SwaplibError(f"morph_factor {morph_factor} is archi amp's; archi {self.cfg.archi} has no morph "
+                               f"(it draws the source identity whole, as morph factor 1)")
+        return float(morph_factor)
+
+    def use_morph_factor(self, morph_factor: float) -> None:
+        """The morph factor swap() uses from now on (merging sets merge.morph_factor)."""
+        self.swap_morph = self.check_morph_factor(morph_factor)
+
     def forward_pair(self, xs: torch.Tensor, xd: torch.Tensor):
         """(src rgb, src mask, dst rgb, dst mask): src through "src", dst through "dst"."""
         return (*self(xs, "src"), *self(xd, "dst"))
 
+    def swap_pass(self, dst_faces: torch.Tensor, morph_factor: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Destination faces drawn as the source identity (a family with a morph overrides this)."""
+        self.check_morph_factor(morph_factor)
+        return self(dst_faces, "src")
+
     @torch.no_grad()
-    def swap(self, dst_faces: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The face swap: destination faces drawn as the SOURCE identity (eval mode, no grad)."""
+    def swap(self, dst_faces: torch.Tensor, morph_factor: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The face swap: destination faces drawn as the SOURCE identity (eval mode, no grad), at
+        `morph_factor` (None: use_morph_factor's, else 1)."""
+        morph = self.swap_morph if morph_factor is None else self.check_morph_factor(morph_factor)
         was_training = self.training
         self.eval()
         try:
             with autocast(dst_faces.device, self.amp):
-                rgb, mask = self(dst_faces, "src")
+                rgb, mask = self.swap_pass(dst_faces, morph)
             return rgb.float(), mask.float()
         finally:
             self.train(was_training)

@@ -1,4 +1,4 @@
-"""DFL's DeepFake building blocks, shared by the DF and LIAE families: encoder, inter, decoder.
+"""DFL's DeepFake building blocks, shared by the DF, LIAE and AMP families: encoder, inter, decoder.
 
 Sizes for a resolution R, without options (channels x px):
 
@@ -13,7 +13,8 @@ Sizes for a resolution R, without options (channels x px):
 Options (see config.py): u pixel-normalises the flattened encoder output; d makes the inter's grid
 R/32 (so the decoders run at half size), gives the decoder four rgb convs whose outputs are the four
 sub-pixels of a 2x larger image, and one more mask upscale; t adds a fifth downscale and two residual
-blocks to the encoder, drops the inter's upscale and adds a fourth up+res stage to the decoders.
+blocks to the encoder, drops the inter's upscale and adds a fourth up+res stage to the decoders;
+c replaces every LeakyReLU (0.1 and 0.2 alike) with x·cos(x), weights unchanged.
 """
 
 from __future__ import annotations
@@ -23,37 +24,45 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
+def activation(x: torch.Tensor, slope: float, cosine: bool) -> torch.Tensor:
+    """LeakyReLU with `slope`, or with option c x·cos(x), which has no slope."""
+    return x * torch.cos(x) if cosine else F.leaky_relu(x, slope)
+
+
 class Downscale(nn.Module):
     """conv 5x5 stride 2, LeakyReLU 0.1: halves the size."""
 
-    def __init__(self, in_ch: int, out_ch: int):
+    def __init__(self, in_ch: int, out_ch: int, cosine: bool = False):
         super().__init__()
         self.conv = nn.Conv2d(in_ch, out_ch, kernel_size=5, stride=2, padding=2)
+        self.cosine = cosine
 
     def forward(self, x):
-        return F.leaky_relu(self.conv(x), 0.1)
+        return activation(self.conv(x), 0.1, self.cosine)
 
 
 class Upscale(nn.Module):
     """conv 3x3 to 4x the channels, LeakyReLU 0.1, pixel shuffle (depth to space): doubles the size."""
 
-    def __init__(self, in_ch: int, out_ch: int):
+    def __init__(self, in_ch: int, out_ch: int, cosine: bool = False):
         super().__init__()
         self.conv = nn.Conv2d(in_ch, out_ch * 4, kernel_size=3, padding=1)
+        self.cosine = cosine
 
     def forward(self, x):
-        return F.pixel_shuffle(F.leaky_relu(self.conv(x), 0.1), 2)
+        return F.pixel_shuffle(activation(self.conv(x), 0.1, self.cosine), 2)
 
 
 class ResidualBlock(nn.Module):
-    def __init__(self, ch: int):
+    def __init__(self, ch: int, cosine: bool = False):
         super().__init__()
         self.conv1 = nn.Conv2d(ch, ch, kernel_size=3, padding=1)
         self.conv2 = nn.Conv2d(ch, ch, kernel_size=3, padding=1)
+        self.cosine = cosine
 
     def forward(self, x):
-        y = F.leaky_relu(self.conv1(x), 0.2)
-        return F.leaky_relu(x + self.conv2(y), 0.2)
+        y = activation(self.conv1(x), 0.2, self.cosine)
+        return activation(x + self.conv2(y), 0.2, self.cosine)
 
 
 def pixel_norm(x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
@@ -67,13 +76,14 @@ class Encoder(nn.Module):
 
     def __init__(self, e_dims: int, opts: str, in_ch: int = 3):
         super().__init__()
-        e = e_dims
+        e, c = e_dims, "c" in opts
         self.opts = opts
         if "t" in opts:
-            layers = [Downscale(in_ch, e), ResidualBlock(e), Downscale(e, e * 2), Downscale(e * 2, e * 4),
-                      Downscale(e * 4, e * 8), Downscale(e * 8, e * 8), ResidualBlock(e * 8)]
+            layers = [Downscale(in_ch, e, c), ResidualBlock(e, c), Downscale(e, e * 2, c), Downscale(e * 2, e * 4, c),
+                      Downscale(e * 4, e * 8, c), Downscale(e * 8, e * 8, c), ResidualBlock(e * 8, c)]
         else:
-            layers = [Downscale(in_ch, e), Downscale(e, e * 2), Downscale(e * 2, e * 4), Downscale(e * 4, e * 8)]
+            layers = [Downscale(in_ch, e, c), Downscale(e, e * 2, c), Downscale(e * 2, e * 4, c),
+                      Downscale(e * 4, e * 8, c)]
         self.downs = nn.Sequential(*layers)  # (name kept from swaplib's first model: its files still load)
         self.out_ch = e * 8
 
@@ -98,7 +108,7 @@ class Inter(nn.Module):
         self.lowres = resolution // (32 if "d" in opts else 16)
         self.dense1 = nn.Linear(in_features, ae_dims)
         self.dense2 = nn.Linear(ae_dims, self.lowres * self.lowres * out_ch)
-        self.up = None if "t" in opts else Upscale(out_ch, out_ch)
+        self.up = None if "t" in opts else Upscale(out_ch, out_ch, "c" in opts)
 
     def forward(self, x):
         x = self.dense2(self.dense1(x))  # linear, as in DFL
@@ -111,10 +121,10 @@ class Decoder(nn.Module):
 
     def __init__(self, in_ch: int, d_dims: int, d_mask_dims: int, opts: str):
         super().__init__()
-        d, m = d_dims, d_mask_dims
+        d, m, c = d_dims, d_mask_dims, "c" in opts
         chs = [in_ch, d * 8, d * 8, d * 4, d * 2] if "t" in opts else [in_ch, d * 8, d * 4, d * 2]
-        self.ups = nn.ModuleList([Upscale(a, b) for a, b in zip(chs[:-1], chs[1:])])
-        self.res = nn.ModuleList([ResidualBlock(b) for b in chs[1:]])
+        self.ups = nn.ModuleList([Upscale(a, b, c) for a, b in zip(chs[:-1], chs[1:])])
+        self.res = nn.ModuleList([ResidualBlock(b, c) for b in chs[1:]])
         self.to_rgb = nn.Conv2d(d * 2, 3, kernel_size=1)
         # Option d: three more rgb convs (3x3, as DFL); the four give the four sub-pixels of a 2x image.
         self.to_rgb_subpixels = nn.ModuleList(
@@ -122,7 +132,7 @@ class Decoder(nn.Module):
         mchs = [in_ch, m * 8, m * 8, m * 4, m * 2] if "t" in opts else [in_ch, m * 8, m * 4, m * 2]
         if "d" in opts:
             mchs.append(m)
-        self.mask_ups = nn.Sequential(*[Upscale(a, b) for a, b in zip(mchs[:-1], mchs[1:])])
+        self.mask_ups = nn.Sequential(*[Upscale(a, b, c) for a, b in zip(mchs[:-1], mchs[1:])])
         self.to_mask = nn.Conv2d(mchs[-1], 1, kernel_size=1)
 
     def forward(self, z):

@@ -7,7 +7,8 @@
 The graph is what merging runs (SwapModel.swap): input "face", aligned destination crops (N,3,R,R)
 float32 0..1 in swaplib's channel order, BGR (OpenCV's; the model gives back the order it was given);
 outputs "swapped" (N,3,R,R) 0..1 in the same order and "mask" (N,1,R,R) 0..1. N is dynamic. What a
-consumer needs to feed it travels as ONNX metadata_props (METADATA_KEYS).
+consumer needs to feed it travels as ONNX metadata_props (METADATA_KEYS). An amp model's morph factor
+is part of the graph (export_onnx's morph_factor, by default the full swap, 1), and in its metadata.
 
 onnx and onnxruntime are the optional `export` extra: imported here only, when a model is exported.
 """
@@ -42,14 +43,14 @@ METADATA_KEYS = ("resolution", "face_type", "archi", "channel_order", "value_ran
 
 
 class _Swap(nn.Module):
-    """The swap alone, as one graph: destination faces through the source identity."""
+    """The swap alone, as one graph: destination faces through the source identity (at the model's morph factor)."""
 
     def __init__(self, model: SwapModel):
         super().__init__()
         self.model = model
 
     def forward(self, face: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.model(face, "src")
+        return self.model.swap_pass(face, self.model.swap_morph)
 
 
 def _onnx():
@@ -93,13 +94,14 @@ def check_crops(header: dict, videos_dir: Path, faces_dir: str | Path | None = N
     return found[:limit]
 
 
-def _metadata(header: dict) -> dict[str, str]:
+def _metadata(header: dict, model: SwapModel) -> dict[str, str]:
     cfg = header["model_config"]
     values = {"resolution": cfg["resolution"], "face_type": header.get("face_type") or "unknown",
               "archi": cfg["archi"], "channel_order": "BGR", "value_range": "0..1", "layout": "NCHW",
               "swaplib_version": __version__, "weights_sha256": header.get("weights_sha256", ""),
               "iterations": header.get("iterations", "")}
-    return {key: str(values[key]) for key in METADATA_KEYS}
+    morph = {"morph_factor": str(model.swap_morph)} if model.MORPHS else {}
+    return {**{key: str(values[key]) for key in METADATA_KEYS}, **morph}
 
 
 def _graph(model: SwapModel) -> bytes:
@@ -127,18 +129,20 @@ def max_difference(onnx_bytes: bytes, model: SwapModel, faces_bgr_uint8: np.ndar
 
 
 def export_onnx(model_path: str | Path, out_path: str | Path, faces_bgr_uint8: np.ndarray,
-                tolerance: float = TOLERANCE) -> dict:
+                tolerance: float = TOLERANCE, morph_factor: float = 1.0) -> dict:
     """Export a model file's swap network to `out_path` as ONNX, after checking it against PyTorch on
     `faces` (N,R,R,3) uint8 BGR: real aligned crops. Nothing is written when the check fails.
+    morph_factor: an amp model's, fixed in the graph (0..1; other archis have none: 1).
     Returns {"max_abs_diff", "faces", "metadata"}."""
     onnx, _ = _onnx()
     model, header = load_model(model_path, "cpu", "fp32")
+    model.use_morph_factor(morph_factor)
     R = model.cfg.resolution
     faces = np.asarray(faces_bgr_uint8)
     if faces.ndim != 4 or faces.shape[1:] != (R, R, 3) or not len(faces):
         raise SwaplibError(f"{model_path}: the export is checked on real face crops (N,{R},{R},3); got {faces.shape}")
     graph = onnx.load_from_string(_graph(model))
-    metadata = _metadata(header)
+    metadata = _metadata(header, model)
     onnx.helper.set_model_props(graph, metadata)
     graph.doc_string = (f"swaplib face swap: input '{INPUT}' aligned destination crops (N,3,{R},{R}) float 0..1 BGR; "
                         f"outputs '{OUTPUTS[0]}' the swapped face (same layout), '{OUTPUTS[1]}' its mask (N,1,{R},{R})")

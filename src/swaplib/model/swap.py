@@ -15,7 +15,8 @@ def swap_faces(
     """Swap aligned faces (N,R,R,3) uint8 → (swapped faces (N,R,R,3) uint8, masks (N,R,R) float32 0..1).
 
     The swapped faces come back in the channel order they went in (BGR in, BGR out).
-    `model` should already be on `device` (load_model puts it there).
+    `model` should already be on `device` (load_model puts it there); an amp model swaps at the
+    morph factor use_morph_factor gave it (1, the full swap, unless set).
     """
     R = model.cfg.resolution
     faces = np.asarray(faces_bgr_uint8)

@@ -13,7 +13,7 @@ from dataclasses import MISSING, asdict, dataclass, fields
 from swaplib.core.errors import SwaplibError
 from swaplib.core.progress import PROGRESS_MODES
 from swaplib.model.base import PRECISIONS
-from swaplib.model.config import ModelConfig
+from swaplib.model.config import AMP_ONLY, ModelConfig, parse_archi
 from swaplib.train.data import CT_MODES, HSV_POWER_MAX
 from swaplib.train.optim import OPTIMIZERS
 
@@ -22,14 +22,19 @@ from swaplib.train.optim import OPTIMIZERS
 # 128 px; d_mask_dims = d_dims/3 made even), AdaBelief 5e-5 (lr dropout and its cosine schedule are
 # a later-stage option). tiny is ours, a CPU trial that trains in minutes, with Adam: it tolerates
 # the high learning rates of short trials (AdaBelief without bias correction takes ~3x larger
-# first steps and diverges there).
+# first steps and diverges there). amp is DFL's AMP at its defaults (224 px, inter dims 1024, morph
+# factor 0.5), trained as DFL trains it: AdaBelief 5e-5, no lr dropout, batch 8 (DFL's AMP also
+# always adds the eyes-and-mouth loss: eyes_mouth_prio true). Only amp has inter_dims and morph_factor.
+NOT_AMP = dict(inter_dims=None, morph_factor=None)
 PRESETS: dict[str, dict] = {
-    "quick96": dict(archi="df-ud", resolution=96, ae_dims=128, e_dims=64, d_dims=64, d_mask_dims=16,
+    "quick96": dict(archi="df-ud", resolution=96, ae_dims=128, e_dims=64, d_dims=64, d_mask_dims=16, **NOT_AMP,
                     optimizer="rmsprop", lr=2e-4, lr_dropout=0.3, lr_cos=0, batch_size=4),
-    "saehd": dict(archi="liae-ud", resolution=128, ae_dims=256, e_dims=64, d_dims=64, d_mask_dims=22,
+    "saehd": dict(archi="liae-ud", resolution=128, ae_dims=256, e_dims=64, d_dims=64, d_mask_dims=22, **NOT_AMP,
                   optimizer="adabelief", lr=5e-5, lr_dropout=1.0, lr_cos=0, batch_size=8),
-    "tiny": dict(archi="df", resolution=64, ae_dims=64, e_dims=16, d_dims=16, d_mask_dims=8,
+    "tiny": dict(archi="df", resolution=64, ae_dims=64, e_dims=16, d_dims=16, d_mask_dims=8, **NOT_AMP,
                  optimizer="adam", lr=1e-4, lr_dropout=1.0, lr_cos=0, batch_size=8),
+    "amp": dict(archi="amp", resolution=224, ae_dims=256, e_dims=64, d_dims=64, d_mask_dims=22, inter_dims=1024,
+                morph_factor=0.5, optimizer="adabelief", lr=5e-5, lr_dropout=1.0, lr_cos=0, batch_size=8),
 }
 DEFAULT_PRESET = "tiny"
 # What DFL's pretraining sets itself, whatever the recipe says: no warp, flips, faces even over yaw,
@@ -167,6 +172,8 @@ def resolve(preset: str = DEFAULT_PRESET, **given) -> tuple[ModelConfig, TrainSe
     if isinstance(given.get("lr_dropout"), bool):
         values.update(LR_DROPOUT[given.pop("lr_dropout")])
     values.update({k: v for k, v in given.items() if v is not None})
+    if parse_archi(values["archi"])[0] != "amp":  # the amp preset's own keys stay behind when archi leaves amp
+        values.update({k: given.get(k) for k in AMP_ONLY})
     return ModelConfig(**{k: values.pop(k) for k in ARCHITECTURE}), TrainSettings(**values)
 
 
