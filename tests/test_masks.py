@@ -1,4 +1,4 @@
-"""Blend masks: the DFL mask kinds, feathering, and the face size that scales erode and blur."""
+"""Blend masks: the DFL mask kinds and the hull masks (erode and blur: tests/test_merge.py, against DFL's formulas)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from swaplib.core.errors import SwaplibError
-from swaplib.extract.align import FACE_TYPES, mean_face
+from swaplib.extract.align import mean_face
 from swaplib.merge import masks
 
 
@@ -47,23 +47,3 @@ def test_hull_masks_cover_the_template_face():
     assert hull.shape == (2, size, size) and hull.dtype == np.float32
     centre = mean_face(size, "whole_face").mean(0).round().astype(int)
     assert hull[0, centre[1], centre[0]] == 1 and hull[0, 0, 0] == 0
-
-
-def test_feather_softens_erodes_grows_and_keeps_clear_of_the_border():
-    mask = square(100, 20, 80)[0]
-    soft = masks.feather(mask, erode=0.0, blur=0.2, face_px=60)
-    assert soft[50, 50] > 0.99 and 0 < soft[50, 22] < 1 and soft.max() <= 1
-    assert soft[50, 5] == 0  # the blur reaches out, but not to the far outside
-    shrunk = masks.feather(mask, erode=0.1, blur=0.0, face_px=60)
-    assert shrunk.sum() < mask.sum() and shrunk[50, 50] == 1
-    grown = masks.feather(mask, erode=-0.1, blur=0.0, face_px=60)
-    assert grown.sum() > mask.sum()
-    full = masks.feather(np.ones((64, 64), np.float32), erode=-0.2, blur=0.1, face_px=30)
-    assert full[0].max() == full[:, 0].max() == full[-1].max() == 0  # the prediction ends at the crop edge
-    assert full[32, 32] == pytest.approx(1.0)
-
-
-def test_face_size_follows_the_face_type_not_the_landmarks():
-    sizes = [masks.face_size(face_type, 128) for face_type in FACE_TYPES]
-    assert sizes == sorted(sizes, reverse=True)  # a bigger window leaves a smaller face
-    assert masks.face_size("whole_face", 256) == pytest.approx(2 * masks.face_size("whole_face", 128))

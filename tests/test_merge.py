@@ -1,9 +1,11 @@
 """Merge on real frames with a (briefly) trained tiny model: every mode, mask and colour transfer,
-faithful frames, the merge report, frame-range overrides, and the checks on the model."""
+faithful frames, the merge report, frame-range overrides, the checks on the model, and DeepFaceLab's
+units of erode, blur, denoise and masked hist match checked against its formulas."""
 
 from __future__ import annotations
 
 import json
+import math
 import shutil
 
 import cv2
@@ -15,17 +17,18 @@ import yaml
 
 from conftest import REPO
 from settings_agreement import assert_agreement
-from swaplib.core.color import COLOR_TRANSFERS
+from swaplib.core.color import COLOR_TRANSFERS, hist_match
 from swaplib.core.errors import SwaplibError
 from swaplib.extract.detect.backends import make_detector
 from swaplib.extract.stage import extract_faces
 from swaplib.merge import masks
 from swaplib.merge.frame import Face, frame_faces, merge_frame, predict_faces
-from swaplib.merge.settings import MODES, SHARPEN, MergeSettings, merge_settings, read_overrides
+from swaplib.merge.post import degrade_frame, denoise_passes
+from swaplib.merge.settings import MODES, RENAMED, SHARPEN, MergeSettings, merge_settings, read_overrides
 from swaplib.merge.stage import merge_video
 from swaplib.model import PRECISIONS, build_model, load_model
 from swaplib.model import save_model as write_model
-from swaplib.tables.faces import landmarks_array, read_faces
+from swaplib.tables.faces import landmarks_array, matrices_array, read_faces
 from swaplib.train.settings import model_config
 
 FACELESS = (2, 4)  # frames whose face is painted over: they must pass through unchanged
@@ -124,7 +127,7 @@ def test_post_processing_options_change_the_output(predicted_frame):
         ("box sharpen", MergeSettings(sharpen="box", sharpen_amount=5), inside),
         ("gaussian sharpen", MergeSettings(sharpen="gaussian", sharpen_amount=5), inside),
         ("blur by negative amount", MergeSettings(sharpen="box", sharpen_amount=-30), inside),
-        ("denoise", MergeSettings(denoise=100), ~inside),
+        ("denoise", MergeSettings(image_denoise_power=100), ~inside),
         ("bicubic degrade", MergeSettings(bicubic_degrade=50), ~inside),
         ("colour degrade", MergeSettings(color_degrade=100), inside),
     ]:
@@ -145,7 +148,7 @@ def test_a_broken_face_is_reported_not_swapped(predicted_frame):
     result = merge_frame(frame, [broken, far], MergeSettings())
     assert result.image is frame and result.swapped == 0
     assert [reason.split(":")[0] for _, reason in result.failures] == ["bad transform", "face outside the frame"]
-    eroded_away = merge_frame(frame, faces, MergeSettings(erode=0.5)).failures
+    eroded_away = merge_frame(frame, faces, MergeSettings(erode_mask_modifier=400)).failures
     assert eroded_away and eroded_away[0][1].startswith("empty mask")
 
 
@@ -175,13 +178,16 @@ def test_faces_are_replaced_faceless_frames_pass_through_and_the_report_counts(s
 @pytest.mark.parametrize("mode", ["overlay", "seamless"])
 def test_pixels_outside_the_dilated_mask_are_the_destinations(scene, tmp_path, mode):
     out = tmp_path / "merged"
-    run(scene, out, mode=mode, blur=0.1)
+    erode, blur = MergeSettings().erode_mask_modifier, MergeSettings().blur_mask_modifier
+    run(scene, out, mode=mode)
     faces = read_faces(scene / "faces.parquet")
-    for row, landmarks in zip(faces.itertuples(), landmarks_array(faces)):
+    for row, landmarks, matrix in zip(faces.itertuples(), landmarks_array(faces), matrices_array(faces)):
         original, merged = image(scene / "frames" / f"{row.frame:06d}.png"), image(out / f"{row.frame:06d}.png")
         hull = masks.hull_masks(landmarks[None], max(original.shape))[0][: original.shape[0], : original.shape[1]]
-        # The feathered edge spreads at most ~1.6 blur sigmas past the hull; 0.1 face size covers it.
-        reach = int(0.1 * np.sqrt(hull.sum())) + 3
+        # The blur reaches half its kernel past the eroded edge, in px of the mask at 4x the
+        # model's 64 px: that many frame px, plus a 64 px hull's and the warp's rounding.
+        big_px_per_frame_px = masks.SUBRES * 64 / row.size * np.sqrt(abs(np.linalg.det(matrix[:, :2])))
+        reach = int((blur // 2 - erode // 2 + 6) / big_px_per_frame_px) + 3
         near = cv2.dilate(hull, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1,) * 2)) > 0
         assert np.array_equal(merged[~near], original[~near])
         assert np.abs(merged - original)[hull > 0].mean() > 3
@@ -249,12 +255,15 @@ def test_a_frame_range_override_changes_only_its_frames(scene, tmp_path):
 
 @pytest.mark.parametrize("row, message", [
     ("0\t3\tmode\tblend", "line 2: invalid merge settings: mode 'blend' is not one of"),
-    ("0\t3\tblur\tsoft", "line 2: blur needs a float value, got 'soft'"),
+    ("0\t3\tblur_mask_modifier\tsoft", "line 2: blur_mask_modifier needs a whole number, got 'soft'"),
+    ("0\t3\tmasked_hist_match\tyes", "line 2: masked_hist_match needs true or false, got 'yes'"),
+    ("0\t3\terode\t0.1", "line 2: erode is now erode_mask_modifier, -400..400 in DeepFaceLab's unit"),
+    ("0\t3\tblur_mask_modifier\t401", "line 2: invalid merge settings: blur_mask_modifier must be within 0..400"),
     ("0\t3\tsharpness\t2", "line 2: 'sharpness' is not a setting a frame range can change"),
     ("0\t3\tprecision\tfp32", "line 2: 'precision' is not a setting a frame range can change"),
-    ("5\t3\tblur\t0.2", "line 2: frame range 5..3 is empty"),
+    ("5\t3\tblur_mask_modifier\t20", "line 2: frame range 5..3 is empty"),
     ("0\t3\tmode\traw-predict", "line 2: mode raw-predict writes face crops"),
-    ("0\t3\tblur", "line 2: needs 4 tab-separated cells, found 3"),
+    ("0\t3\tblur_mask_modifier", "line 2: needs 4 tab-separated cells, found 3"),
 ])
 def test_override_sheet_errors_name_the_file_and_line(tmp_path, row, message):
     sheet = tmp_path / "p.tsv"
@@ -295,8 +304,12 @@ def test_stale_tables_bad_settings_and_missing_models_are_named(scene, tmp_path)
     with pytest.raises(SwaplibError, match="mode 'blend' is not one of"):
         merge_video(scene / "frames", scene / "faces.parquet", scene / "model.safetensors", tmp_path / "m",
                     mode="blend")
-    with pytest.raises(SwaplibError, match="blur must be within 0..1, got 2"):
-        MergeSettings(blur=2)
+    with pytest.raises(SwaplibError, match="blur_mask_modifier must be within 0..400, got 401"):
+        MergeSettings(blur_mask_modifier=401)
+    with pytest.raises(SwaplibError, match="erode_mask_modifier must be a whole number, got 0.1"):
+        MergeSettings(erode_mask_modifier=0.1)
+    with pytest.raises(SwaplibError, match="masked_hist_match must be true or false, got 1"):
+        MergeSettings(masked_hist_match=1)
     with pytest.raises(SwaplibError, match="unknown merge setting.*strength"):
         merge_settings({"strength": 1})
     with pytest.raises(SwaplibError, match="model file not found"):
@@ -313,3 +326,137 @@ def test_config_schema_and_settings_agree():
                                                                         "precision")}
     assert enums == {"mode": MODES, "mask": masks.MASKS, "color_transfer": COLOR_TRANSFERS, "sharpen": SHARPEN,
                      "precision": PRECISIONS}
+
+
+# ----------------------------------------------------------------------------------- DeepFaceLab's units
+
+
+def deepfacelab_mask(mask: np.ndarray, erode: int, blur: int) -> np.ndarray:
+    """DeepFaceLab's merger on one (R, R) mask, step by step on the whole padded array: bilinear to
+    4R, R px of zeros around, erode (dilate) with an |erode| px ellipse, zero the pad and blur // 2
+    px more, Gaussian blur with the odd kernel of side >= blur, pad cut off, clipped."""
+    size = mask.shape[0]
+    big = np.pad(cv2.resize(mask, (4 * size, 4 * size), interpolation=cv2.INTER_LINEAR), size)
+    if erode:
+        ellipse = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (abs(erode), abs(erode)))
+        big = cv2.erode(big, ellipse) if erode > 0 else cv2.dilate(big, ellipse)
+    clear = size + blur // 2
+    big[:clear], big[-clear:], big[:, :clear], big[:, -clear:] = 0, 0, 0, 0
+    if blur > 0:
+        side = blur if blur % 2 else blur + 1
+        big = cv2.GaussianBlur(big, (side, side), 0)
+    return np.clip(big[size:-size, size:-size], 0, 1)
+
+
+def test_erode_and_blur_is_deepfacelabs_merger_mask():
+    size = 32
+    hull = np.zeros((size, size), np.float32)
+    cv2.ellipse(hull, (16, 19), (10, 14), 0, 0, 360, 1.0, -1)  # reaches the crop's bottom edge
+    learned = (cv2.GaussianBlur(hull, (0, 0), 2) * np.random.default_rng(0).uniform(0.5, 1, hull.shape)).astype(
+        np.float32)
+    for mask in (hull, learned):
+        for erode, blur in [(0, 0), (30, 100), (-41, 7), (-30, 100), (2, 1), (400, 400), (-400, 0), (0, 399)]:
+            ours = masks.erode_and_blur(mask, erode=erode, blur=blur)
+            assert ours.shape == (4 * size, 4 * size)
+            np.testing.assert_allclose(ours, deepfacelab_mask(mask, erode, blur), atol=1e-6,
+                                       err_msg=f"erode {erode}, blur {blur}")
+
+
+def test_mask_modifiers_are_px_of_the_mask_at_4x_the_model_resolution():
+    """DeepFaceLab's kernel sizes on a straight edge, in px of the 4R mask: an ellipse `erode` px
+    across moves it erode // 2 px, the blur is a Gaussian of sigma 0.3·((side - 1)/2 - 1) + 0.8 for
+    the odd side >= blur, and the mask fades out blur // 2 px inside the predicted square."""
+    size, row = 64, 128
+    edge = np.zeros((size, size), np.float32)
+    edge[:, 32:] = 1  # bilinear at 4R: the 0.5 crossing lies between 4R px 127 and 128
+    at = lambda m, x: float(np.interp(x, np.arange(4 * size), m[row]))  # noqa: E731
+    assert at(masks.erode_and_blur(edge, erode=0, blur=0), 127.5) == pytest.approx(0.5)
+    assert at(masks.erode_and_blur(edge, erode=41, blur=0), 147.5) == pytest.approx(0.5)  # 20 px in
+    assert at(masks.erode_and_blur(edge, erode=-41, blur=0), 107.5) == pytest.approx(0.5)  # 20 px out
+    assert [masks.blur_kernel(b) for b in (1, 2, 100, 101, 400)] == [1, 3, 101, 101, 401]
+    blurred = masks.erode_and_blur(edge, erode=0, blur=100)
+    sigma = 0.3 * ((101 - 1) / 2 - 1) + 0.8  # 15.5 px
+    assert at(blurred, 127.5) == pytest.approx(0.5, abs=1e-3)
+    for k in (0.5, 1, 2):  # the normal distribution's 69, 84 and 98 %
+        assert at(blurred, 127.5 + k * sigma) == pytest.approx(0.5 * (1 + math.erf(k / math.sqrt(2))), abs=0.01)
+    # The whole square: zero 50 px in from its edge, blurred from there, so 0 at the edge itself.
+    full = masks.erode_and_blur(np.ones((size, size), np.float32), erode=0, blur=100)
+    assert full[row, 49] + full[row, 50] == pytest.approx(1.0, abs=1e-3) and full[row, 0] < 1e-3
+    # Eroded without blur: the zero pad eats erode // 2 px of it.
+    eroded = masks.erode_and_blur(np.ones((size, size), np.float32), erode=41, blur=0)
+    assert (eroded[row, 19], eroded[row, 20]) == (0, 1)
+
+
+def deepfacelab_denoise(frame: np.ndarray, power: int) -> np.ndarray:
+    """DeepFaceLab's image_denoise_power loop on a float frame: a 5x5 median pass for each 10 of the
+    power, taken whole while 100 or more is left, else blended in by what is left / 100."""
+    image = frame.astype(np.float32)
+    while power > 0:
+        denoised = cv2.medianBlur(image, 5)
+        weight = 1.0 if power // 100 else (power % 100) / 100
+        image = image * (1 - weight) + denoised * weight
+        power = max(power - 10, 0)
+    return np.clip(image + 0.5, 0, 255).astype(np.uint8)
+
+
+def test_image_denoise_power_passes_as_deepfacelab(predicted_frame):
+    assert denoise_passes(100) == pytest.approx([1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1])
+    assert sum(denoise_passes(100)) == pytest.approx(5.5)
+    assert denoise_passes(250) == pytest.approx([1.0] * 16 + [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1])
+    assert denoise_passes(55) == pytest.approx([0.55, 0.45, 0.35, 0.25, 0.15, 0.05])
+    assert denoise_passes(0) == []
+    frame = predicted_frame[0]
+    for power in (55, 100, 250):
+        ours = degrade_frame(frame, MergeSettings(image_denoise_power=power)).astype(int)
+        assert np.abs(ours - deepfacelab_denoise(frame, power)).max() <= 1, power
+    one_pass = cv2.medianBlur(frame, 5).astype(int)  # what 100 meant before: DeepFaceLab's is far softer
+    assert np.abs(degrade_frame(frame, MergeSettings(image_denoise_power=100)).astype(int) - one_pass).mean() > 0.5
+
+
+def deepfacelab_hist_match(source, target, inside, threshold):
+    """DeepFaceLab's hist-match on float images: with a mask, both images white outside it, then per
+    channel each source value's cumulative share · threshold / 255 read off the target's."""
+    if inside is not None:
+        source, target = (np.where(inside[..., None], image, 1.0) for image in (source, target))
+    out = np.empty_like(source)
+    for c in range(3):
+        values, index, counts = np.unique(source[..., c], return_inverse=True, return_counts=True)
+        t_values, t_counts = np.unique(target[..., c], return_counts=True)
+        quantiles = threshold * np.cumsum(counts) / counts.sum()
+        out[..., c] = np.interp(quantiles, 255 * np.cumsum(t_counts) / t_counts.sum(), t_values)[index].reshape(
+            source.shape[:2])
+    return out
+
+
+def test_masked_hist_match_takes_the_histograms_inside_the_mask_as_deepfacelab():
+    rng = np.random.default_rng(1)
+    size = 64
+    inside = np.zeros((size, size), bool)
+    inside[16:48, 12:52] = True  # the face; around it a background of other colours
+    source = np.where(inside[..., None], rng.uniform(0.2, 0.6, (size, size, 3)), rng.uniform(0.0, 0.3, (size, size, 3)))
+    target = np.where(inside[..., None], rng.uniform(0.4, 0.9, (size, size, 3)), rng.uniform(0.6, 0.9, (size, size, 3)))
+    source, target = source.astype(np.float32), target.astype(np.float32)
+    for threshold in (255, 200):
+        masked, whole = (hist_match(source, target, area, threshold) for area in (inside, None))
+        assert np.abs(masked - deepfacelab_hist_match(source, target, inside, threshold))[inside].max() < 0.01
+        assert np.abs(whole - deepfacelab_hist_match(source, target, None, threshold)).max() < 0.01
+        assert np.abs(masked - whole)[inside].mean() > 0.05  # the background moves the unmasked match
+
+
+def test_masked_hist_match_is_a_hist_match_setting(predicted_frame):
+    frame, faces = predicted_frame
+    result = lambda mode, masked: merge_frame(  # noqa: E731
+        frame, faces, MergeSettings(mode=mode, masked_hist_match=masked)).image.astype(int)
+    assert np.abs(result("hist-match", True) - result("hist-match", False)).max() > 10
+    assert np.array_equal(result("seamless-hist-match", True), result("seamless-hist-match", False))
+    assert np.array_equal(result("overlay", True), result("overlay", False))
+
+
+def test_the_old_keys_stop_naming_their_successor_and_unit():
+    for old, new in [("erode", "erode_mask_modifier, -400..400"), ("blur", "blur_mask_modifier, 0..400"),
+                     ("denoise", "image_denoise_power, 0..500")]:
+        with pytest.raises(SwaplibError, match=f"renamed merge setting.*{old} is now {new} in DeepFaceLab's unit"):
+            merge_settings({old: 0.1})
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())["properties"]["merge"]
+    said = {pattern.strip("^$"): rule["description"] for pattern, rule in schema["patternProperties"].items()}
+    assert said == {key: f"renamed: {key} is now {successor}" for key, successor in RENAMED.items()}

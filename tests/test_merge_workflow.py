@@ -95,6 +95,18 @@ def test_a_video_setting_reruns_the_video_only(run):
     assert planned(run, VIDEO, "--configfile", "video_change.yaml") == {"video": 1}
 
 
+def test_a_merge_setting_reruns_merge_and_video_never_training(run):
+    write_config(run, {**SMALL, "merge": {"blur_mask_modifier": 150}}, name="merge_change.yaml")
+    assert planned(run, VIDEO, "--configfile", "merge_change.yaml") == {"merge": 1, "video": 1}
+
+
+def test_an_old_merge_key_stops_the_run_naming_its_successor(run):
+    write_config(run, {**SMALL, "merge": {"erode": 0.05}}, name="old_keys.yaml")
+    proc = snakemake(run, VIDEO, "--configfile", "old_keys.yaml", "--dry-run", check=False)
+    assert proc.returncode != 0
+    assert "merge.erode: renamed: erode is now erode_mask_modifier, -400..400" in proc.stdout + proc.stderr
+
+
 def test_a_merge_overrides_sheet_reruns_merge_and_video_only(run):
     if "def merge_overrides" not in (run / "workflow/rules/common.smk").read_text():
         pytest.skip("common.smk has no merge_overrides input function yet (asked for in issue 6)")

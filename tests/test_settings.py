@@ -26,6 +26,8 @@ def test_shipped_config_is_valid():
     [
         ({"train": {"iterations": -5}}, "train.iterations: -5 is less than the minimum of 1"),
         ({"merge": {"mode": "blend"}}, "merge.mode: 'blend' is not one of: original, overlay,"),
+        ({"merge": {"erode": 0.1}}, "merge.erode: renamed: erode is now erode_mask_modifier, -400..400 in"),
+        ({"merge": {"blur_mask_modifier": 0.5}}, "merge.blur_mask_modifier: 0.5 is not of type 'integer'"),
         ({"frames": {"limit": -1}}, "frames.limit"),
         ({"extract": {"face_type": "round"}}, "extract.face_type"),
         ({"train": {"batch_sise": 4}}, "batch_sise"),

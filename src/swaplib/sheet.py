@@ -31,6 +31,8 @@ def _describe(error: jsonschema.ValidationError) -> str:
         return f"{_key_path(error)}: {error.instance!r} is not one of: {allowed}"
     if error.validator == "additionalProperties":
         return f"{_key_path(error)}: {error.message} (a misspelt key?)"
+    if error.validator == "not" and "description" in error.schema:  # a forbidden key that says why
+        return f"{_key_path(error)}: {error.schema['description']}"
     return f"{_key_path(error)}: {error.message}"
 
 

@@ -33,7 +33,6 @@ class Face:
     face_id: str
     matrix: np.ndarray  # (2, 3) frame -> crop at the model's resolution
     landmarks: np.ndarray  # (68, 2) in frame coordinates
-    face_px: float  # the face's size in the crop: unit of erode and blur
     crop: np.ndarray  # (R, R, 3) uint8 destination face
     predicted: np.ndarray  # (R, R, 3) uint8 the model's face
     prd_mask: np.ndarray  # (R, R) float
@@ -109,9 +108,11 @@ def _face_layer(frame: np.ndarray, face: Face, s: MergeSettings, notes: list) ->
         alpha = warp_to_frame(np.ones((size, size), np.float32), roi_matrix, shape)
         return _Layer(box, warp_to_frame(face.predicted, roi_matrix, shape), alpha)
 
-    mask = _face_mask(face, s)
-    ys, xs = np.nonzero(mask)
-    box, roi_matrix = _frame_box(matrix, (xs.min() - 1, ys.min() - 1, xs.max() + 2, ys.max() + 2), frame.shape)
+    big, mask = _face_mask(face, s)
+    ys, xs = np.nonzero(big)  # the mask is warped into the frame from SUBRES times the crop's size
+    box, big_matrix = _frame_box(matrix * masks.SUBRES, (xs.min() - 1, ys.min() - 1, xs.max() + 2, ys.max() + 2),
+                                 frame.shape)
+    roi_matrix = big_matrix / masks.SUBRES
     y0, y1, x0, x1 = box
     region = frame[y0:y1, x0:x1]
     area = mask > 0
@@ -119,9 +120,10 @@ def _face_layer(frame: np.ndarray, face: Face, s: MergeSettings, notes: list) ->
     if not s.mode.startswith("seamless"):
         predicted = transfer(s.color_transfer, predicted, face.crop, area)
     if s.mode == "hist-match":
-        predicted = hist_match(predicted, face.crop, area, s.hist_match_threshold)
+        # masked_hist_match: statistics inside the mask, else over the whole crop (as DeepFaceLab's)
+        predicted = hist_match(predicted, face.crop, area if s.masked_hist_match else None, s.hist_match_threshold)
 
-    alpha = np.clip(warp_to_frame(mask, roi_matrix, region.shape), 0, 1)
+    alpha = np.clip(warp_to_frame(big, big_matrix, region.shape), 0, 1)
     alpha[alpha < masks.NOISE] = 0
     if not alpha.any():
         raise FaceFailed("face outside the frame (its mask does not reach into the frame)")
@@ -133,15 +135,18 @@ def _face_layer(frame: np.ndarray, face: Face, s: MergeSettings, notes: list) ->
     return _Layer(box, pixels, alpha)
 
 
-def _face_mask(face: Face, s: MergeSettings) -> np.ndarray:
+def _face_mask(face: Face, s: MergeSettings) -> tuple[np.ndarray, np.ndarray]:
+    """The blend mask eroded and blurred (DeepFaceLab's modifiers) at SUBRES times the crop's size,
+    and scaled back to the crop, where the colour statistics are taken inside it."""
     size = face.crop.shape[0]
     hull = masks.hull_masks(transform_points(face.landmarks, face.matrix)[None], size) if s.mask == "dst" else None
     dst = None if face.dst_mask is None else face.dst_mask[None]
     mask = masks.build(s.mask, hull=hull, prd=face.prd_mask[None], dst=dst)[0]
-    mask = masks.feather(mask, erode=s.erode, blur=s.blur, face_px=face.face_px)
-    if not mask.any():
-        raise FaceFailed(f"empty mask ({s.mask!r} after erode {s.erode}, blur {s.blur})")
-    return mask
+    big = masks.erode_and_blur(mask, erode=s.erode_mask_modifier, blur=s.blur_mask_modifier)
+    if not big.any():
+        raise FaceFailed(f"empty mask ({s.mask!r} after erode_mask_modifier {s.erode_mask_modifier}, "
+                         f"blur_mask_modifier {s.blur_mask_modifier})")
+    return big, cv2.resize(big, (size, size), interpolation=cv2.INTER_LINEAR)
 
 
 def _scaled(matrix: np.ndarray, face_scale: int, size: int) -> np.ndarray:
@@ -194,7 +199,7 @@ def _crop_pass(face: Face, s: MergeSettings, region, pixels, alpha, roi_matrix, 
     if s.mode.startswith("seamless"):
         crop = transfer(s.color_transfer, crop, face.crop, area)
     if s.mode == "seamless-hist-match":
-        crop = hist_match(crop, face.crop, area, s.hist_match_threshold)
+        crop = hist_match(crop, face.crop, None, s.hist_match_threshold)  # the whole crop, as DeepFaceLab's
     if s.motion_blur and face.motion is not None:
         crop = motion_blur(crop, roi_matrix[:, :2] @ np.asarray(face.motion), s.motion_blur)
     if s.sharpen != "none" and s.sharpen_amount:
@@ -207,10 +212,9 @@ def frame_faces(image: np.ndarray, rows: pd.DataFrame, resolution: int, motion: 
     scale = resolution / rows["size"].to_numpy(np.float64)
     matrices = matrices_array(rows) * scale[:, None, None]
     return [
-        Face(face_id=face_id, matrix=matrix, landmarks=landmarks, face_px=masks.face_size(face_type, resolution),
-             crop=_crop(image, matrix, resolution), predicted=None, prd_mask=None, motion=(motion or {}).get(face_id))
-        for face_id, face_type, matrix, landmarks in zip(rows["face_id"], rows["face_type"], matrices,
-                                                         landmarks_array(rows))
+        Face(face_id=face_id, matrix=matrix, landmarks=landmarks, crop=_crop(image, matrix, resolution),
+             predicted=None, prd_mask=None, motion=(motion or {}).get(face_id))
+        for face_id, matrix, landmarks in zip(rows["face_id"], matrices, landmarks_array(rows))
     ]
 
 

@@ -9,8 +9,10 @@ kinds are DeepFaceLab's:
     learned-prd*learned-dst    both at once (the smaller, safer region)
     learned-prd+learned-dst    either (the larger region)
 
-The XSeg kinds come with a learned segmenter later. `feather` then erodes (or grows) and
-softens the mask by shares of the face's size, and keeps it inside the crop.
+The XSeg kinds come with a learned segmenter later. `erode_and_blur` then erodes (or grows)
+and softens the mask with DeepFaceLab's erode_mask_modifier and blur_mask_modifier, in their
+units: px of the mask at SUBRES times the model's resolution, where it is worked on and from
+where it is warped into the frame.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ import cv2
 import numpy as np
 
 from swaplib.core.errors import SwaplibError
-from swaplib.extract.align import hull_mask, mean_face
+from swaplib.extract.align import hull_mask
 
 MASKS = ("dst", "learned-prd", "learned-dst", "learned-prd*learned-dst", "learned-prd+learned-dst")
 NOISE = 1.0 / 255  # mask values below this are rounding noise; they would tint the frame
+SUBRES = 4  # the mask is eroded, blurred and warped into the frame at 4x the model's resolution
 
 
 def check_mask(kind: str) -> None:
@@ -65,38 +68,44 @@ def hull_masks(landmarks: np.ndarray, size: int) -> np.ndarray:
     return np.stack([hull_mask(points, (size, size)) for points in landmarks]).astype(np.float32)
 
 
-def face_size(face_type: str, size: int) -> float:
-    """Size in px of the face (the 68 template points' box) in a `size` crop of `face_type`.
+def blur_kernel(blur: int) -> int:
+    """Side in px of the Gaussian kernel of blur_mask_modifier `blur`: `blur`, made odd upwards.
+    Its sigma is OpenCV's for that side: 0.3·((side - 1)/2 - 1) + 0.8."""
+    return blur + 1 - blur % 2
 
-    Erode and blur are shares of it. It comes from the template, not from each face's
-    landmarks, so the feathering does not flicker with landmark noise.
+
+def erode_and_blur(mask: np.ndarray, *, erode: int, blur: int) -> np.ndarray:
+    """One (R, R) mask, eroded and blurred as DeepFaceLab's merger does it: the (4R, 4R) result.
+
+    The mask is scaled up to SUBRES·R (bilinear) and padded with R px of zeros on every side; in
+    px of that array it is eroded with an ellipse `erode` px across (grown if negative), cleared
+    outside the predicted square less blur // 2 px (so the blur fades to 0 inside the square),
+    and blurred with a blur_kernel(blur) px Gaussian. Only a window around the mask's reach is
+    computed: with zeros all around it, the result is the whole array's.
     """
-    span = np.ptp(mean_face(size, face_type), axis=0)
-    return float(np.sqrt(span[0] * span[1]))
+    size = mask.shape[0]
+    big = cv2.resize(np.asarray(mask, np.float32), (SUBRES * size,) * 2, interpolation=cv2.INTER_LINEAR)
+    ys, xs = np.nonzero(big)
+    if not len(ys) or not (erode or blur):
+        return np.clip(big, 0.0, 1.0)
+    padded = np.pad(big, size)
+    full = padded.shape[0]
+    kernel = blur_kernel(blur) if blur else 0
+    reach = abs(erode) // 2 + kernel // 2 + 2
+    y0, x0 = max(ys.min() + size - reach, 0), max(xs.min() + size - reach, 0)
+    y1, x1 = min(ys.max() + size + reach + 1, full), min(xs.max() + size + reach + 1, full)
+    work = padded[y0:y1, x0:x1].copy()
+    if erode:
+        work = (cv2.erode if erode > 0 else cv2.dilate)(work, _ellipse(abs(erode)))
+    clear = size + blur // 2  # from each side of the padded array
+    work[: max(clear - y0, 0)], work[:, : max(clear - x0, 0)] = 0, 0
+    work[max(full - clear - y0, 0) :], work[:, max(full - clear - x0, 0) :] = 0, 0
+    if blur:
+        work = cv2.GaussianBlur(work, (kernel, kernel), 0)
+    padded[:] = 0
+    padded[y0:y1, x0:x1] = work
+    return np.clip(padded[size:-size, size:-size], 0.0, 1.0)
 
 
-def feather(mask: np.ndarray, *, erode: float, blur: float, face_px: float) -> np.ndarray:
-    """One (R, R) mask eroded by `erode` (grown if negative) and softened by `blur`, shares of face_px.
-
-    The softened edge lies mostly inside the eroded shape (it is eroded by the blur's sigma
-    first), and the mask is 0 near the crop's border, where the prediction ends.
-    """
-    mask = np.asarray(mask, np.float32)
-    radius = int(round(abs(erode) * face_px))
-    if radius:
-        mask = (cv2.erode if erode > 0 else cv2.dilate)(mask, _disc(radius))
-    sigma = blur * face_px / 2
-    soft = sigma > 0.5
-    if soft:
-        mask = cv2.erode(mask, _disc(int(round(sigma))))
-    border = int(np.ceil(3 * sigma)) + 1 if soft else 1
-    mask[:border], mask[-border:], mask[:, :border], mask[:, -border:] = 0, 0, 0, 0
-    if soft:
-        mask = cv2.GaussianBlur(mask, (0, 0), sigma, borderType=cv2.BORDER_CONSTANT)
-    mask = np.clip(mask, 0.0, 1.0)
-    mask[mask < NOISE] = 0.0
-    return mask
-
-
-def _disc(radius: int) -> np.ndarray:
-    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+def _ellipse(side: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side))

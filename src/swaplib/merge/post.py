@@ -35,18 +35,25 @@ def blur_sharpen(image: np.ndarray, mode: str, amount: int) -> np.ndarray:
             return cv2.filter2D(image, -1, identity + (identity - np.full((3, 3), 1 / 9, np.float32)) * amount)
         blurred = cv2.GaussianBlur(image, (3, 3), 0)
         return cv2.addWeighted(image, 1 + 0.5 * amount, blurred, -0.5 * amount, 0)
-    return median_passes(image, -amount / 10)
+    whole, part = divmod(-amount, 10)  # a pass per 10, the rest a partial pass
+    return median_passes(image, [1.0] * whole + ([part / 10] if part else []))
 
 
-def median_passes(image: np.ndarray, passes: float) -> np.ndarray:
-    """`passes` 5x5 median filters; a fractional last pass is blended in partly."""
-    out = image
-    while passes > 0:
+def denoise_passes(power: int) -> list[float]:
+    """The 5x5 median passes of image_denoise_power `power`, as DeepFaceLab's: one pass per 10 of it,
+    each in full while the power left is 100 or more, then blended in by what is left / 100
+    (100: 1, 0.9, 0.8 ... 0.1, about five and a half passes)."""
+    return [min(left / 100, 1.0) for left in range(power, 0, -10)]
+
+
+def median_passes(image: np.ndarray, weights: list[float]) -> np.ndarray:
+    """5x5 median filters one after the other, each blended in by its weight (1: in full); in
+    float, rounded once at the end."""
+    out = image.astype(np.float32)
+    for weight in weights:
         filtered = cv2.medianBlur(out, 5)
-        weight = min(passes, 1.0)
-        out = filtered if weight == 1 else cv2.addWeighted(out, 1 - weight, filtered, weight, 0)
-        passes -= 1
-    return out
+        out = filtered if weight == 1 else out * (1 - weight) + filtered * weight
+    return to_uint8(out) if image.dtype == np.uint8 else out
 
 
 def degrade_frame(frame: np.ndarray, s: MergeSettings) -> np.ndarray:
@@ -55,8 +62,8 @@ def degrade_frame(frame: np.ndarray, s: MergeSettings) -> np.ndarray:
     Denoise and bicubic degrade soften the whole destination frame so that it matches a softer
     swapped face (as in DFL); they change pixels outside the face, and are off by default.
     """
-    if s.denoise:
-        frame = median_passes(frame, s.denoise / 100)
+    if s.image_denoise_power:
+        frame = median_passes(frame, denoise_passes(s.image_denoise_power))
     if s.bicubic_degrade:
         height, width = frame.shape[:2]
         keep = 1.0 - s.bicubic_degrade / 101

@@ -35,14 +35,16 @@ class MergeSettings:
     mode: str = "overlay"
     mask: str = "dst"
     color_transfer: str = "rct"
-    erode: float = 0.0  # share of the face size; negative grows the mask
-    blur: float = 0.1  # share of the face size
+    # DeepFaceLab's mask modifiers, px of the mask at 4x the model's resolution (swaplib.merge.masks)
+    erode_mask_modifier: int = 25  # -400..400, ellipse erosion (negative: dilation)
+    blur_mask_modifier: int = 70  # 0..400, Gaussian kernel side
     motion_blur: int = 0  # 0..100 % of the face's movement per frame
     face_scale: int = 0  # -50..50 % bigger / smaller
     sharpen: str = "none"
     sharpen_amount: int = 0  # -100..100, DFL's blur/sharpen amount (negative blurs)
     hist_match_threshold: int = 255
-    denoise: int = 0  # 0..500, 100 = one 5x5 median pass over the destination frame
+    masked_hist_match: bool = True  # hist-match: statistics inside the mask (else over the whole crop)
+    image_denoise_power: int = 0  # 0..500, DeepFaceLab's: 100 = about 5.5 median passes (post.denoise_passes)
     bicubic_degrade: int = 0  # 0..100
     color_degrade: int = 0  # 0..100
     precision: str = "auto"  # the model's (swaplib.model.base.amp_dtype): auto is bf16 on GPUs and AMX CPUs
@@ -70,11 +72,22 @@ _CHOICES = {"mode": MODES, "mask": MASKS, "color_transfer": COLOR_TRANSFERS, "sh
             "precision": PRECISIONS}
 WHOLE_VIDEO = ("precision", "overrides_dir", "morph_factor")  # not for a frame range
 _RANGES = {
-    "erode": (-0.5, 0.5), "blur": (0, 1), "motion_blur": (0, 100), "face_scale": (-50, 50),
-    "sharpen_amount": (-100, 100), "hist_match_threshold": (0, 255), "denoise": (0, 500),
-    "bicubic_degrade": (0, 100), "color_degrade": (0, 100), "morph_factor": (0, 1),
+    "erode_mask_modifier": (-400, 400), "blur_mask_modifier": (0, 400), "motion_blur": (0, 100),
+    "face_scale": (-50, 50), "sharpen_amount": (-100, 100), "hist_match_threshold": (0, 255),
+    "image_denoise_power": (0, 500), "bicubic_degrade": (0, 100), "color_degrade": (0, 100),
+    "morph_factor": (0, 1),
 }
 _INTEGERS = {f.name for f in dataclasses.fields(MergeSettings) if f.type == "int"}
+_BOOLEANS = {f.name for f in dataclasses.fields(MergeSettings) if f.type == "bool"}
+# Keys of an older swaplib whose unit changed with the rename: a stop, never a silent new meaning.
+RENAMED = {
+    "erode": "erode_mask_modifier, -400..400 in DeepFaceLab's unit (px of the mask at 4x the model's "
+             "resolution), no longer a share of the face size",
+    "blur": "blur_mask_modifier, 0..400 in DeepFaceLab's unit (px of the mask at 4x the model's resolution), "
+            "no longer a share of the face size",
+    "denoise": "image_denoise_power, 0..500 in DeepFaceLab's unit (100 is about 5.5 median passes), no longer "
+               "100 = one pass",
+}
 
 
 def _check(name: str, value) -> str | None:
@@ -82,6 +95,8 @@ def _check(name: str, value) -> str | None:
         return None if isinstance(value, str) and value else f"overrides_dir must be a folder name, got {value!r}"
     if name in _CHOICES:
         return None if value in _CHOICES[name] else f"{name} {value!r} is not one of {', '.join(_CHOICES[name])}"
+    if name in _BOOLEANS:
+        return None if isinstance(value, bool) else f"{name} must be true or false, got {value!r}"
     low, high = _RANGES[name]
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return f"{name} must be a number, got {value!r}"
@@ -91,7 +106,11 @@ def _check(name: str, value) -> str | None:
 
 
 def merge_settings(values: dict) -> MergeSettings:
-    """MergeSettings from a mapping (the config's merge section); unknown keys are errors."""
+    """MergeSettings from a mapping (the config's merge section); unknown keys are errors, and the
+    renamed ones name their successor."""
+    renamed = [f"{key} is now {RENAMED[key]}" for key in values if key in RENAMED]
+    if renamed:
+        raise SwaplibError("renamed merge setting(s): " + "; ".join(renamed))
     return from_section(MergeSettings, values, "merge")
 
 
@@ -147,15 +166,22 @@ def _override(cells: list[str], base: MergeSettings, where: str, number: int) ->
 
 def _parse_value(setting: str, text: str, where: str):
     fields = {f.name: f.type for f in dataclasses.fields(MergeSettings)}
+    if setting in RENAMED:
+        raise SwaplibError(f"{where}: {setting} is now {RENAMED[setting]}")
     if setting not in fields or setting in WHOLE_VIDEO:
         known = ", ".join(name for name in fields if name not in WHOLE_VIDEO)
         raise SwaplibError(f"{where}: {setting!r} is not a setting a frame range can change; known: {known}")
     if fields[setting] == "str":
         return text
+    if fields[setting] == "bool":
+        if text.lower() not in ("true", "false"):
+            raise SwaplibError(f"{where}: {setting} needs true or false, got {text!r}")
+        return text.lower() == "true"
     try:
         return float(text) if fields[setting] == "float" else int(text)
     except ValueError:
-        raise SwaplibError(f"{where}: {setting} needs a {fields[setting]} value, got {text!r}") from None
+        kind = "a number" if fields[setting] == "float" else "a whole number"
+        raise SwaplibError(f"{where}: {setting} needs {kind}, got {text!r}") from None
 
 
 def settings_for(frame: int, base: MergeSettings, overrides: list[Override]) -> MergeSettings:
