@@ -29,11 +29,14 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/merge.smk"
 include: "workflow/rules/video.smk"
 include: "workflow/rules/quality.smk"
+include: "workflow/rules/report.smk"
 
 
 # Jobs of seconds run in the snakemake that plans the run, never as cluster jobs (profiles/slurm);
 # a local run runs every job here anyway.
 localrules:
+    model_page,
+    pair_pages,
     quality_card,
     sheets,
 

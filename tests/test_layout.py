@@ -21,6 +21,7 @@ LAYERS = [
     ("sort",),
     ("train", "merge"),
     ("quality",),
+    ("report",),  # the report's pages: of every stage's outputs
     ("sheet", "status"),  # status reads every stage's outputs and serves only the command line
     ("swap",),
     ("cli",),

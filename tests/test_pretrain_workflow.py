@@ -28,7 +28,9 @@ pytestmark = pytest.mark.workflow
 
 BASE = "results/pretrained/tiny/model.safetensors"
 BASE_ITERATIONS = 40
-MODELS_AND_BELOW = {"train": 2, "merge": 2, "video": 2, "quality": 2, "quality_card": 2}
+MODELS_AND_BELOW = {"train": 2, "model_page": 2, "merge": 2, "video": 2, "quality": 2, "quality_card": 2,
+                    "pair_pages": 2}
+BASE_AND_BELOW = {"pretrain": 1, **MODELS_AND_BELOW, "model_page": 3}  # the base's settings page too
 
 
 def _config(sources: list[str], **pretrain) -> dict:
@@ -85,9 +87,9 @@ def test_settings_of_the_models_alone_leave_the_base(based_run, tmp_path):
 def test_a_changed_base_retrains_it_and_the_models_on_it_and_nothing_else(based_run, tmp_path):
     run = copy_run(based_run, tmp_path)
     (run / "more.yaml").write_text(yaml.safe_dump({"pretrain": {"iterations": BASE_ITERATIONS + 10}}))
-    assert planned_jobs(run, "--configfile", "more.yaml") == {"all": 1, "pretrain": 1, **MODELS_AND_BELOW}
+    assert planned_jobs(run, "--configfile", "more.yaml") == {"all": 1, **BASE_AND_BELOW}
     (run / "lr.yaml").write_text(yaml.safe_dump({"train": {"lr": 1e-3}}))  # the base's recipe too
-    assert planned_jobs(run, "--configfile", "lr.yaml") == {"all": 1, "pretrain": 1, **MODELS_AND_BELOW}
+    assert planned_jobs(run, "--configfile", "lr.yaml") == {"all": 1, **BASE_AND_BELOW}
 
     snakemake(run, "--configfile", "more.yaml")
     assert "resuming from iteration 40" in _log(run, "pretrain", "tiny")  # the base goes on from its state

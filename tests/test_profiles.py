@@ -14,7 +14,7 @@ from workflow_support import REPO, make_workdir, snakemake, write_sheet
 
 PAIR = "glasses_to_outdoors"
 GPU_RULES = {"train", "merge"}
-LIGHT_RULES = {"quality_card", "sheets"}  # jobs of seconds: not worth a cluster job
+LIGHT_RULES = {"model_page", "pair_pages", "quality_card", "sheets"}  # jobs of seconds: not worth a cluster job
 
 
 @pytest.fixture(scope="module")

@@ -312,7 +312,7 @@ def test_merge_mode_original_measures_as_no_swap_and_reruns_only_what_it_changes
     run = shutil.copytree(finished_run, tmp_path / "run", symlinks=True)
     write_config(run, {**SMALL, "merge": {"mode": "original"}}, name="original.yaml")
     assert planned_jobs(run, "--configfile", "original.yaml") == {
-        "all": 1, "merge": 1, "video": 1, "quality": 1, "quality_card": 1,
+        "all": 1, "merge": 1, "video": 1, "quality": 1, "quality_card": 1, "pair_pages": 1,
     }
     snakemake(run, f"results/pairs/{PAIR}/quality.json", "--configfile", "original.yaml")  # --configfile takes several
     swap = json.loads((finished_run / f"results/pairs/{PAIR}/quality.json").read_text())
@@ -326,4 +326,6 @@ def test_merge_mode_original_measures_as_no_swap_and_reruns_only_what_it_changes
 @pytest.mark.workflow
 def test_a_video_setting_redraws_the_card_but_measures_nothing(finished_run):
     write_config(finished_run, {**SMALL, "video": {"crf": 30}}, name="video.yaml")
-    assert planned_jobs(finished_run, "--configfile", "video.yaml") == {"all": 1, "video": 1, "quality_card": 1}
+    assert planned_jobs(finished_run, "--configfile", "video.yaml") == {
+        "all": 1, "video": 1, "quality_card": 1, "pair_pages": 1,
+    }

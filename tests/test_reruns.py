@@ -20,8 +20,8 @@ pytestmark = pytest.mark.workflow
 
 PAIR = "glasses_to_outdoors"
 SCRIPTS = REPO / "workflow/scripts"
-MERGE_AND_BELOW = {"merge": 1, "video": 1, "quality": 1, "quality_card": 1}
-TRAIN_AND_BELOW = {"train": 1, **MERGE_AND_BELOW}
+MERGE_AND_BELOW = {"merge": 1, "video": 1, "quality": 1, "quality_card": 1, "pair_pages": 1}
+TRAIN_AND_BELOW = {"train": 1, "model_page": 1, **MERGE_AND_BELOW}
 
 
 def only(**jobs: int) -> dict[str, int]:
@@ -90,7 +90,7 @@ def test_comments_and_docstrings_rerun_nothing(run):
 
 def test_quality_code_reruns_only_quality(run):
     change_code(defining(run, "quality", "def measure_pair"))
-    assert planned_jobs(run) == only(quality=1, quality_card=1)
+    assert planned_jobs(run) == only(quality=1, quality_card=1, pair_pages=1)
 
 
 def test_contact_sheet_code_reruns_only_the_sheets(run):
@@ -105,7 +105,7 @@ def test_label_code_reruns_only_the_video(run):
     if upstream:
         pytest.skip(f"{label.name} holds the label code and also code that {', '.join(upstream)} run")
     change_code(label)
-    assert planned_jobs(run) == only(video=1, quality_card=1)
+    assert planned_jobs(run) == only(video=1, quality_card=1, pair_pages=1)
 
 
 def test_merge_code_reruns_merge_and_below_not_training(run):

@@ -81,5 +81,5 @@ def test_swap_makes_the_video_and_more_iterations_continue(tmp_path, clip, capfd
     second = capfd.readouterr()
     assert f"resuming from iteration {ITERATIONS}" in (workdir / "logs" / "train" / f"{PAIR}.log").read_text()
     ran = set(re.findall(r"^(?:local)?rule (\w+):", second.out + second.err, flags=re.M))
-    assert ran == {"train", "merge", "video", "quality", "quality_card", "all"}, ran
+    assert ran == {"train", "model_page", "merge", "video", "quality", "quality_card", "pair_pages", "all"}, ran
     assert f"{video}\nverdict: " in second.out

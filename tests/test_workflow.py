@@ -104,14 +104,15 @@ def test_nothing_to_do_after_a_run(finished_run):
 def test_merge_setting_reruns_merge_and_video_only(finished_run):
     write_config(finished_run, {**SMALL, "merge": {"color_transfer": "none"}}, name="merge_change.yaml")
     assert planned_jobs(finished_run, "--configfile", "merge_change.yaml") == {
-        "all": 1, "merge": 1, "video": 1, "quality": 1, "quality_card": 1,
+        "all": 1, "merge": 1, "video": 1, "quality": 1, "quality_card": 1, "pair_pages": 1,
     }
 
 
 def test_sort_setting_reruns_faceset_sheets_train_merge_video(finished_run):
     write_config(finished_run, {**SMALL, "sort": {"min_face_px": 33}}, name="sort_change.yaml")
     assert planned_jobs(finished_run, "--configfile", "sort_change.yaml") == {
-        "all": 1, "faceset": 2, "sheets": 2, "train": 1, "merge": 1, "video": 1, "quality": 1, "quality_card": 1,
+        "all": 1, "faceset": 2, "sheets": 2, "train": 1, "model_page": 1, "merge": 1, "video": 1, "quality": 1,
+        "quality_card": 1, "pair_pages": 1,
     }
 
 
@@ -120,7 +121,8 @@ def test_curation_sheet_reruns_what_uses_that_video(finished_run):
     sheet = finished_run / "curation" / f"{SOURCE}.tsv"
     sheet.parent.mkdir(exist_ok=True)
     expected = {
-        "all": 1, "faceset": 1, "sheets": 1, "train": 1, "merge": 1, "video": 1, "quality": 1, "quality_card": 1,
+        "all": 1, "faceset": 1, "sheets": 1, "train": 1, "model_page": 1, "merge": 1, "video": 1, "quality": 1,
+        "quality_card": 1, "pair_pages": 1,
     }
     try:
         sheet.write_text(f"face_id\taction\n{faceset['face_id'].iloc[0]}\texclude\n")
@@ -148,7 +150,7 @@ def test_pairs_sharing_videos_and_models_reuse_them(finished_run, clip):
         name="shared.tsv",
     )
     assert planned_jobs(finished_run, "--config", "pairs=shared.tsv") == {
-        "all": 1, "train": 1, "merge": 2, "video": 2, "quality": 2, "quality_card": 2,
+        "all": 1, "train": 1, "model_page": 1, "merge": 2, "video": 2, "quality": 2, "quality_card": 2, "pair_pages": 2,
     }
 
 

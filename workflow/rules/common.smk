@@ -157,11 +157,18 @@ def recipe():
 
 
 def all_videos(wildcards):
-    """Every pair's video and quality, and every video's contact sheets (for review and the report)."""
-    return expand(
-        ["results/pairs/{pair}.mp4", "results/pairs/{pair}/quality.json", "results/pairs/{pair}/quality.html"],
-        pair=PAIRS.index,
-    ) + expand("results/videos/{video}/sheets", video=sorted(VIDEOS))
+    """Every pair's video, quality and pages, every video's contact sheets, and every model's settings
+    page (for review and the report)."""
+    pair_files = ["{pair}.mp4", "{pair}/quality.json", "{pair}/quality.html", "{pair}/player.html"]
+    pair_files.append("{pair}/quality_table.html")
+    models = expand("results/models/{model}/settings.html", model=MODELS)
+    if config["train"].get("from_base"):
+        models.append(f"results/pretrained/{BASE}/settings.html")
+    return (
+        expand([f"results/pairs/{name}" for name in pair_files], pair=PAIRS.index)
+        + expand("results/videos/{video}/sheets", video=sorted(VIDEOS))
+        + models
+    )
 
 
 def video_file(wildcards):
@@ -320,3 +327,77 @@ def quality_inputs(wildcards):
 def quality_gallery(wildcards):
     """The quality.gallery folder of photos, when one is set: its photos join the identification gallery."""
     return [config["quality"]["gallery"]] if config["quality"].get("gallery") else []
+
+
+# ---------------------------------------------------------------- the report (snakemake --report)
+# The report sorts the entries of a section by their labels' text, the first label first. So every
+# entry's first label says what it shows, numbered by its place in these lists: a pair's section
+# opens with its verdict, a model's with its settings. The labels after it name the pair, model
+# and videos (the same throughout a section, so the report makes no toggle of them).
+PAIR_ENTRIES = (
+    "verdict and quality figures",
+    "swapped video (synthetic)",
+    "destination / swap faces",
+    "quality over the clip",
+    "quality of each face",
+    "quality of each face (CSV)",
+)
+MODEL_ENTRIES = ("settings it trained with", "training preview", "loss over training")
+
+
+def numbered(entries, shows):
+    return f"{entries.index(shows) + 1}. {shows}"
+
+
+def pair_section(wildcards):
+    """A pair's section of the report: the pair and its verdict (quality.json, read when the report
+    is made)."""
+    try:
+        verdict = json.loads(Path(f"results/pairs/{wildcards.pair}/quality.json").read_text())["verdict"]
+    except (OSError, ValueError, KeyError):
+        return wildcards.pair  # not measured yet
+    return f"{wildcards.pair}: verdict {verdict}"
+
+
+def pair_labels(shows):
+    """The labels of a pair's entry: what it shows (one of PAIR_ENTRIES), the pair, its model and videos."""
+    shows = numbered(PAIR_ENTRIES, shows)
+
+    def labels(wildcards):
+        pair = PAIRS.loc[wildcards.pair]
+        return {
+            "shows": shows,
+            "pair": wildcards.pair,
+            "model": pair["model"],
+            "source": pair["source_video"],
+            "destination": pair["destination_video"],
+        }
+
+    return labels
+
+
+def trained(wildcards):
+    """(name, whether it is the shared base) of a model's entry: train's {model}, pretrain's {base},
+    or model_page's {folder}/{name}."""
+    if wildcards.get("folder"):
+        return wildcards.name, wildcards.folder == "pretrained"
+    return (wildcards.base, True) if wildcards.get("base") else (wildcards.model, False)
+
+
+def model_section(wildcards):
+    name, base = trained(wildcards)
+    return f"{name} (shared base)" if base else name
+
+
+def model_labels(shows):
+    """The labels of a model's entry: what it shows (one of MODEL_ENTRIES), the model and its videos."""
+    shows = numbered(MODEL_ENTRIES, shows)
+
+    def labels(wildcards):
+        name, base = trained(wildcards)
+        if base:
+            return {"shows": shows, "model": f"{name} (shared base)", "trained on": ", ".join(sorted(PRETRAIN_VIDEOS))}
+        source, destinations = model_videos(name)
+        return {"shows": shows, "model": name, "source": source, "destinations": ", ".join(destinations)}
+
+    return labels

@@ -32,9 +32,11 @@ rule sheets:
     output:
         sheets=report(
             directory("results/videos/{video}/sheets"),
-            patterns=["{page}.png"],
+            patterns=["page-{page}.png"],
             caption="../report/faceset.rst",
             category="Face sets",
+            subcategory="{video}",
+            labels={"shows": "contact sheet {page}", "video": "{video}"},
         ),
     log:
         "logs/sheets/{video}.log",

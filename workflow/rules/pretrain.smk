@@ -9,9 +9,21 @@ rule pretrain:
         unpack(pretrain_inputs),
     output:
         model="results/pretrained/{base}/model.safetensors",
-        preview=report("results/pretrained/{base}/preview.jpg", caption="../report/preview.rst", category="Models"),
+        preview=report(
+            "results/pretrained/{base}/preview.jpg",
+            caption="../report/preview.rst",
+            category="Models",
+            subcategory=model_section,
+            labels=model_labels("training preview"),
+        ),
         history="results/pretrained/{base}/loss.csv",
-        plot=report("results/pretrained/{base}/loss.png", caption="../report/loss.rst", category="Models"),
+        plot=report(
+            "results/pretrained/{base}/loss.png",
+            caption="../report/loss.rst",
+            category="Models",
+            subcategory=model_section,
+            labels=model_labels("loss over training"),
+        ),
     log:
         "logs/pretrain/{base}.log",
     benchmark:

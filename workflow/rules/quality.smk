@@ -1,8 +1,4 @@
-# Measured swap quality per pair, and the page of each pair in `snakemake --report`.
-
-
-# The report's front page (a global directive; it lives here beside the report's per-pair pages).
-report: "../report/workflow.rst"
+# Measured swap quality per pair, and the pair's verdict page in `snakemake --report`.
 
 
 rule quality:
@@ -19,22 +15,22 @@ rule quality:
             "results/pairs/{pair}/quality.csv",
             caption="../report/quality_table.rst",
             category="Pairs",
-            subcategory="{pair}",
-            labels={"pair": "{pair}", "figure": "per-face table"},
+            subcategory=pair_section,
+            labels=pair_labels("quality of each face (CSV)"),
         ),
         plot=report(
             "results/pairs/{pair}/quality.png",
             caption="../report/quality_plot.rst",
             category="Pairs",
-            subcategory="{pair}",
-            labels={"pair": "{pair}", "figure": "quality over time"},
+            subcategory=pair_section,
+            labels=pair_labels("quality over the clip"),
         ),
         strip=report(
             "results/pairs/{pair}/strip.jpg",
             caption="../report/strip.rst",
             category="Pairs",
-            subcategory="{pair}",
-            labels={"pair": "{pair}", "figure": "destination / swap"},
+            subcategory=pair_section,
+            labels=pair_labels("destination / swap faces"),
         ),
     log:
         "logs/quality/{pair}.log",
@@ -69,8 +65,8 @@ rule quality_card:
             "results/pairs/{pair}/quality.html",
             caption="../report/quality_card.rst",
             category="Pairs",
-            subcategory="{pair}",
-            labels={"pair": "{pair}", "figure": "quality figures"},
+            subcategory=pair_section,
+            labels=pair_labels("verdict and quality figures"),
         ),
     log:
         "logs/quality_card/{pair}.log",

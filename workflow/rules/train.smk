@@ -9,9 +9,21 @@ rule train:
         unpack(train_inputs),
     output:
         model="results/models/{model}/model.safetensors",
-        preview=report("results/models/{model}/preview.jpg", caption="../report/preview.rst", category="Models"),
+        preview=report(
+            "results/models/{model}/preview.jpg",
+            caption="../report/preview.rst",
+            category="Models",
+            subcategory=model_section,
+            labels=model_labels("training preview"),
+        ),
         history="results/models/{model}/loss.csv",
-        plot=report("results/models/{model}/loss.png", caption="../report/loss.rst", category="Models"),
+        plot=report(
+            "results/models/{model}/loss.png",
+            caption="../report/loss.rst",
+            category="Models",
+            subcategory=model_section,
+            labels=model_labels("loss over training"),
+        ),
     log:
         "logs/train/{model}.log",
     benchmark:

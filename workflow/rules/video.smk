@@ -4,7 +4,8 @@ rule video:
         unpack(video_inputs),
         merge_report="results/pairs/{pair}/merge.json",
     output:
-        video=report("results/pairs/{pair}.mp4", caption="../report/video.rst", category="Videos"),
+        # In the report inside its pair's player page (rule pair_pages), not as a download of its own.
+        video="results/pairs/{pair}.mp4",
         provenance="results/pairs/{pair}.provenance.json",
     log:
         "logs/video/{pair}.log",

@@ -4,7 +4,6 @@ and quality.html (the verdict first, in words, then the figures, the ceiling and
 from __future__ import annotations
 
 import html
-import json
 from pathlib import Path
 
 import cv2
@@ -12,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from swaplib.core.atomic import atomic_path
-from swaplib.core.errors import SwaplibError
+from swaplib.core.html import read_json, rows, text, write_page
 from swaplib.core.images import frame_files, read_image, write_image
 from swaplib.quality.figures import FIGURES
 from swaplib.tables.faces import read_faces
@@ -90,23 +89,6 @@ def comparison_strip(frames_dir, merged_dir, faces_table, path, count: int = 6, 
 # --------------------------------------------------------------------------- quality.html
 
 
-def _text(value) -> str:
-    if value is None:
-        return "n/a"
-    return json.dumps(value) if isinstance(value, (dict, list)) else str(value)
-
-
-def _rows(items: dict) -> str:
-    return "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_text(v))}</td></tr>" for k, v in items.items())
-
-
-def _read_json(path) -> dict:
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, ValueError) as exc:
-        raise SwaplibError(f"{path}: cannot read JSON ({exc})") from None
-
-
 def _verdict_section(quality: dict) -> str:
     word = quality.get("verdict", "n/a")
     lines = [f"<p class='verdict'><b>Verdict: {html.escape(str(word))}.</b> "
@@ -122,13 +104,13 @@ def _verdict_section(quality: dict) -> str:
 
 def _figure_table(quality: dict) -> str:
     ceiling = quality.get("ceiling", {})
-    rows = "".join(
-        f"<tr><th>{name}</th><td>{html.escape(_text(quality.get(name)))}</td>"
-        f"<td>{html.escape(_text(ceiling.get(name)))}</td><td>{html.escape(meaning)}</td></tr>"
+    lines = "".join(
+        f"<tr><th>{name}</th><td>{html.escape(text(quality.get(name)))}</td>"
+        f"<td>{html.escape(text(ceiling.get(name)))}</td><td>{html.escape(meaning)}</td></tr>"
         for name, meaning in FIGURES.items() if name != "verdict"
     )
     return ("<table class='quality'><tr><th>figure</th><th>swap</th><th>ceiling (the source's own faces)</th>"
-            f"<th>meaning</th></tr>{rows}</table>")
+            f"<th>meaning</th></tr>{lines}</table>")
 
 
 def _credentials_rows(provenance: dict) -> dict:
@@ -146,7 +128,7 @@ def _credentials_rows(provenance: dict) -> dict:
 def write_card(quality_json, provenance_json, out_html, *, title: str) -> None:
     """A self-contained HTML page: the verdict, the quality figures beside their ceiling, the merge settings
     and the video's provenance, with its C2PA manifest's summary."""
-    quality, provenance = _read_json(quality_json), _read_json(provenance_json)
+    quality, provenance = read_json(quality_json), read_json(provenance_json)
     credentials = _credentials_rows(provenance)
     provenance = {k: v for k, v in provenance.items() if k != "content_credentials"}  # it has a table of its own
     counts = {k: quality.get(k) for k in ("frames", "frames_with_face", "frames_swapped", "faces", "faces_swapped",
@@ -154,28 +136,14 @@ def write_card(quality_json, provenance_json, out_html, *, title: str) -> None:
     counts.update({f"identity {k}": v for k, v in quality.get("identities", {}).items()})
     sections = [
         ("Quality", _figure_table(quality)),
-        ("Thresholds of the verdict", f"<table>{_rows(quality.get('thresholds', {}))}</table>"),
-        ("Gallery (nearest identity of each swapped face)", f"<table>{_rows(quality.get('gallery', {}))}</table>"),
-        ("Counts", f"<table>{_rows(counts)}</table>"),
-        ("Merge settings", f"<table>{_rows(quality.get('merge', {}))}</table>"),
-        ("Models used to measure", f"<table>{_rows(quality.get('models', {}))}</table>"),
-        ("Provenance of the video (synthetic)", f"<table>{_rows(provenance)}</table>"),
+        ("Thresholds of the verdict", f"<table>{rows(quality.get('thresholds', {}))}</table>"),
+        ("Gallery (nearest identity of each swapped face)", f"<table>{rows(quality.get('gallery', {}))}</table>"),
+        ("Counts", f"<table>{rows(counts)}</table>"),
+        ("Merge settings", f"<table>{rows(quality.get('merge', {}))}</table>"),
+        ("Models used to measure", f"<table>{rows(quality.get('models', {}))}</table>"),
+        ("Provenance of the video (synthetic)", f"<table>{rows(provenance)}</table>"),
         ("Content Credentials (C2PA manifest in the video; swaplib verify checks it)",
-         f"<table>{_rows(credentials)}</table>"),
+         f"<table>{rows(credentials)}</table>"),
     ]
     body = _verdict_section(quality) + "".join(f"<h2>{html.escape(name)}</h2>{content}" for name, content in sections)
-    page = (
-        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
-        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head>"
-        f"<body><h1>{html.escape(title)}</h1>{body}</body></html>\n"
-    )
-    with atomic_path(out_html) as tmp:
-        tmp.write_text(page, encoding="utf-8")
-
-
-# Inline: the page is shown offline inside the report, so it may load nothing.
-_CSS = (
-    "body{font-family:sans-serif;margin:1.5em;color:#222}h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.4em}"
-    "table{border-collapse:collapse}th,td{border:1px solid #ccc;padding:3px 8px;text-align:left;font-size:0.9em}"
-    "th{background:#f3f3f3}.verdict{font-size:1.2em;padding:6px;background:#eef}.warning{color:#a40}"
-)
+    write_page(out_html, title, body)
