@@ -29,6 +29,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/merge.smk"
 include: "workflow/rules/video.smk"
 include: "workflow/rules/quality.smk"
+include: "workflow/rules/xseg.smk"
 
 
 # Jobs of seconds run in the snakemake that plans the run, never as cluster jobs (profiles/slurm);

@@ -70,6 +70,7 @@ UNTRACKED = {
         "device",
         "channels_last",
     ),
+    "xseg": ("save_every", "device"),
 }
 # Settings added after runs were made, at the value that does what the code did before they existed:
 # left out of `settings` at that value, so that a run made before them reruns nothing.
@@ -83,6 +84,7 @@ LOCATIONS = {
     "extract": ("references",),  # {video: photo}: each video's photo is an input of its faces job
     "curation": ("dir",),
     "merge": ("overrides_dir",),
+    "xseg": ("labels_dir",),
 }
 
 
@@ -136,11 +138,15 @@ def recipe():
 
 
 def all_videos(wildcards):
-    """Every pair's video and quality, and every video's contact sheets (for review and the report)."""
-    return expand(
+    """Every pair's video and quality, and every video's contact sheets (for review and the report);
+    with xseg.enabled, every video's masks too."""
+    targets = expand(
         ["results/pairs/{pair}.mp4", "results/pairs/{pair}/quality.json", "results/pairs/{pair}/quality.html"],
         pair=PAIRS.index,
     ) + expand("results/videos/{video}/sheets", video=sorted(VIDEOS))
+    if config["xseg"]["enabled"]:
+        targets += expand("results/videos/{video}/masks", video=sorted(VIDEOS))
+    return targets
 
 
 def video_file(wildcards):
@@ -286,3 +292,57 @@ def quality_inputs(wildcards):
 def quality_gallery(wildcards):
     """The quality.gallery folder of photos, when one is set: its photos join the identification gallery."""
     return [config["quality"]["gallery"]] if config["quality"].get("gallery") else []
+
+
+# ---------------------------------------------------------------- learned segmentation (xseg)
+
+
+def xseg_videos():
+    """The videos whose faces the segmentation model learns: xseg.videos, or every video."""
+    named = config["xseg"]["videos"]
+    unknown = sorted(set(named) - set(VIDEOS))
+    if unknown:
+        raise WorkflowError(
+            f"swaplib: config.yaml: xseg.videos names {', '.join(unknown)}, which the sheet does not "
+            f"have; videos: {', '.join(sorted(VIDEOS))}"
+        )
+    return sorted(named) if named else sorted(VIDEOS)
+
+
+def xseg_label_files(video):
+    """A video's label files (labels/{video}/*.json|png, as swaplib.xseg.labels reads them): inputs,
+    so adding, editing or removing one retrains the segmentation model and what uses it."""
+    folder = Path(config["xseg"]["labels_dir"]) / video
+    if not folder.is_dir():
+        return []
+    return sorted(
+        str(path)
+        for path in folder.iterdir()
+        if path.suffix.lower() in (".json", ".png") and not path.name.startswith(".")
+    )
+
+
+def xseg_train_inputs(wildcards):
+    videos = xseg_videos()
+    return {
+        "tables": expand("results/videos/{video}/faces.parquet", video=videos),
+        "faces": expand("results/videos/{video}/faces", video=videos),
+        "labels": [path for video in videos for path in xseg_label_files(video)],
+    }
+
+
+def xseg_sources(wildcards):
+    """Each training video's table, crops and labels folder, for the job (not a rerun trigger: the
+    files are its inputs)."""
+    folder = Path(config["xseg"]["labels_dir"])
+    return SimpleNamespace(
+        videos=[
+            {
+                "name": video,
+                "table": f"results/videos/{video}/faces.parquet",
+                "faces": f"results/videos/{video}/faces",
+                "labels": str(folder / video),
+            }
+            for video in xseg_videos()
+        ]
+    )
