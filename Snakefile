@@ -30,6 +30,7 @@ include: "workflow/rules/merge.smk"
 include: "workflow/rules/video.smk"
 include: "workflow/rules/quality.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/xseg.smk"
 
 
 # Jobs of seconds run in the snakemake that plans the run, never as cluster jobs (profiles/slurm);

@@ -20,7 +20,7 @@ LAYERS = [
     ("extract", "video", "model"),
     ("sort",),
     ("train", "merge"),
-    ("quality",),
+    ("quality", "xseg"),  # xseg trains with the training state folder, so it sits above train
     ("report",),  # the report's pages: of every stage's outputs
     ("sheet", "status"),  # status reads every stage's outputs and serves only the command line
     ("swap",),
@@ -30,7 +30,7 @@ LAYERS = [
 RANK = {package: rank for rank, layer in enumerate(LAYERS) for package in layer}
 # Packages whose __init__ is light (a docstring, at most its own modules): importing any module of
 # the package runs its __init__, which so joins that module's code hash.
-LIGHT_PACKAGES = ("core", "tables", "extract", "extract.detect", "sort", "merge")
+LIGHT_PACKAGES = ("core", "tables", "extract", "extract.detect", "sort", "merge", "xseg")
 
 
 def top(name: str) -> str:

@@ -70,6 +70,7 @@ UNTRACKED = {
         "device",
         "channels_last",
     ),
+    "xseg": ("save_every", "device"),
 }
 # Settings added after runs were made, at the value that does what the code did before they existed:
 # left out of `settings` at that value, so that a run made before them reruns nothing.
@@ -101,6 +102,7 @@ LOCATIONS = {
     "extract": ("references",),  # {video: photo}: each video's photo is an input of its faces job
     "curation": ("dir",),
     "merge": ("overrides_dir",),
+    "xseg": ("labels_dir",),
 }
 
 
@@ -158,17 +160,20 @@ def recipe():
 
 def all_videos(wildcards):
     """Every pair's video, quality and pages, every video's contact sheets, and every model's settings
-    page (for review and the report)."""
+    page (for review and the report); with xseg.enabled, every video's masks too."""
     pair_files = ["{pair}.mp4", "{pair}/quality.json", "{pair}/quality.html", "{pair}/player.html"]
     pair_files.append("{pair}/quality_table.html")
     models = expand("results/models/{model}/settings.html", model=MODELS)
     if config["train"].get("from_base"):
         models.append(f"results/pretrained/{BASE}/settings.html")
-    return (
+    targets = (
         expand([f"results/pairs/{name}" for name in pair_files], pair=PAIRS.index)
         + expand("results/videos/{video}/sheets", video=sorted(VIDEOS))
         + models
     )
+    if config["xseg"]["enabled"]:
+        targets += expand("results/videos/{video}/masks", video=sorted(VIDEOS))
+    return targets
 
 
 def video_file(wildcards):
@@ -401,3 +406,57 @@ def model_labels(shows):
         return {"shows": shows, "model": name, "source": source, "destinations": ", ".join(destinations)}
 
     return labels
+
+
+# ---------------------------------------------------------------- learned segmentation (xseg)
+
+
+def xseg_videos():
+    """The videos whose faces the segmentation model learns: xseg.videos, or every video."""
+    named = config["xseg"]["videos"]
+    unknown = sorted(set(named) - set(VIDEOS))
+    if unknown:
+        raise WorkflowError(
+            f"swaplib: config.yaml: xseg.videos names {', '.join(unknown)}, which the sheet does not "
+            f"have; videos: {', '.join(sorted(VIDEOS))}"
+        )
+    return sorted(named) if named else sorted(VIDEOS)
+
+
+def xseg_label_files(video):
+    """A video's label files (labels/{video}/*.json|png, as swaplib.xseg.labels reads them): inputs,
+    so adding, editing or removing one retrains the segmentation model and what uses it."""
+    folder = Path(config["xseg"]["labels_dir"]) / video
+    if not folder.is_dir():
+        return []
+    return sorted(
+        str(path)
+        for path in folder.iterdir()
+        if path.suffix.lower() in (".json", ".png") and not path.name.startswith(".")
+    )
+
+
+def xseg_train_inputs(wildcards):
+    videos = xseg_videos()
+    return {
+        "tables": expand("results/videos/{video}/faces.parquet", video=videos),
+        "faces": expand("results/videos/{video}/faces", video=videos),
+        "labels": [path for video in videos for path in xseg_label_files(video)],
+    }
+
+
+def xseg_sources(wildcards):
+    """Each training video's table, crops and labels folder, for the job (not a rerun trigger: the
+    files are its inputs)."""
+    folder = Path(config["xseg"]["labels_dir"])
+    return SimpleNamespace(
+        videos=[
+            {
+                "name": video,
+                "table": f"results/videos/{video}/faces.parquet",
+                "faces": f"results/videos/{video}/faces",
+                "labels": str(folder / video),
+            }
+            for video in xseg_videos()
+        ]
+    )
