@@ -48,9 +48,22 @@ def load_video(table: str | Path, faces_dir: str | Path, labels_dir: str | Path 
     return XSegData(images, masks, [f"{name}/{face_id}" for face_id in faces["face_id"]], labelled)
 
 
+def labelled_only(part: XSegData, name: str) -> XSegData:
+    """A video the user labelled learns from its labelled faces alone: its other faces' hulls would
+    teach the occluder the user outlined (a microphone, a hand that stays) as face on every other
+    frame, outvoting the few outlines."""
+    keep = np.flatnonzero(part.labelled)
+    if not len(keep) or len(keep) == len(part):
+        return part
+    log.info("xseg data: %s: %d labelled faces; its %d unlabelled faces are left out (their hulls would "
+             "contradict the outlines)", name, len(keep), len(part) - len(keep))
+    return XSegData(part.images[keep], part.masks[keep], [part.ids[i] for i in keep], part.labelled[keep])
+
+
 def load_sources(sources: list[dict], resolution: int) -> XSegData:
     """All videos' faces together. sources: {"name", "table", "faces", "labels" (a folder or None)}."""
-    parts = [load_video(s["table"], s["faces"], s.get("labels"), resolution, s["name"]) for s in sources]
+    parts = [labelled_only(load_video(s["table"], s["faces"], s.get("labels"), resolution, s["name"]), s["name"])
+             for s in sources]
     if not parts or not sum(len(p) for p in parts):
         raise SwaplibError("xseg: no kept faces to learn from in " + (", ".join(s["name"] for s in sources) or
                            "no video"))
@@ -91,10 +104,18 @@ def sample(data: XSegData, i: int, rng: np.random.Generator, occlusion: float) -
     return np.clip(image, 0, 1).astype(np.float32), mask
 
 
-def batch(data: XSegData, i: int, seed: int, size: int, occlusion: float) -> tuple[np.ndarray, np.ndarray]:
-    """Batch i: (images (B, 3, R, R) float32, masks (B, 1, R, R) float32), from (seed, i) alone."""
+def batch(data: XSegData, i: int, seed: int, size: int, occlusion: float,
+          labelled_share: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Batch i: (images (B, 3, R, R) float32, masks (B, 1, R, R) float32), from (seed, i) alone.
+
+    labelled_share: where some faces carry the user's labels, each sample is one of them with this
+    probability (a few dozen outlines among thousands of hulls would otherwise be rarely seen)."""
     rng = np.random.default_rng([seed, i])
     picks = rng.integers(len(data), size=size)
+    labelled = np.flatnonzero(data.labelled)
+    if labelled_share and len(labelled):
+        chosen = rng.random(size) < labelled_share
+        picks[chosen] = labelled[rng.integers(len(labelled), size=int(chosen.sum()))]
     pairs = [sample(data, int(k), rng, occlusion) for k in picks]
     images = np.stack([p[0] for p in pairs]).transpose(0, 3, 1, 2)
     masks = np.stack([p[1] for p in pairs])[:, None]

@@ -20,6 +20,7 @@ class XSegSettings:
     batch_size: int = 16
     lr: float = 0.001  # Adam's learning rate
     occlusion: float = 0.6  # share of training samples given a synthetic occluder
+    labelled_share: float = 0.5  # share of samples drawn from the user's labelled faces, where there are any
     seed: int = 0
     save_every: int = 500  # checkpoint interval (changes no output)
     device: str = "auto"  # auto (a CUDA GPU if there is one, else cpu), cpu, cuda, cuda:1 (changes no output)
@@ -39,6 +40,7 @@ class XSegSettings:
             "batch_size": is_whole(self.batch_size) and self.batch_size >= 1,
             "lr": is_number(self.lr) and self.lr > 0,
             "occlusion": is_number(self.occlusion) and 0 <= self.occlusion <= 1,
+            "labelled_share": is_number(self.labelled_share) and 0 <= self.labelled_share <= 1,
             "seed": is_whole(self.seed),
             "save_every": is_whole(self.save_every) and self.save_every >= 0,
         }

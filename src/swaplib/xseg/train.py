@@ -122,7 +122,7 @@ class XSegTrainer:
     def step(self) -> str | None:
         """One optimizer step on the next batch; None when taken, else why not (a rollback is due)."""
         s = self.s
-        images, masks = batch(self.data, self.iteration, s.seed, s.batch_size, s.occlusion)
+        images, masks = batch(self.data, self.iteration, s.seed, s.batch_size, s.occlusion, s.labelled_share)
         self.opt.zero_grad(set_to_none=True)
         loss = self.loss(images, masks)
         value = float(loss.detach())
