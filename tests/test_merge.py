@@ -30,6 +30,7 @@ from swaplib.model import PRECISIONS, build_model, load_model
 from swaplib.model import save_model as write_model
 from swaplib.tables.faces import landmarks_array, matrices_array, read_faces
 from swaplib.train.settings import model_config
+from swaplib.xseg.model import XSegConfig, XSegNet
 
 FACELESS = (2, 4)  # frames whose face is painted over: they must pass through unchanged
 
@@ -77,7 +78,13 @@ def predicted_frame(scene):
     table = read_faces(scene / "faces.parquet")
     frame = cv2.imread(str(scene / "frames" / "000000.png"))
     faces = frame_faces(frame, table[table["frame"] == 0], model.cfg.resolution)
-    predict_faces(model, faces, dst_masks=True, device="cpu")
+    torch.manual_seed(0)
+    xseg = XSegNet(XSegConfig(resolution=32, width=4)).eval()  # untrained, leaning to "face" (about 0.95)
+    with torch.no_grad():  # so that the product of all four masks stays above seamless clone's 0.1
+        xseg.out.weight.mul_(0.1)
+        xseg.out.bias.fill_(3.0)
+    predict_faces(model, faces, dst_masks=True, device="cpu", xseg=xseg, xseg_prd=True)
+    assert faces[0].xseg_dst.shape == faces[0].xseg_prd.shape == faces[0].prd_mask.shape
     return frame, faces
 
 
@@ -284,6 +291,42 @@ def test_learned_masks_refuse_a_model_whose_mask_decoder_was_not_trained(scene, 
                                            "not trained"):
         merge_video(scene / "frames", scene / "faces.parquet", untrained, tmp_path / "m", mask="learned-prd")
     merge_video(scene / "frames", scene / "faces.parquet", untrained, tmp_path / "m", mask="dst")  # fine
+
+
+def save_xseg(path, logit: float):
+    """A segmentation model file whose mask is sigmoid(logit) on every pixel: all face or no face."""
+    xseg = XSegNet(XSegConfig(resolution=32, width=4))
+    with torch.no_grad():
+        xseg.out.weight.zero_()
+        xseg.out.bias.fill_(logit)
+    write_model(path, xseg, iterations=7)
+    return path
+
+
+def test_xseg_masks_come_from_the_segmentation_model_file(scene, tmp_path):
+    face_everywhere = save_xseg(tmp_path / "all.safetensors", 20)
+    no_face = save_xseg(tmp_path / "none.safetensors", -20)
+    full = run(scene, tmp_path / "full", mask="full")
+    for kind in ("xseg-dst", "xseg-prd", "xseg-prd*xseg-dst"):  # all face: the whole square, as `full`
+        report = run(scene, tmp_path / kind, mask=kind, xseg_model=face_everywhere)
+        assert report["xseg_model"]["iterations"] == 7 and report["swapped"] == full["swapped"] == 4
+        for name in ("000000.png", "000003.png"):
+            assert np.array_equal(image(tmp_path / kind / name), image(tmp_path / "full" / name)), (kind, name)
+    report = run(scene, tmp_path / "none", mask="xseg-dst", xseg_model=no_face)  # no face: nothing swapped
+    assert report["swapped"] == 0 and {f["reason"][:10] for f in report["failures"]} == {"empty mask"}
+    assert np.array_equal(image(tmp_path / "none/000000.png"), image(scene / "frames/000000.png"))
+
+
+def test_xseg_masks_without_a_segmentation_model_stop_naming_the_setting(scene, tmp_path):
+    with pytest.raises(SwaplibError, match="merge mask 'xseg-dst' uses the XSeg masks.*xseg.enabled: true"):
+        merge_video(scene / "frames", scene / "faces.parquet", scene / "model.safetensors", tmp_path / "m",
+                    mask="xseg-dst")
+    sheet = tmp_path / "overrides.tsv"  # a frame range asking for it is the same
+    sheet.write_text("first_frame\tlast_frame\tsetting\tvalue\n3\t4\tmask\txseg-prd*xseg-dst\n")
+    with pytest.raises(SwaplibError, match="merge mask 'xseg-prd\\*xseg-dst' uses the XSeg masks"):
+        merge_video(scene / "frames", scene / "faces.parquet", scene / "model.safetensors", tmp_path / "m",
+                    overrides=sheet)
+    assert not (tmp_path / "m").exists()
 
 
 def test_a_model_of_another_face_type_stops_with_both_named(scene, tmp_path):

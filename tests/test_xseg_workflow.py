@@ -1,12 +1,17 @@
 """The xseg rules through real Snakemake on a very small run: off by default (nothing of it is
 planned), on: a model and every video's masks; a labels file added, edited or removed reruns the
-segmentation model and the masks and nothing else; its untracked settings rerun nothing."""
+segmentation model and the masks and nothing else; its untracked settings rerun nothing. With
+train.masks xseg and merge.mask xseg-dst, a tiny swap model trains on the masks and merges through
+the model, and a label reruns exactly what uses them; with xseg off, both stop naming the setting."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import time
 
+import cv2
+import numpy as np
 import pytest
 
 from workflow_support import copy_run, make_workdir, planned_jobs, snakemake, write_config, write_sheet
@@ -83,3 +88,80 @@ def test_a_bad_label_file_stops_the_job_with_its_name(xseg_run, tmp_path):
     log = (run / "logs/xseg_train/faces.log").read_text()
     assert proc.returncode != 0
     assert "labels/lp_d12_man_glasses_talking/000000.json: shape 1 (hand): a polygon needs at least 3 points" in log
+
+
+# --------------------------------------------------------------- training and merging with the masks
+
+TRAIN = {"preset": "tiny", "iterations": 2, "batch_size": 2, "save_every": 2}
+MERGED = "results/pairs/p/merged"
+WITH_XSEG = {**SMALL, "xseg": XSEG, "train": {**TRAIN, "masks": "xseg"}, "merge": {"mask": "xseg-dst"}}
+
+
+@pytest.fixture(scope="module")
+def merged_run(xseg_run, tmp_path_factory):
+    """The xseg run, then a tiny swap model trained on the XSeg masks and merged with mask xseg-dst."""
+    run = copy_run(xseg_run, tmp_path_factory.mktemp("xseg_merge"))
+    write_config(run, WITH_XSEG)
+    assert planned_jobs(run, "--", MERGED) == {"faceset": 2, "train": 1, "merge": 1}  # the masks are made already
+    snakemake(run, MERGED)
+    return run
+
+
+def test_train_masks_xseg_and_merge_mask_xseg_dst_run_end_to_end(merged_run):
+    log = (merged_run / "logs/train/p.log").read_text()
+    assert "face masks: the segmentation model's (train.masks xseg)" in log
+    report = json.loads((merged_run / "results/pairs/p/merge.json").read_text())
+    assert report["settings"]["mask"] == "xseg-dst" and report["swapped"] > 0
+    assert report["xseg_model"]["path"] == "results/xseg/faces/model.safetensors"
+    # mask dst reruns the merge only, and paints other pixels
+    write_config(merged_run, {**WITH_XSEG, "merge": {"mask": "dst"}}, name="dst.yaml")
+    assert planned_jobs(merged_run, "--configfile", "dst.yaml", "--", MERGED) == {"merge": 1}
+    kept = merged_run / "merged_xseg"
+    shutil.copytree(merged_run / MERGED, kept)
+    snakemake(merged_run, "--configfile", "dst.yaml", "--", MERGED)
+    name = sorted(p.name for p in kept.glob("*.png"))[0]
+    differ = np.abs(cv2.imread(str(kept / name)).astype(int) - cv2.imread(str(merged_run / MERGED / name))).max(2)
+    assert (differ > 8).sum() > 100
+
+
+def test_labels_rerun_xseg_its_masks_and_what_uses_them_only(merged_run, tmp_path):
+    run = copy_run(merged_run, tmp_path)
+    label = run / "labels" / DESTINATION / "000000.json"
+    label.parent.mkdir(parents=True)
+
+    def outline(size):
+        time.sleep(1)  # Snakemake compares modification times
+        label.write_text(json.dumps({"shapes": [{"label": "hand", "points": [[0, 0], [size, 0], [size, size]]}]}))
+
+    outline(200)  # trained and merged with the masks: all of it
+    assert planned_jobs(run, "--", MERGED) == {"xseg_train": 1, "xseg_masks": 2, "train": 1, "merge": 1}
+    write_config(run, {**WITH_XSEG, "train": TRAIN}, name="hull.yaml")  # trained on the hulls: no training
+    snakemake(run, "--configfile", "hull.yaml", "--", MERGED)
+    outline(100)
+    assert planned_jobs(run, "--configfile", "hull.yaml", "--", MERGED) == {"xseg_train": 1, "merge": 1}
+    write_config(run, {**WITH_XSEG, "train": TRAIN, "merge": {"mask": "dst"}}, name="neither.yaml")
+    snakemake(run, "--configfile", "neither.yaml", "--", MERGED)
+    outline(50)  # neither: nothing
+    assert planned_jobs(run, "--configfile", "neither.yaml", "--", MERGED) == {}
+
+
+def test_xseg_masks_with_xseg_off_stop_naming_the_setting(merged_run, tmp_path):
+    for name, overrides, message in (
+        ("merge.yaml", {**SMALL, "train": TRAIN, "merge": {"mask": "xseg-prd*xseg-dst"}},
+         "merge mask 'xseg-prd*xseg-dst' (pair p) uses the XSeg masks; set xseg.enabled: true"),
+        ("train.yaml", {**SMALL, "train": {**TRAIN, "masks": "xseg"}},
+         "train.masks xseg trains on the XSeg masks; set xseg.enabled: true"),
+    ):
+        write_config(merged_run, overrides, name=name)
+        proc = snakemake(merged_run, "--configfile", name, "--dry-run", "--", MERGED, check=False)
+        assert proc.returncode != 0 and message in proc.stdout + proc.stderr, name
+    sheet = merged_run / "merge" / "p.tsv"  # a frame range asking for it is the same
+    sheet.parent.mkdir(exist_ok=True)
+    sheet.write_text("first_frame\tlast_frame\tsetting\tvalue\n0\t2\tmask\txseg-dst\n")
+    try:
+        write_config(merged_run, {**SMALL, "train": TRAIN}, name="sheet.yaml")
+        proc = snakemake(merged_run, "--configfile", "sheet.yaml", "--dry-run", "--", MERGED, check=False)
+        output = proc.stdout + proc.stderr
+        assert proc.returncode != 0 and "merge mask 'xseg-dst' (pair p) uses the XSeg masks" in output
+    finally:
+        sheet.unlink()

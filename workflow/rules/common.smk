@@ -88,6 +88,7 @@ ADDED_OFF = {
         "true_face_power": 0,
         "inter_dims": None,
         "morph_factor": None,
+        "masks": "hull",
     },
     "merge": {"morph_factor": 1.0},
 }
@@ -226,6 +227,11 @@ def train_inputs(wildcards):
     }
     if config["train"].get("from_base"):
         inputs["base"] = f"results/pretrained/{BASE}/model.safetensors"
+    if config["train"].get("masks") == "xseg":  # labels edited: XSeg, its masks, then this training rerun
+        if not config["xseg"]["enabled"]:
+            raise WorkflowError("swaplib: train.masks xseg trains on the XSeg masks; set xseg.enabled: true")
+        inputs["src_masks"] = f"results/videos/{source}/masks"
+        inputs["dst_masks"] = expand("results/videos/{video}/masks", video=destinations)
     return inputs
 
 
@@ -246,7 +252,7 @@ PRETRAIN_SETS = (
     "gan_power",
     "true_face_power",
 )
-NOT_THE_BASES = ("iterations", "max_minutes", "pretrain", "from_base", *PRETRAIN_SETS, *ONLY_WITH["train"])
+NOT_THE_BASES = ("iterations", "max_minutes", "pretrain", "from_base", "masks", *PRETRAIN_SETS, *ONLY_WITH["train"])
 ARCHITECTURE = ("archi", "resolution", "ae_dims", "e_dims", "d_dims", "d_mask_dims", "inter_dims", "morph_factor")
 
 
@@ -281,15 +287,38 @@ def merge_overrides(wildcards):
     return [str(path)] if path.exists() else []
 
 
+def merge_masks(wildcards):
+    """The mask kinds a pair's merge uses: merge.mask and the mask rows of its overrides sheet (whose
+    cells the merge job checks in full)."""
+    kinds = {config["merge"]["mask"]}
+    for path in merge_overrides(wildcards):
+        for line in Path(path).read_text(encoding="utf-8", errors="replace").splitlines():
+            cells = [cell.strip() for cell in line.split("\t")]
+            if len(cells) == 4 and cells[2] == "mask":
+                kinds.add(cells[3])
+    return kinds
+
+
 def merge_inputs(wildcards):
+    """A pair's destination frames and faces and its model; the segmentation model too where a mask
+    kind uses it (so that a labels file edited reruns the merge through it)."""
     pair = PAIRS.loc[wildcards.pair]
     video = pair["destination_video"]
-    return {
+    inputs = {
         "frames": f"results/videos/{video}/frames",
         "info": f"results/videos/{video}/video.json",
         "faces": f"results/videos/{video}/faces.parquet",
         "model": f"results/models/{pair['model']}/model.safetensors",
     }
+    xseg = sorted(kind for kind in merge_masks(wildcards) if "xseg" in kind)
+    if xseg and not config["xseg"]["enabled"]:
+        raise WorkflowError(
+            f"swaplib: merge mask {xseg[0]!r} (pair {wildcards.pair}) uses the XSeg masks; set xseg.enabled: "
+            f'true (README "Masks") or choose another mask'
+        )
+    if xseg:
+        inputs["xseg"] = f"results/xseg/{config['xseg']['name']}/model.safetensors"
+    return inputs
 
 
 def video_inputs(wildcards):

@@ -10,6 +10,7 @@ run_job(
         snakemake.output.merged,
         report=snakemake.output.report,
         overrides=snakemake.input.overrides[0] if snakemake.input.overrides else None,
+        xseg_model=snakemake.input.get("xseg"),  # with an xseg-* mask
         threads=snakemake.threads,
         **snakemake.params.settings,  # the merge section
         **vars(snakemake.params.run),

@@ -24,6 +24,7 @@ from swaplib.merge.post import blur_sharpen, degrade_frame, motion_blur, reduce_
 from swaplib.merge.settings import MergeSettings
 from swaplib.model import autocast, swap_faces
 from swaplib.tables.faces import landmarks_array, matrices_array
+from swaplib.xseg.apply import masks_for
 
 
 @dataclass
@@ -37,6 +38,8 @@ class Face:
     predicted: np.ndarray  # (R, R, 3) uint8 the model's face
     prd_mask: np.ndarray  # (R, R) float
     dst_mask: np.ndarray | None = None  # (R, R) float, when the mask kind needs it
+    xseg_dst: np.ndarray | None = None  # (R, R) float, the segmentation model's on the crop, when needed
+    xseg_prd: np.ndarray | None = None  # (R, R) float, the segmentation model's on the prediction, when needed
     motion: tuple[float, float] | None = None  # face movement, frame px per frame
 
 
@@ -140,8 +143,9 @@ def _face_mask(face: Face, s: MergeSettings) -> tuple[np.ndarray, np.ndarray]:
     and scaled back to the crop, where the colour statistics are taken inside it."""
     size = face.crop.shape[0]
     hull = masks.hull_masks(transform_points(face.landmarks, face.matrix)[None], size) if s.mask == "dst" else None
-    dst = None if face.dst_mask is None else face.dst_mask[None]
-    mask = masks.build(s.mask, hull=hull, prd=face.prd_mask[None], dst=dst)[0]
+    given = {name: None if mask is None else mask[None] for name, mask in
+             (("dst", face.dst_mask), ("xseg_dst", face.xseg_dst), ("xseg_prd", face.xseg_prd))}
+    mask = masks.build(s.mask, hull=hull, prd=face.prd_mask[None], **given)[0]
     big = masks.erode_and_blur(mask, erode=s.erode_mask_modifier, blur=s.blur_mask_modifier)
     if not big.any():
         raise FaceFailed(f"empty mask ({s.mask!r} after erode_mask_modifier {s.erode_mask_modifier}, "
@@ -218,16 +222,22 @@ def frame_faces(image: np.ndarray, rows: pd.DataFrame, resolution: int, motion: 
     ]
 
 
-def predict_faces(model, faces: list[Face], *, dst_masks: bool, device, batch_size: int = 32) -> None:
-    """Fill in each face's prediction and masks; one model pass over all of them, in batches."""
+def predict_faces(model, faces: list[Face], *, dst_masks: bool, device, batch_size: int = 32, xseg=None,
+                  xseg_prd: bool = False) -> None:
+    """Fill in each face's prediction and masks; one model pass over all of them, in batches.
+    xseg: the segmentation model, for the xseg-dst masks (and xseg-prd ones where `xseg_prd`)."""
     if not faces:
         return
     crops = np.stack([face.crop for face in faces])
     predicted, prd = swap_faces(model, crops, device=device, batch_size=batch_size)
     dst = _dst_decoder_masks(model, crops, device, batch_size) if dst_masks else None
+    on_dst = masks_for(xseg, crops, batch_size) if xseg is not None else None
+    on_prd = masks_for(xseg, predicted, batch_size) if xseg is not None and xseg_prd else None
     for i, face in enumerate(faces):
         face.predicted, face.prd_mask = predicted[i], prd[i]
         face.dst_mask = None if dst is None else dst[i]
+        face.xseg_dst = None if on_dst is None else on_dst[i]
+        face.xseg_prd = None if on_prd is None else on_prd[i]
 
 
 @torch.no_grad()

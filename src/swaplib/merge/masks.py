@@ -3,13 +3,19 @@
 Masks live in the aligned crop (the model's resolution), as float32 0..1, one per face. The
 kinds are DeepFaceLab's:
 
+    full                       the whole predicted square
     dst                        the destination face's landmark hull (plus a strip of forehead)
     learned-prd                the mask the model draws with its prediction (source decoder)
     learned-dst                the mask the model draws for the destination face (destination decoder)
     learned-prd*learned-dst    both at once (the smaller, safer region)
     learned-prd+learned-dst    either (the larger region)
+    xseg-prd                   the segmentation model (swaplib.xseg) on the predicted face
+    xseg-dst                   the segmentation model on the destination face: leaves out what
+                               covers it (a hand, a microphone)
+    xseg-prd*xseg-dst          both at once
+    learned-prd*learned-dst*xseg-prd*xseg-dst   all four at once
 
-The XSeg kinds come with a learned segmenter later. `erode_and_blur` then erodes (or grows)
+`erode_and_blur` then erodes (or grows)
 and softens the mask with DeepFaceLab's erode_mask_modifier and blur_mask_modifier, in their
 units: px of the mask at SUBRES times the model's resolution, where it is worked on and from
 where it is warped into the frame.
@@ -23,7 +29,8 @@ import numpy as np
 from swaplib.core.errors import SwaplibError
 from swaplib.extract.align import hull_mask
 
-MASKS = ("dst", "learned-prd", "learned-dst", "learned-prd*learned-dst", "learned-prd+learned-dst")
+MASKS = ("full", "dst", "learned-prd", "learned-dst", "learned-prd*learned-dst", "learned-prd+learned-dst",
+         "xseg-prd", "xseg-dst", "xseg-prd*xseg-dst", "learned-prd*learned-dst*xseg-prd*xseg-dst")
 NOISE = 1.0 / 255  # mask values below this are rounding noise; they would tint the frame
 SUBRES = 4  # the mask is eroded, blurred and warped into the frame at 4x the model's resolution
 
@@ -35,7 +42,7 @@ def check_mask(kind: str) -> None:
 
 def uses_learned(kind: str) -> bool:
     """Whether the kind needs the model's mask decoder (trained masks)."""
-    return kind.startswith("learned")
+    return "learned-" in kind
 
 
 def uses_dst_decoder(kind: str) -> bool:
@@ -43,22 +50,41 @@ def uses_dst_decoder(kind: str) -> bool:
     return "learned-dst" in kind
 
 
+def uses_xseg(kind: str) -> bool:
+    """Whether the kind needs the segmentation model (xseg.enabled)."""
+    return "xseg" in kind
+
+
+def uses_xseg_prd(kind: str) -> bool:
+    """Whether the kind needs the segmentation model on the predicted face (an extra pass)."""
+    return "xseg-prd" in kind
+
+
+def parts(kind: str) -> list[str]:
+    """The masks a kind is made of: 'xseg-prd*xseg-dst' -> ['xseg-prd', 'xseg-dst']."""
+    return kind.replace("*", "+").split("+")
+
+
 def build(kind: str, *, hull: np.ndarray | None = None, prd: np.ndarray | None = None,
-          dst: np.ndarray | None = None) -> np.ndarray:
-    """(N, R, R) masks of `kind` from the hull masks and the model's prd / dst masks it needs."""
+          dst: np.ndarray | None = None, xseg_prd: np.ndarray | None = None,
+          xseg_dst: np.ndarray | None = None, size: int | None = None) -> np.ndarray:
+    """(N, R, R) masks of `kind` from the hull masks, the model's prd / dst masks and the segmentation
+    model's masks it needs; `full` takes its shape from any of them, or (1, size, size)."""
     check_mask(kind)
-    parts = {"dst": hull, "learned-prd": prd, "learned-dst": dst}
-    names = kind.replace("*", "+").split("+")
-    missing = [name for name in names if parts[name] is None]
+    given = {"dst": hull, "learned-prd": prd, "learned-dst": dst, "xseg-prd": xseg_prd, "xseg-dst": xseg_dst}
+    if kind == "full":
+        shape = next((np.shape(m) for m in given.values() if m is not None), None) or (1, size, size)
+        if None in shape:
+            raise SwaplibError("mask 'full' needs a mask to take its shape from, or the size")
+        return np.ones(shape, np.float32)
+    names = parts(kind)
+    missing = [name for name in names if given[name] is None]
     if missing:
         raise SwaplibError(f"mask {kind!r} needs the {', '.join(missing)} mask(s)")
-    first, *rest = (np.asarray(parts[name], np.float32) for name in names)
-    if not rest:
-        mask = first.copy()
-    elif "*" in kind:
-        mask = first * rest[0]
-    else:
-        mask = np.minimum(first + rest[0], 1.0)
+    first, *rest = (np.asarray(given[name], np.float32) for name in names)
+    mask = first.copy()
+    for other in rest:  # a kind is all products or one sum
+        mask = mask * other if "*" in kind else np.minimum(mask + other, 1.0)
     mask[mask < NOISE] = 0.0
     return mask
 

@@ -34,6 +34,7 @@ from swaplib.merge.frame import Face, FrameResult, frame_faces, merge_frame, pre
 from swaplib.merge.settings import MergeSettings, merge_settings, read_overrides, settings_for
 from swaplib.model import load_model, precision_name, resolve_device
 from swaplib.tables.faces import landmarks_array, read_faces
+from swaplib.xseg.apply import load_xseg
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,19 @@ def _use_morph_factor(model, morph_factor: float) -> None:
                  morph_factor, model.cfg.archi)
 
 
+def _load_xseg(path, kinds: set[str], device):
+    """The segmentation model and its record for the report, where a mask kind uses it; else (None, None)."""
+    used = sorted(kind for kind in kinds if masks.uses_xseg(kind))
+    if not used:
+        return None, None
+    if path is None:
+        raise SwaplibError(f"merge mask {used[0]!r} uses the XSeg masks, but no segmentation model was given; "
+                           f"set xseg.enabled: true (README \"Masks\") or choose another mask")
+    model, header = load_xseg(path, device)
+    return model, {"path": str(path), "sha256": hash_file(path).hexdigest(), "iterations": header.get("iterations"),
+                   "model_config": header.get("model_config")}
+
+
 def _model_record(model_path, meta: dict) -> dict:
     # weights_sha256: the model's id, which the video's C2PA manifest names
     keep = ("model_config", "iterations", "settings", "masks_trained", "face_type", "weights_sha256")
@@ -94,6 +108,7 @@ def merge_video(
     *,
     report: str | os.PathLike | None = None,
     overrides: str | os.PathLike | None = None,
+    xseg_model: str | os.PathLike | None = None,
     threads: int | None = None,
     device: str = "auto",
     batch_size: int = 32,
@@ -104,6 +119,7 @@ def merge_video(
     section: the config's merge section, key for key (MergeSettings: mode, mask, color_transfer,
     precision, ...; missing keys take its defaults). overrides: optional frame range sheet.
     report: where to write the merge report (JSON), which is also returned.
+    xseg_model: the segmentation model file (swaplib.xseg), for the xseg-* masks.
     threads: the job's CPU threads (torch's and the frame pool's); None: torch's as they are.
     """
     started = time.perf_counter()
@@ -122,8 +138,11 @@ def merge_video(
     model, meta = _load_checked_model(model_path, faces, faces_table, {job.settings for job in jobs}, device,
                                       base.precision)
     _use_morph_factor(model, base.morph_factor)
+    kinds = {job.settings.mask for job in jobs}
+    xseg, xseg_record = _load_xseg(xseg_model, kinds, device)
     merger = _VideoMerger(model, device, faces, faces_table, batch_size,
-                          dst_masks=any(masks.uses_dst_decoder(job.settings.mask) for job in jobs))
+                          dst_masks=any(masks.uses_dst_decoder(kind) for kind in kinds), xseg=xseg,
+                          xseg_prd=any(masks.uses_xseg_prd(kind) for kind in kinds))
     with atomic_dir(out_dir) as tmp, _torch_threads(threads, model.amp):
         merging, cpu = time.perf_counter(), time.process_time()
         records = merger.run(jobs, Path(tmp), threads or torch.get_num_threads())
@@ -131,6 +150,8 @@ def merge_video(
                    "merging_cpu": time.process_time() - cpu}  # all threads; less affected by a busy machine
         summary = _report(records, base, rules, overrides, _model_record(model_path, meta), device, model.amp,
                           seconds)
+        if xseg_record:
+            summary["xseg_model"] = xseg_record
         if report is not None:
             write_json(report, summary)
     log.info("%d frames: %d swapped, %d without a face, %d failed (%.1f frames/s)", summary["frames"],
@@ -163,9 +184,11 @@ def _check_table_frames(faces: pd.DataFrame, numbers: set[int], table_path, fram
 class _VideoMerger:
     """The read → model → merge → write pipeline over a thread pool (model in the calling thread)."""
 
-    def __init__(self, model, device, faces: pd.DataFrame, table_path, batch_size: int, dst_masks: bool):
+    def __init__(self, model, device, faces: pd.DataFrame, table_path, batch_size: int, dst_masks: bool, xseg=None,
+                 xseg_prd: bool = False):
         self.model, self.device, self.table_path = model, device, table_path
         self.batch_size, self.dst_masks = batch_size, dst_masks
+        self.xseg, self.xseg_prd = xseg, xseg_prd
         self.resolution = model.cfg.resolution
         self.motion = _motion(faces)
 
@@ -204,7 +227,8 @@ class _VideoMerger:
 
     def _predict(self, jobs: list[_Job]) -> None:
         faces = [face for job in jobs if job.faces for face in job.faces]
-        predict_faces(self.model, faces, dst_masks=self.dst_masks, device=self.device, batch_size=self.batch_size)
+        predict_faces(self.model, faces, dst_masks=self.dst_masks, device=self.device, batch_size=self.batch_size,
+                      xseg=self.xseg, xseg_prd=self.xseg_prd)
 
     def _finish(self, job: _Job, out: Path) -> dict:
         target = out / job.path.name

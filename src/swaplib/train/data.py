@@ -1,8 +1,9 @@
 """The training data: face sets with their masks, DFL's augmentation, and batches made off the main thread.
 
     face_set_data / combined_data   a face set on disk (faceset.parquet + crops) → FaceSetFiles: crop
-                                    paths, face (hull) masks and eyes-and-mouth masks drawn at the
-                                    model's resolution from the landmarks, a yaw estimate, face ids
+                                    paths, face masks (the landmark hull, or the segmentation model's
+                                    from masks/{face_id}.png) and eyes-and-mouth masks at the model's
+                                    resolution, a yaw estimate, face ids
     load_face_data                  FaceSetFiles (or plain crop paths) → FaceData, all in memory (uint8)
     Batches                         batch i of a run: random faces, colour transfer of src towards dst
                                     (ct_mode, by swaplib.color), flip, random hue/saturation/value
@@ -33,6 +34,7 @@ from swaplib.extract.align import hull_mask, transform_points
 from swaplib.tables.faces import landmarks_array, matrices_array
 from swaplib.tables.faceset import selected_faces
 
+MASK_SOURCES = ("hull", "xseg")  # train.masks: where the face masks come from
 # ct_mode: DFL's names (whole-crop statistics, as DFL's training), and swaplib.color's masked variants.
 # DFL's sot is color's sot-m without a mask.
 CT_MODES = ("none", "rct", "lct", "mkl", "idt", "sot") + tuple(m for m in COLOR_TRANSFERS if m.endswith("-m"))
@@ -73,8 +75,10 @@ def eyes_mouth_mask(landmarks: np.ndarray, size: int) -> np.ndarray:
     return np.clip(cv2.GaussianBlur(mask, (0, 0), grow), 0, 1)
 
 
-def face_set_data(faceset_path: str | Path, faces_dir: str | Path, resolution: int) -> FaceSetFiles:
-    """The selected faces of a face set in training order, with masks drawn at `resolution`."""
+def face_set_data(faceset_path: str | Path, faces_dir: str | Path, resolution: int,
+                  masks_dir: str | Path | None = None) -> FaceSetFiles:
+    """The selected faces of a face set in training order, with masks at `resolution`: the landmark
+    hulls, or the segmentation model's masks in masks_dir ({face_id}.png, as xseg_masks writes them)."""
     faces = selected_faces(faceset_path)
     if faces.empty:
         raise SwaplibError(f"{faceset_path}: the face set selects no face to train on")
@@ -83,7 +87,11 @@ def face_set_data(faceset_path: str | Path, faces_dir: str | Path, resolution: i
     matrices = matrices_array(faces) * scale[:, None, None]
     frame_landmarks = landmarks_array(faces)
     crop_landmarks = [transform_points(lm, m) for lm, m in zip(frame_landmarks, matrices)]
-    masks = np.stack([hull_mask(lm, (resolution, resolution)) for lm in crop_landmarks]).astype(np.float32)
+    if masks_dir is None:
+        masks = np.stack([hull_mask(lm, (resolution, resolution)) for lm in crop_landmarks]).astype(np.float32)
+    else:
+        masks = _mask_array([Path(masks_dir) / f"{i}.png" for i in faces["face_id"]], len(faces), resolution,
+                            str(faceset_path), "XSeg masks").astype(np.float32) / 255
     em = np.stack([eyes_mouth_mask(lm, resolution) for lm in crop_landmarks])
     yaw = faces["yaw"].to_numpy(np.float32) if "yaw" in faces.columns else yaw_estimate(frame_landmarks)
     ids = [str(i) for i in faces["face_id"]] if "face_id" in faces.columns else [str(f) for f in faces["file"]]
@@ -93,9 +101,15 @@ def face_set_data(faceset_path: str | Path, faces_dir: str | Path, resolution: i
     return FaceSetFiles([faces_dir / name for name in faces["file"]], masks, em, yaw, ids, types[0] if types else None)
 
 
-def combined_data(sets: list[tuple[str | Path, str | Path]], resolution: int) -> FaceSetFiles:
-    """Several (faceset, faces_dir) of one identity side, concatenated (ids prefixed by the video)."""
-    parts = [(Path(faceset).parent.name, face_set_data(faceset, faces_dir, resolution)) for faceset, faces_dir in sets]
+def combined_data(sets: list[tuple[str | Path, str | Path]], resolution: int,
+                  masks_dirs: list[str | Path] | None = None) -> FaceSetFiles:
+    """Several (faceset, faces_dir) of one identity side, concatenated (ids prefixed by the video);
+    masks_dirs: each set's segmentation masks (None: the landmark hulls)."""
+    if masks_dirs is not None and len(masks_dirs) != len(sets):
+        raise SwaplibError(f"{len(masks_dirs)} masks folders for {len(sets)} face sets")
+    dirs = masks_dirs if masks_dirs is not None else [None] * len(sets)
+    parts = [(Path(faceset).parent.name, face_set_data(faceset, faces_dir, resolution, masks_dir))
+             for (faceset, faces_dir), masks_dir in zip(sets, dirs)]
     types = sorted({part.face_type for _, part in parts if part.face_type})
     if len(types) > 1:
         raise SwaplibError(f"face sets of different face types ({', '.join(types)}) cannot train one model; "

@@ -529,18 +529,23 @@ def train_model(
     threads: int | None = None,
     preset: str = DEFAULT_PRESET,
     base: str | Path | None = None,
+    src_masks: str | Path | None = None,
+    dst_masks: list[str | Path] | None = None,
     **section,
 ) -> dict:
     """Train a model on one source face set and one or more destination face sets.
 
     src and each dst entry are (faceset.parquet, faces folder); `section` is config.yaml's `train:`
     section (settings.SECTION; None: the preset's value). SWAPLIB_DEVICE, when set, replaces
-    device "auto". The faces' hull masks are the mask targets (the model learns its own mask)
-    and, with masked_training, weight the loss. `base`: the shared base model (with from_base).
+    device "auto". The faces' masks are the mask targets (the model learns its own mask) and, with
+    masked_training, weight the loss: their hulls, or with train.masks xseg the segmentation model's
+    masks in src_masks and dst_masks (each face set's masks folder, in dst's order). `base`: the
+    shared base model (with from_base).
     """
     files = dict(state_dir=state_dir, model_path=model_path, preview_path=preview_path, history_path=history_path,
                  plot_path=plot_path)
-    return _train_face_sets([src], dst, preset, threads, section, files, base)
+    masks = None if src_masks is None and dst_masks is None else ([src_masks], list(dst_masks or []))
+    return _train_face_sets([src], dst, preset, threads, section, files, base, masks)
 
 
 def pretrain_model(
@@ -560,7 +565,8 @@ def pretrain_model(
     if len(files) < len(TRAINING_FILES):
         raise TypeError(f"pretrain_model needs {', '.join(k for k in TRAINING_FILES if k not in files)}")
     half = max(1, len(sources) // 2)  # the two halves are joined again: pretraining shows every face to both
-    section = {**section_and_files, "pretrain": True, "from_base": False}
+    # the base learns the hulls: a pair's model relearns its mask decoder on its own masks
+    section = {**section_and_files, "pretrain": True, "from_base": False, "masks": "hull"}
     return _train_face_sets(sources[:half], sources[half:] or sources, preset, threads, section, files, None)
 
 
@@ -572,9 +578,18 @@ def job_files(job) -> dict:
 
 
 def _train_face_sets(src: list, dst: list, preset: str, threads: int | None, section: dict, files: dict,
-                     base) -> dict:
+                     base, masks: tuple[list, list] | None = None) -> dict:
     if section.get("device", "auto") == "auto" and os.environ.get("SWAPLIB_DEVICE"):
         section = {**section, "device": os.environ["SWAPLIB_DEVICE"]}
     cfg, settings = resolve(preset, threads=threads, **section)
-    return train(combined_data(src, cfg.resolution), combined_data(dst, cfg.resolution), cfg, settings,
-                 base=Path(base) if base else None, **{k: Path(v) for k, v in files.items()})
+    if settings.masks == "xseg" and (masks is None or None in masks[0] or len(masks[1]) != len(dst)):
+        raise SwaplibError("train.masks xseg trains on the segmentation model's masks: give every face set's "
+                           "masks folder (the workflow does with xseg.enabled: true)")
+    if settings.masks == "hull":
+        masks = None  # the landmark hulls
+    else:
+        logger.info("face masks: the segmentation model's (train.masks xseg), from %s", ", ".join(
+            str(d) for d in masks[0] + masks[1]))
+    src_dirs, dst_dirs = masks or (None, None)
+    return train(combined_data(src, cfg.resolution, src_dirs), combined_data(dst, cfg.resolution, dst_dirs), cfg,
+                 settings, base=Path(base) if base else None, **{k: Path(v) for k, v in files.items()})

@@ -14,7 +14,7 @@ from swaplib.core.errors import SwaplibError
 from swaplib.core.progress import PROGRESS_MODES
 from swaplib.model.base import PRECISIONS
 from swaplib.model.config import AMP_ONLY, ModelConfig, parse_archi
-from swaplib.train.data import CT_MODES, HSV_POWER_MAX
+from swaplib.train.data import CT_MODES, HSV_POWER_MAX, MASK_SOURCES
 from swaplib.train.optim import OPTIMIZERS
 
 # DFL's models and recipes. Quick96 is DFL's fixed "just try it" model (full face, 96 px, df-ud),
@@ -62,6 +62,7 @@ class TrainSettings:
     clip_grad: float = 0.0  # max gradient norm; 0 = no clipping
     seed: int = 0
     # the recipe
+    masks: str = "hull"  # the face masks (mask target, masked training): hull (landmarks) or xseg (swaplib.xseg)
     masked_training: bool = True  # losses inside the (blurred) face mask, when masks are given
     eyes_mouth_prio: bool = False  # + 300·L1 on eyes and mouth (needs eyes-and-mouth masks)
     random_flip: bool = True
@@ -116,6 +117,7 @@ class TrainSettings:
             "bg_style_power": 0 <= self.bg_style_power <= 100,
             "random_hsv_power": 0 <= self.random_hsv_power <= HSV_POWER_MAX,
             "ct_mode": self.ct_mode in CT_MODES,
+            "masks": self.masks in MASK_SOURCES,
             "save_every": self.save_every >= 0,
             "backup_every": self.backup_every >= 0,
             "backup_keep": self.backup_keep >= 1,

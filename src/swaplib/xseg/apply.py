@@ -53,6 +53,18 @@ def predict(model: XSegNet, crops: np.ndarray, batch_size: int = 64) -> np.ndarr
     return np.concatenate(out) if out else np.zeros((0, size, size), np.float32)
 
 
+def masks_for(model: XSegNet, crops: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """(N, S, S) float32 masks of square BGR uint8 crops (N, S, S, 3) of any size S: each crop
+    scaled to the model's resolution, its mask scaled back to S."""
+    size, side = model.cfg.resolution, crops.shape[1]
+    if side == size or not len(crops):
+        return predict(model, crops, batch_size) if len(crops) else np.zeros((0, side, side), np.float32)
+    scaled = np.stack([shrink(c, size) if side > size else cv2.resize(c, (size, size), interpolation=cv2.INTER_LINEAR)
+                       for c in crops])
+    masks = predict(model, scaled, batch_size)
+    return np.stack([cv2.resize(m, (side, side), interpolation=cv2.INTER_LINEAR) for m in masks])
+
+
 def write_masks(model_path: str | Path, table: str | Path, faces_dir: str | Path, masks_dir: str | Path, *,
                 device: str = "auto", threads: int | None = None, batch_size: int = 64) -> dict:
     """masks_dir/{face_id}.png for every kept face of a video (the face table and its crops folder)."""
@@ -62,17 +74,14 @@ def write_masks(model_path: str | Path, table: str | Path, faces_dir: str | Path
         torch.set_num_threads(threads)
     try:
         model, header = load_xseg(model_path, device)
-        size = model.cfg.resolution
         faces = read_faces(table)
         masks_dir = Path(masks_dir)
         masks_dir.mkdir(parents=True, exist_ok=True)
         for start in range(0, len(faces), batch_size):
             rows = faces.iloc[start:start + batch_size]
-            crops = [read_image(Path(faces_dir) / name) for name in rows["file"]]
-            masks = predict(model, np.stack([shrink(c, size) for c in crops]), batch_size)
-            for face_id, crop, mask in zip(rows["face_id"], crops, masks):
-                full = cv2.resize(mask, crop.shape[1::-1], interpolation=cv2.INTER_LINEAR)
-                write_image(masks_dir / f"{face_id}.png", np.round(np.clip(full, 0, 1) * 255).astype(np.uint8))
+            crops = np.stack([read_image(Path(faces_dir) / name) for name in rows["file"]])
+            for face_id, mask in zip(rows["face_id"], masks_for(model, crops, batch_size)):
+                write_image(masks_dir / f"{face_id}.png", np.round(np.clip(mask, 0, 1) * 255).astype(np.uint8))
     finally:
         torch.set_num_threads(threads_before)
     seconds = time.perf_counter() - started
