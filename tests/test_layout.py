@@ -19,8 +19,10 @@ LAYERS = [
     ("tables",),
     ("extract", "video", "model"),
     ("sort",),
-    ("train", "merge"),
-    ("quality", "xseg"),  # xseg trains with the training state folder, so it sits above train
+    ("train",),
+    ("xseg",),  # trains with train's state folder; merge runs its model for the xseg-* masks
+    ("merge",),
+    ("quality",),  # measures merged frames
     ("report",),  # the report's pages: of every stage's outputs
     ("sheet", "status"),  # status reads every stage's outputs and serves only the command line
     ("swap",),
