@@ -46,13 +46,17 @@ def assert_agreement(section: str, target, ignore: tuple[str, ...] = ()) -> None
             if not _same(default, value):
                 problems.append(f"{section}.{key}: config.yaml says {value!r}, {where}'s default is {default!r}")
     assert not problems, f"{section}: config.yaml, its schema and {_name(target)} disagree:\n  " + "\n  ".join(problems)
-    if dataclasses.is_dataclass(target):
-        target(**config)  # the shipped section passes the settings object's own checks
+    for part in target if isinstance(target, tuple) else (target,):
+        if dataclasses.is_dataclass(part):  # the shipped section passes the settings object's own checks
+            part(**{key: value for key, value in config.items() if key in library_defaults(part)})
 
 
 def library_defaults(target) -> dict:
     """key -> default of a settings dataclass's fields, or of a function's keyword arguments
-    (those after `*`, and those with a default); `_MISSING` where there is none."""
+    (those after `*`, and those with a default); `_MISSING` where there is none. A tuple of
+    dataclasses stands for the section they read together."""
+    if isinstance(target, tuple):
+        return {key: value for part in target for key, value in library_defaults(part).items()}
     if dataclasses.is_dataclass(target):
         return {field.name: _field_default(field) for field in dataclasses.fields(target)}
     parameters = inspect.signature(target).parameters.values()
@@ -82,4 +86,6 @@ def _same(a, b) -> bool:
 
 
 def _name(target) -> str:
+    if isinstance(target, tuple):
+        return " with ".join(_name(part) for part in target)
     return getattr(target, "__qualname__", repr(target))

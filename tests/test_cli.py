@@ -1,4 +1,5 @@
-"""`python -m swaplib curate`: appends checked rows to a video's curation sheet."""
+"""`python -m swaplib curate`: appends checked rows to a video's curation sheet, and marks faces to
+outline in the video's labels folder."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from swaplib.cli import main
 from swaplib.sort.curation import read_curation
+from swaplib.xseg.review import read_marks
 
 VIDEO = "lp_d12_man_glasses_talking"
 IDS = {"000010_0", "000011_0", "000012_0", "000012_1", "000020_0"}
@@ -56,6 +58,23 @@ def test_curate_keeps_an_old_sheet_format(workdir):
     assert sheet.read_text() == "face_id\taction\n000010_0\texclude\n000010_0\tinclude\n"
     assert main(["curate", VIDEO, "--exclude", "000011_0", "--note", "why"]) == 2  # nowhere to keep the note
     assert read_curation(sheet, IDS).actions == {"000010_0": "include"}
+
+
+def test_curate_label_marks_faces_apart_from_the_curation_sheet(workdir, capsys):
+    config = "curation:\n  dir: review\n  show_masks: true\nxseg:\n  labels_dir: outlines\n"
+    (workdir / "config.yaml").write_text(config)
+    assert main(["curate", VIDEO, "--label", "000010_0", "000012-000012", "--note", "hand  over mouth"]) == 0
+    assert main(["curate", VIDEO, "--label", "000020_0", "--exclude", "000011_0"]) == 0
+    marks = workdir / "outlines" / VIDEO / "to_label.tsv"
+    assert marks.read_text().splitlines() == [
+        "face\tnote", "000010_0\thand over mouth", "000012-000012\thand over mouth", "000020_0"]
+    assert read_marks(marks, IDS) == {"000010_0": "hand over mouth", "000012_0": "hand over mouth",
+                                      "000012_1": "hand over mouth", "000020_0": ""}
+    # the curation sheet (sort's input) holds only the exclude: a mark reruns no sort
+    assert read_curation(workdir / "review" / f"{VIDEO}.tsv", IDS).actions == {"000011_0": "exclude"}
+    assert "nothing else reruns" in capsys.readouterr().out
+    assert main(["curate", VIDEO, "--label", "999999_0"]) == 2
+    assert "'999999_0' is not among the extracted faces" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ from swaplib.sort.scores import Features
 from swaplib.sort.select import select_faces
 from swaplib.sort.settings import CurationSettings, SortSettings, sort_settings
 from swaplib.sort.stage import build_faceset
+from swaplib.xseg.review import ReviewSettings
 
 OFF = {"min_face_px": 0, "blur_keep": 1.0, "duplicate": 0}
 
@@ -135,7 +136,7 @@ def test_config_schema_and_settings_agree():
     """config.yaml's sort and curation sections, the schema and the settings objects name the same
     keys with the same defaults; the schema's choices are the library's."""
     assert_agreement("sort", SortSettings)
-    assert_agreement("curation", CurationSettings)
+    assert_agreement("curation", (CurationSettings, ReviewSettings))
     schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())["properties"]["sort"]
     assert set(schema["properties"]["order"]["enum"]) == set(ORDERS)
     assert tuple(schema["properties"]["identity"]["enum"]) == IDENTITY_MODES

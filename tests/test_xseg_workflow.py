@@ -90,6 +90,40 @@ def test_a_bad_label_file_stops_the_job_with_its_name(xseg_run, tmp_path):
     assert "labels/lp_d12_man_glasses_talking/000000.json: shape 1 (hand): a polygon needs at least 3 points" in log
 
 
+# --------------------------------------------------------------- reviewing the masks
+
+REVIEW = f"results/videos/{SOURCE}/to_label"
+SHEETS = f"results/videos/{SOURCE}/sheets"
+
+
+def test_the_faces_to_outline_and_masked_sheets_rerun_nothing_else(xseg_run, tmp_path):
+    run = copy_run(xseg_run, tmp_path)
+    write_config(run, {**SMALL, "xseg": XSEG, "curation": {"show_masks": True, "suggest_labels": 3}})
+    assert planned_jobs(run, "--", REVIEW, SHEETS) == {"label_review": 1, "faceset": 1, "sheets": 1}
+    snakemake(run, REVIEW, SHEETS)
+    listed = (run / REVIEW / "faces.tsv").read_text().splitlines()
+    assert listed[0].split("\t")[:2] == ["face_id", "why"] and len(listed) == 4  # 3 suggested
+    assert len(list((run / REVIEW / "crops").iterdir())) == 3 and (run / SHEETS / "page-001.png").is_file()
+    # the default target asks for it with xseg on (for the videos xseg learns from)
+    assert planned_jobs(run, "--forcerun", "label_review")["label_review"] == 2
+    # a face marked to outline: only the list reruns, and lists it first
+    marks = run / "labels" / SOURCE / "to_label.tsv"
+    marks.parent.mkdir(parents=True)
+    face = sorted(p.stem for p in (run / f"results/videos/{SOURCE}/faces").glob("*.png"))[-1]
+    marks.write_text(f"face\tnote\n{face}\tglasses rim\n")
+    assert planned_jobs(run, "--", REVIEW, SHEETS, *MASKS) == {"label_review": 1}
+    snakemake(run, REVIEW)
+    assert (run / REVIEW / "faces.tsv").read_text().splitlines()[1].startswith(f"{face}\tmarked\tglasses rim")
+    # the suggestions' count reruns the list, not the sheets
+    write_config(run, {**SMALL, "xseg": XSEG, "curation": {"show_masks": True, "suggest_labels": 1}}, name="one.yaml")
+    assert planned_jobs(run, "--configfile", "one.yaml", "--", REVIEW, SHEETS) == {"label_review": 1}
+    # show_masks with xseg off stops before any job, naming the setting
+    write_config(run, {**SMALL, "curation": {"show_masks": True}}, name="off_masks.yaml")
+    proc = snakemake(run, "--configfile", "off_masks.yaml", "--dry-run", "--", SHEETS, check=False)
+    message = "curation.show_masks overlays the XSeg masks; set xseg.enabled: true"
+    assert proc.returncode != 0 and message in proc.stdout + proc.stderr
+
+
 # --------------------------------------------------------------- training and merging with the masks
 
 TRAIN = {"preset": "tiny", "iterations": 2, "batch_size": 2, "save_every": 2}

@@ -9,8 +9,10 @@
     swaplib --version
 
 `curate` appends rows to the video's curation sheet (curation/VIDEO.tsv, created with its
-header), so nobody has to type TSV. The ids are checked against the video's face table when
-the workflow has extracted it, so a typo stops here and not in the next run.
+header), so nobody has to type TSV; `--label` marks faces that need an outline in
+labels/VIDEO/to_label.tsv, which only the list of faces to outline reads. The ids are checked
+against the video's face table when the workflow has extracted it, so a typo stops here and not
+in the next run.
 
 `verify` reads a video's marks: the C2PA manifest (validated), swaplib's container tag and the
 provenance sidecar, and says whether the video is marked synthetic, by what, from which inputs, and
@@ -34,6 +36,7 @@ from swaplib.sort.settings import CurationSettings, curation_settings
 from swaplib.tables.faces import read_faces
 from swaplib.video.credentials import TRAINED_ALGORITHMIC_MEDIA, read_manifest
 from swaplib.video.marks import SYNTHETIC_TAG, read_metadata_tags
+from swaplib.xseg.review import MARKS_FILE, REVIEW_KEYS, append_marks
 
 
 def curation_dir(config_path: Path) -> Path:
@@ -43,34 +46,54 @@ def curation_dir(config_path: Path) -> Path:
     try:
         config = yaml.safe_load(config_path.read_text()) or {}
         section = config.get("curation") or {}
-        return config_path.parent / curation_settings(section).dir
+        sheets = {key: value for key, value in section.items() if key not in REVIEW_KEYS}  # those: xseg.review's
+        return config_path.parent / curation_settings(sheets).dir
     except (yaml.YAMLError, AttributeError, TypeError) as exc:
         raise SwaplibError(f"{config_path}: cannot read curation.dir ({exc}); pass --dir") from None
     except SwaplibError as exc:
         raise SwaplibError(f"{config_path}: {exc}; pass --dir") from None
 
 
+def labels_dir(config_path: Path) -> Path:
+    """The workflow's labels folder: config.yaml's xseg.labels_dir (or "labels"), beside that config."""
+    try:
+        config = yaml.safe_load(config_path.read_text()) or {} if config_path.is_file() else {}
+        return config_path.parent / ((config.get("xseg") or {}).get("labels_dir") or "labels")
+    except (yaml.YAMLError, AttributeError, TypeError) as exc:
+        raise SwaplibError(f"{config_path}: cannot read xseg.labels_dir ({exc})") from None
+
+
 def curate(args: argparse.Namespace) -> tuple[str, int]:
     video = video_name(args.video)
-    folder = Path(args.dir) if args.dir else curation_dir(Path(args.config))
-    sheet = folder / f"{video}.tsv"
     entries = [(face, action, args.note) for action in ("exclude", "include", "reference")
                for face in getattr(args, action)]
-    if not entries:
-        raise SwaplibError("nothing to add: give faces with --exclude, --include or --reference")
+    if not entries and not args.label:
+        raise SwaplibError("nothing to add: give faces with --exclude, --include, --reference or --label")
     table = Path(args.results) / "videos" / video / "faces.parquet"
+    rows = [Row(0, face, action, note) for face, action, note in entries]
+    rows += [Row(0, face, "label", args.note) for face in args.label]
     if table.is_file():  # check the ids now, against what the workflow extracted
         try:
-            rows = [Row(0, face, action, note) for face, action, note in entries]
             resolve(rows, set(read_faces(table)["face_id"]), table)
         except ValueError as exc:  # not a face id or frame range at all
             raise SwaplibError(str(exc)) from None
-    append_curation(sheet, entries)
-    counts = ", ".join(f"{sum(a == action for _, a, _ in entries)} {action}"
-                       for action in ("exclude", "include", "reference") if any(a == action for _, a, _ in entries))
     checked = "" if table.is_file() else f" (not checked: {table} does not exist yet)"
-    return (f"{sheet}: added {counts}{checked}.\n"
-            f"Run the workflow again: it reruns sort, train, merge and video for the models that use {video}."), 0
+    said = []
+    if entries:
+        folder = Path(args.dir) if args.dir else curation_dir(Path(args.config))
+        sheet = folder / f"{video}.tsv"
+        append_curation(sheet, entries)
+        counts = ", ".join(f"{sum(a == action for _, a, _ in entries)} {action}"
+                           for action in ("exclude", "include", "reference") if any(a == action for _, a, _ in entries))
+        said.append(f"{sheet}: added {counts}{checked}.\n"
+                    f"Run the workflow again: it reruns sort, train, merge and video for the models that use {video}.")
+    if args.label:
+        marks = labels_dir(Path(args.config)) / video / MARKS_FILE
+        append_marks(marks, args.label, args.note)
+        said.append(f"{marks}: added {len(args.label)} to outline{checked}.\n"
+                    f"Run the workflow again: results/videos/{video}/to_label/ lists them with their crops for LabelMe "
+                    "(with xseg.enabled); nothing else reruns.")
+    return "\n".join(said), 0
 
 
 def verify(args: argparse.Namespace) -> tuple[str, int]:
@@ -207,7 +230,8 @@ def parser() -> argparse.ArgumentParser:
                      "destination faces the model trained on, in the results folder)")
     exp.add_argument("--results", default="results", help="the workflow's results folder (default: %(default)s)")
     exp.set_defaults(run=export)
-    cur = commands.add_parser("curate", help="add faces to a video's curation sheet (exclude, include, reference)",
+    cur = commands.add_parser("curate", help="add faces to a video's curation sheet (exclude, include, reference) "
+                              "or mark faces to outline (label)",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     cur.add_argument("video", help="video name (its file stem, as in results/videos/NAME) or the video file")
     ids = "face ids (FRAME_INDEX, e.g. 000012_0, as on the contact sheet) or frame ranges (000010-000020)"
@@ -215,6 +239,9 @@ def parser() -> argparse.ArgumentParser:
     cur.add_argument("--include", nargs="+", default=[], metavar="FACE", help="keep these whatever the filters say")
     cur.add_argument("--reference", nargs="+", default=[], metavar="FACE",
                      help="faces of the wanted person, for the identity filter")
+    cur.add_argument("--label", nargs="+", default=[], metavar="FACE",
+                     help=f"faces that need an outline (labels/VIDEO/{MARKS_FILE}): listed in "
+                     "results/videos/VIDEO/to_label/")
     cur.add_argument("--note", default="", help="why (kept in the sheet's note column)")
     cur.add_argument("--dir", help="curation folder (default: curation.dir of --config)")
     cur.add_argument("--config", default="config.yaml", help="the workflow's config (default: %(default)s)")

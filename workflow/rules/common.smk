@@ -91,6 +91,7 @@ ADDED_OFF = {
         "masks": "hull",
     },
     "merge": {"morph_factor": 1.0},
+    "curation": {"show_masks": False},
 }
 # Settings that shape what another setting turns on: left out of `settings` while it is off (0, false),
 # so that they rerun nothing then.
@@ -115,9 +116,10 @@ def sorted_keys(value):
     return value
 
 
-def tracked(section):
-    """A config section as a job's `settings` param: all of it but the untracked keys."""
-    skip = UNTRACKED.get(section, ()) + LOCATIONS.get(section, ())
+def tracked(section, unused=()):
+    """A config section as a job's `settings` param: all of it but the untracked keys (and the
+    keys the rule does not use, `unused`)."""
+    skip = UNTRACKED.get(section, ()) + LOCATIONS.get(section, ()) + tuple(unused)
     off = ADDED_OFF.get(section, {})
     needs = ONLY_WITH.get(section, {})
     return sorted_keys(
@@ -174,6 +176,7 @@ def all_videos(wildcards):
     )
     if config["xseg"]["enabled"]:
         targets += expand("results/videos/{video}/masks", video=sorted(VIDEOS))
+        targets += expand("results/videos/{video}/to_label", video=xseg_videos())
     return targets
 
 
@@ -210,6 +213,19 @@ def curation_file(wildcards):
     """The optional curation sheet of a video: adding, editing or removing it reruns sort."""
     path = Path(config["curation"]["dir"]) / f"{wildcards.video}.tsv"
     return [str(path)] if path.exists() else []
+
+
+def sheet_inputs(wildcards):
+    """A video's face set and crops; with curation.show_masks, its XSeg masks to overlay."""
+    inputs = {
+        "faceset": f"results/videos/{wildcards.video}/faceset.parquet",
+        "faces": f"results/videos/{wildcards.video}/faces",
+    }
+    if config["curation"].get("show_masks"):
+        if not config["xseg"]["enabled"]:
+            raise WorkflowError("swaplib: curation.show_masks overlays the XSeg masks; set xseg.enabled: true")
+        inputs["masks"] = f"results/videos/{wildcards.video}/masks"
+    return inputs
 
 
 def model_videos(model):
@@ -472,6 +488,21 @@ def xseg_train_inputs(wildcards):
         "faces": expand("results/videos/{video}/faces", video=videos),
         "labels": [path for video in videos for path in xseg_label_files(video)],
     }
+
+
+def label_review_inputs(wildcards):
+    """A video's faces and masks, its label files (a labelled face is not suggested again) and its
+    marks file (labels/{video}/to_label.tsv) if there is one."""
+    inputs = {
+        "table": f"results/videos/{wildcards.video}/faces.parquet",
+        "faces": f"results/videos/{wildcards.video}/faces",
+        "masks": f"results/videos/{wildcards.video}/masks",
+        "labels": xseg_label_files(wildcards.video),
+    }
+    marks = Path(config["xseg"]["labels_dir"]) / wildcards.video / "to_label.tsv"
+    if marks.is_file():
+        inputs["marks"] = str(marks)
+    return inputs
 
 
 def xseg_sources(wildcards):

@@ -27,8 +27,7 @@ rule sheets:
     """Contact sheets of a face set, to review it: a rule of its own, so that a change to how they
     are drawn reruns no training."""
     input:
-        faceset="results/videos/{video}/faceset.parquet",
-        faces="results/videos/{video}/faces",
+        unpack(sheet_inputs),
     output:
         sheets=report(
             directory("results/videos/{video}/sheets"),
@@ -47,7 +46,7 @@ rule sheets:
     resources:
         mem_mb=1000,
     params:
-        settings=tracked("curation"),
+        settings=tracked("curation", unused=["suggest_labels"]),  # that one: label_review's
         title=lambda wildcards: f"{wildcards.video}: order {config['sort']['order']}",
         code=code("sheets.py"),
     script:

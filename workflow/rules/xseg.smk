@@ -58,3 +58,27 @@ rule xseg_masks:
         code=code("xseg_masks.py"),
     script:
         "../scripts/xseg_masks.py"
+
+
+rule label_review:
+    """The faces to outline next (results/videos/{video}/to_label/: the marked ones and those whose
+    masks look least right, with their crops for LabelMe): a rule of its own, so that marking a
+    face reruns nothing else."""
+    input:
+        unpack(label_review_inputs),
+    output:
+        review=directory("results/videos/{video}/to_label"),
+    log:
+        "logs/label_review/{video}.log",
+    benchmark:
+        "benchmarks/label_review/{video}.tsv"
+    conda:
+        ENV
+    resources:
+        mem_mb=1000,
+    params:
+        settings=tracked("curation"),
+        labels=lambda wildcards: str(Path(config["xseg"]["labels_dir"]) / wildcards.video),
+        code=code("label_review.py"),
+    script:
+        "../scripts/label_review.py"

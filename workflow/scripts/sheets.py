@@ -8,6 +8,7 @@ run_job(
         snakemake.input.faces,
         snakemake.output.sheets,
         title=snakemake.params.title,
-        **snakemake.params.settings,  # the curation section: faces_per_page
+        faces_per_page=snakemake.params.settings["faces_per_page"],
+        masks_dir=snakemake.input.get("masks"),  # with curation.show_masks
     ),
 )
