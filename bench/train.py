@@ -90,6 +90,7 @@ GAN_CASES = [
     ("SAEHD 128 liae-ud", "saehd", "liae-ud", 8, {"gan_power": 0.1}),
     ("SAEHD 128 df-ud", "saehd", "df-ud", 8, {"gan_power": 0.1}),
     ("SAEHD 128 df-ud", "saehd", "df-ud", 8, {"gan_power": 0.1, "true_face_power": 0.01}),
+    ("AMP 224", "amp", None, 8, {"gan_power": 0.1}),  # AMP's GAN judges source and destination faces
 ]
 
 # The conv peak's layer: channels in = out, spatial size, kernel.
@@ -239,7 +240,7 @@ def gpu_main(args, conv_batch: int) -> None:
 
 
 def gan_main(args) -> None:
-    """SAEHD with GAN power (and true face power) on, beside the same model without: what the
+    """SAEHD (and AMP) with GAN power (and true face power) on, beside the same model without: what the
     discriminators cost per iteration."""
     print(f"{'model':<20}{'batch':>6}  {'with':<36}{'ms/iter':>9}{'samples/s':>11}{'plain ms':>10}"
           f"{'plain s/s':>11}{'cost':>7}", flush=True)
@@ -272,7 +273,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None, help="batch-making threads (default: the library's)")
     parser.add_argument("--only", default="", help="run only cases whose name or preset contains this")
     parser.add_argument("--gpu", action="store_true", help="CUDA: Quick96, SAEHD at 128/256 px and AMP, batch 8-64")
-    parser.add_argument("--gan", action="store_true", help="SAEHD with GAN power (and true face) beside plain SAEHD")
+    parser.add_argument("--gan", action="store_true", help="SAEHD and AMP with GAN power beside the plain models")
     args = parser.parse_args()
     args.iterations = args.iterations or (12 if args.gpu else 14)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")

@@ -1,6 +1,7 @@
-"""An AMP model through real Snakemake: `train.preset: amp` (at tiny dims, two steps) trains and
-merges the test clips, `merge.morph_factor` reruns the merge alone and changes the frames, and a
-run made before merge.morph_factor existed reruns nothing at its default."""
+"""An AMP model through real Snakemake: `train.preset: amp` (at tiny dims, two steps) trains with
+AMP's own recipe and merges the test clips, `merge.morph_factor` reruns the merge alone and changes
+the frames, a run made before merge.morph_factor existed reruns nothing at its default, and the
+recipe's amp_version reruns its training (tests/test_reruns.py: and no other model's)."""
 
 from __future__ import annotations
 
@@ -58,6 +59,8 @@ def test_an_amp_model_merges_and_its_morph_factor_changes_the_swap(tmp_path, cli
     assert header["model_config"] == {"resolution": 64, "archi": "amp", "ae_dims": 16, "e_dims": 8, "d_dims": 8,
                                       "d_mask_dims": 4, "inter_dims": 16, "morph_factor": 0.5}
     assert header["iterations"] == 2
+    log = (run / f"logs/train/{PAIR}.log").read_text()
+    assert "AMP's own recipe (recipe.json amp_version): DSSIM at both window sizes, the destination's background" in log
     full = json.loads((run / REPORT).read_text())
     assert full["swapped"] > 0 and full["settings"]["morph_factor"] == 1.0
     before = merged(run)
@@ -71,3 +74,7 @@ def test_an_amp_model_merges_and_its_morph_factor_changes_the_swap(tmp_path, cli
     after = merged(run)
     assert before.keys() == after.keys()
     assert sum(before[name] != after[name] for name in before) == full["swapped"]  # every swapped frame changed
+    recipe = run / "src/swaplib/train/recipe.json"  # what AMP's own terms compute moved: its training reruns
+    versions = json.loads(recipe.read_text())
+    recipe.write_text(json.dumps({**versions, "amp_version": versions["amp_version"] + 1}))
+    assert planned_jobs(run, "--", REPORT) == {"train": 1, "merge": 1}

@@ -14,7 +14,8 @@ from workflow_support import REPO, make_workdir, snakemake, write_sheet
 
 PAIR = "glasses_to_outdoors"
 GPU_RULES = {"train", "merge"}
-LIGHT_RULES = {"label_review", "model_page", "pair_pages", "quality_card", "sheets"}  # jobs of seconds: not worth a cluster job
+# jobs of seconds: not worth a cluster job
+LIGHT_RULES = {"label_review", "model_page", "pair_pages", "quality_card", "sheets"}
 
 
 @pytest.fixture(scope="module")

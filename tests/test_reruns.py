@@ -118,6 +118,8 @@ def test_training_reruns_when_its_recipe_version_moves(run):
     assert planned_jobs(run) == {}  # tests/test_recipe_version.py fails until recipe.json says whether it counts
     recipe = run / "src/swaplib/train/recipe.json"
     content = json.loads(recipe.read_text())
+    recipe.write_text(json.dumps({**content, "amp_version": content["amp_version"] + 1}))
+    assert planned_jobs(run) == {}  # AMP's own terms: this model is no AMP
     recipe.write_text(json.dumps({**content, "version": content["version"] + 1}))
     assert planned_jobs(run) == only(**TRAIN_AND_BELOW)  # no extraction, no sort
 

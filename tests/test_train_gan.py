@@ -86,15 +86,18 @@ def test_settings_are_checked_with_dfls_ranges():
     assert PRETRAIN_RECIPE["gan_power"] == 0 and PRETRAIN_RECIPE["true_face_power"] == 0
 
 
-def _gradients(cfg, powers: dict) -> tuple[dict, Adversarial]:
+def _gradients(cfg, powers: dict, gan_sides=None) -> tuple[dict, Adversarial]:
     """The model's gradients of one step's loss (a stand-in reconstruction loss + the discriminators'
-    terms at `powers`), from one seed."""
+    terms at `powers`), from one seed; gan_sides: the faces the GAN judges, in place of the model's."""
     torch.manual_seed(0)
     model = build_model(cfg)
     adversarial = Adversarial(model, cfg, _quick(1, **powers), torch.device("cpu"), logging.getLogger("test"))
+    if gan_sides:
+        adversarial.gan_sides = gan_sides
     gen = torch.Generator().manual_seed(1)
     b = {k: torch.rand(2, c, cfg.resolution, cfg.resolution, generator=gen)
-         for k, c in (("src_in", 3), ("dst_in", 3), ("src_target", 3), ("src_loss_mask", 1))}
+         for k, c in (("src_in", 3), ("dst_in", 3), ("src_target", 3), ("src_loss_mask", 1), ("dst_target", 3),
+                      ("dst_loss_mask", 1))}
     with adversarial.watching(model):
         outputs = model.forward_pair(b["src_in"], b["dst_in"])
     plain = sum(o.square().mean() for o in outputs)
@@ -102,7 +105,8 @@ def _gradients(cfg, powers: dict) -> tuple[dict, Adversarial]:
     if not adversarial:
         assert total is plain  # not a single operation added
     total.backward()
-    return {name: p.grad.clone() for name, p in model.named_parameters()}, adversarial
+    return {name: torch.zeros_like(p) if p.grad is None else p.grad.clone()  # (AMP: a part a pass skips)
+            for name, p in model.named_parameters()}, adversarial
 
 
 def test_each_term_is_absent_at_power_0_and_changes_the_right_gradients_above_it(caplog):
@@ -129,6 +133,25 @@ def test_each_term_is_absent_at_power_0_and_changes_the_right_gradients_above_it
     liae = model_config("tiny", archi="liae")
     _, adversarial = _gradients(liae, {"true_face_power": 0.01})
     assert not adversarial and "true_face_power 0.01 is for the df family" in caplog.text
+
+
+AMP_TINY = dict(resolution=64, ae_dims=16, e_dims=8, d_dims=8, d_mask_dims=4, inter_dims=16)
+
+
+def test_amps_gan_judges_the_destination_faces_too():
+    """DFL's AMP recipe: the discriminator sees source and destination reconstructions (its loss the
+    mean of its eight terms), and the model gets its verdict on both; df's GAN judges the source only."""
+    cfg = model_config("amp", **AMP_TINY)
+    both, adversarial = _gradients(cfg, GAN)
+    assert adversarial.gan_sides == ("src", "dst")
+    source_only, _ = _gradients(cfg, GAN, gan_sides=("src",))
+    plain, _ = _gradients(cfg, {})
+    changed = lambda a, b: sum(not torch.equal(a[name], b[name]) for name in a)
+    assert changed(both, source_only) > 0 and changed(source_only, plain) > 0
+    real, fake = adversarial._seen["gan"]
+    assert real.shape[0] == fake.shape[0] == 4  # two source faces and two destination faces
+    assert adversarial.train_discriminators() is None
+    assert _gradients(model_config("tiny"), GAN)[1].gan_sides == ("src",)
 
 
 def test_the_discriminators_learn_to_tell_real_faces(real_face_sets, monkeypatch):  # noqa: F811

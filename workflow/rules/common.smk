@@ -147,13 +147,22 @@ def code(script):
     return script_hash(REPO / "workflow" / "scripts" / script)
 
 
+# The presets whose architecture is AMP (swaplib.train.settings.PRESETS; a test holds the two together).
+AMP_PRESETS = ("amp",)
+
+
 def recipe():
     """The train rule's code param: the recipe version in src/swaplib/train/recipe.json, not a code
     hash, so that training reruns only when what it computes changed (a test holds the training
-    code to that file). Read here as JSON: importing swaplib.train would load torch to plan a run."""
+    code to that file); an AMP model adds amp_version, what AMP's own terms compute, so that a
+    change to them reruns AMP trainings only. Read here as JSON: importing swaplib.train would
+    load torch to plan a run."""
     path = REPO / "src" / "swaplib" / "train" / "recipe.json"
+    train = config["train"]
+    amp = (train.get("archi") or ("amp" if train["preset"] in AMP_PRESETS else "")).split("-")[0] == "amp"
     try:
-        return f"recipe {json.loads(path.read_text())['version']}"
+        versions = json.loads(path.read_text())
+        return f"recipe {versions['version']}" + (f", amp {versions['amp_version']}" if amp else "")
     except (OSError, ValueError, KeyError) as exc:
         raise WorkflowError(f"swaplib: {path}: cannot read the training recipe version ({exc})") from None
 

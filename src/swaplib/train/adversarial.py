@@ -6,7 +6,9 @@ gets gan_power x the discriminator's verdict on its reconstructions (binary cros
 "real", of the patch logits and of the pixel logits) as one more loss: it pushes the model to draw
 the fine detail that DSSIM and MSE average away. With masked training two small terms keep the
 GAN from painting the background: 0.02 x MSE to the target outside the mask, and 1e-6 x the total
-variation of the whole reconstruction.
+variation of the whole reconstruction. For AMP (DFL's AMP recipe) the discriminator judges the
+destination faces too: real source and destination faces against the model's reconstructions of
+both, and the model gets its verdict on both.
 
 True face power (df family): a code discriminator learns to tell destination codes (real) from
 source codes (fake), the inter's output for each. The model gets true_face_power x its verdict on
@@ -36,6 +38,7 @@ import torch.nn.functional as F
 
 from swaplib.model.config import ModelConfig
 from swaplib.model.discriminators import CodeDiscriminator, UNetPatchDiscriminator
+from swaplib.train.losses import total_variation
 from swaplib.train.optim import cpu_state, make_optimizer
 from swaplib.train.settings import TrainSettings
 
@@ -46,12 +49,6 @@ POWERS = {"gan": "gan_power", "true_face": "true_face_power"}
 def judged(logits: torch.Tensor, real: bool) -> torch.Tensor:
     """DFL's discriminator loss: binary cross-entropy of the logits against all-real or all-fake."""
     return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, float(real)))
-
-
-def total_variation(x: torch.Tensor) -> torch.Tensor:
-    """Squared differences of neighbouring pixels, summed per image, averaged over the batch."""
-    dh, dw = x[:, :, 1:] - x[:, :, :-1], x[:, :, :, 1:] - x[:, :, :, :-1]
-    return (dh.square().sum((1, 2, 3)) + dw.square().sum((1, 2, 3))).mean()
 
 
 @contextlib.contextmanager
@@ -72,6 +69,7 @@ class Adversarial:
         self.s, self.device, self.log = s, device, log
         self.layout = torch.channels_last if channels_last else torch.contiguous_format
         self.powers = {"gan": s.gan_power, "true_face": s.true_face_power if cfg.kind == "df" else 0.0}
+        self.gan_sides = ("src", "dst") if cfg.kind == "amp" else ("src",)  # AMP's GAN judges both
         if s.true_face_power and cfg.kind != "df":
             log.warning("true_face_power %g is for the df family (as in DFL); this model is %s: not used",
                         s.true_face_power, cfg.archi)
@@ -133,15 +131,20 @@ class Adversarial:
         """`total` + the discriminators' terms for the model (`total` itself when both are off).
         outputs: forward_pair's; b: the step's tensors; masked: masked training with masks."""
         if "gan" in self.nets:
-            rgb, target = outputs[0].float(), b["src_target"]
-            mask = b["src_loss_mask"] if masked else None
-            fake = rgb if mask is None else rgb * mask
-            self._seen["gan"] = (target if mask is None else target * mask, fake.detach())
-            with frozen(self.nets["gan"]) as net:
-                center, pixels = net(fake)
-            total = total + self.powers["gan"] * (judged(center, True) + judged(pixels, True))
-            if mask is not None:  # keep the GAN from painting the background
-                total = total + 1e-6 * total_variation(rgb) + 0.02 * F.mse_loss(rgb * (1 - mask), target * (1 - mask))
+            reals, fakes = [], []
+            for side in self.gan_sides:
+                rgb, target = outputs[0 if side == "src" else 2].float(), b[f"{side}_target"]
+                mask = b[f"{side}_loss_mask"] if masked else None
+                fake = rgb if mask is None else rgb * mask
+                reals.append(target if mask is None else target * mask)
+                fakes.append(fake)
+                with frozen(self.nets["gan"]) as net:
+                    center, pixels = net(fake)
+                total = total + self.powers["gan"] * (judged(center, True) + judged(pixels, True))
+                if mask is not None and side == "src":  # keep the GAN from painting the background
+                    total = total + 1e-6 * total_variation(rgb) + 0.02 * F.mse_loss(rgb * (1 - mask),
+                                                                                     target * (1 - mask))
+            self._seen["gan"] = (torch.cat(reals), torch.cat(fakes).detach())
         if "true_face" in self.nets:
             src, dst = torch.cat(self._codes).float().split(len(b["src_in"]))
             self._seen["true_face"] = (dst.detach(), src.detach())
@@ -157,8 +160,10 @@ class Adversarial:
         losses = {}
         for name, (real, fake) in self._seen.items():
             real_out, fake_out = self.nets[name](real), self.nets[name](fake)
-            if name == "gan":  # the patch logits and the pixel logits, each real against fake
-                losses[name] = sum((judged(r, True) + judged(f, False)) / 2 for r, f in zip(real_out, fake_out))
+            if name == "gan":  # the patch logits and the pixel logits, each real against fake (DFL's AMP: of
+                # both sides' faces, its eight terms averaged, where SAEHD's four are halved)
+                losses[name] = sum((judged(r, True) + judged(f, False)) / 2
+                                   for r, f in zip(real_out, fake_out)) / len(self.gan_sides)
             else:
                 losses[name] = (judged(real_out, True) + judged(fake_out, False)) / 2
         values = dict(zip(losses, torch.stack(list(losses.values())).detach().tolist()))

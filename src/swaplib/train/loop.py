@@ -114,7 +114,8 @@ class Trainer:
         self.run = RunState()
         self.ema: WeightAverage | None = None  # made in resume(), once the weights are what training starts from
         self.scaler = torch.amp.GradScaler("cuda") if self.amp == torch.float16 else None
-        self.kernels = ssim_kernels(model_cfg.resolution, device)
+        self.own_amp_terms = model_cfg.kind == "amp"  # DFL's AMP recipe: both DSSIM windows, its background loss
+        self.kernels = ssim_kernels(model_cfg.resolution, device, both=self.own_amp_terms)
         # the face and background style losses, on a swap pass of their own (they need the faces' masks)
         self.style = (StyleLosses.make(s.face_style_power, s.bg_style_power, model_cfg.resolution, device)
                       if faces.use_masks else None)
@@ -195,6 +196,9 @@ class Trainer:
                  precision_name(self.amp) + (" autocast" if self.amp else ""),
                  ", channels_last" if self.channels_last else "", s.optimizer, self.lr,
                  f", lr dropout {s.lr_dropout}" if s.lr_dropout < 1 else "")
+        if self.own_amp_terms:
+            log.info("AMP's own recipe (recipe.json amp_version): DSSIM at both window sizes, the destination's "
+                     "background loss%s", "; the GAN judges source and destination faces" if self.adversarial else "")
         return resumed_from
 
     def unfit(self, ckpt: dict) -> str:
@@ -317,7 +321,8 @@ class Trainer:
             with adversarial.watching(self.model):  # the true-face terms see this pass's codes only
                 outputs = self.model.forward_pair(b["src_in"], b["dst_in"])
             swap = self.model(b["dst_in"], "src")[0] if self.style else None  # the swap: dst faces drawn as src
-        losses = pair_losses(outputs, b, self.kernels, masked=masked, eyes_mouth=eyes_mouth)
+        losses = pair_losses(outputs, b, self.kernels, masked=masked, eyes_mouth=eyes_mouth,
+                             amp_background=self.own_amp_terms)
         if self.style:  # DFL adds them to the source loss
             losses[0] = losses[0] + self.style(swap.float(), b)
         total = adversarial.generator_loss(losses[0] + losses[1], outputs, b, masked)

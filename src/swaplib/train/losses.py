@@ -1,6 +1,9 @@
 """DFL's training loss: DSSIM at one or two window sizes + MSE on the face, inside the blurred face
 mask with masked training, + 300·L1 on eyes and mouth, + MSE on the predicted mask; and, when asked
-for, DFL's face and background style losses on the swap of the destination faces (StyleLosses)."""
+for, DFL's face and background style losses on the swap of the destination faces (StyleLosses).
+DFL's AMP computes its own: DSSIM at both window sizes at every resolution, and a weak loss on the
+destination's background (amp_background_loss), so that its shared decoder keeps drawing what lies
+around the destination face."""
 
 from __future__ import annotations
 
@@ -8,6 +11,8 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+
+AMP_BACKGROUND_MSE, AMP_BACKGROUND_TV = 0.1, 1e-6  # DFL's AMP, outside the blurred destination mask
 
 
 def _gaussian(sigma: float, size: int, device) -> torch.Tensor:
@@ -20,9 +25,10 @@ def dssim_window(size: float, device) -> torch.Tensor:
     return _gaussian(1.5, max(3, int(size) | 1), device)
 
 
-def ssim_kernels(resolution: int, device) -> list[tuple[float, torch.Tensor]]:
-    """DFL: one DSSIM of window R/11.6 (weight 10) below 256 px, else R/11.6 and R/23.2 (5 each)."""
-    if resolution < 256:
+def ssim_kernels(resolution: int, device, both: bool = False) -> list[tuple[float, torch.Tensor]]:
+    """DFL: one DSSIM of window R/11.6 (weight 10) below 256 px, else (or with `both`: DFL's AMP at
+    every resolution) R/11.6 and R/23.2 (5 each)."""
+    if resolution < 256 and not both:
         return [(10.0, dssim_window(resolution / 11.6, device))]
     return [(5.0, dssim_window(resolution / 11.6, device)), (5.0, dssim_window(resolution / 23.2, device))]
 
@@ -52,6 +58,21 @@ def dssim(a: torch.Tensor, b: torch.Tensor, kernel: torch.Tensor) -> torch.Tenso
     return ((1 - ssim) / 2).mean()
 
 
+def total_variation(x: torch.Tensor) -> torch.Tensor:
+    """Squared differences of neighbouring pixels, summed per image, averaged over the batch."""
+    dh, dw = x[:, :, 1:] - x[:, :, :-1], x[:, :, :, 1:] - x[:, :, :, :-1]
+    return (dh.square().sum((1, 2, 3)) + dw.square().sum((1, 2, 3))).mean()
+
+
+def amp_background_loss(rgb: torch.Tensor, target: torch.Tensor, loss_mask: torch.Tensor) -> torch.Tensor:
+    """DFL's AMP's weak destination background loss: MSE to the target and the total variation of
+    the reconstruction, both outside the blurred face mask."""
+    outside = 1 - loss_mask
+    background = rgb * outside
+    mse = F.mse_loss(background, target * outside)
+    return AMP_BACKGROUND_MSE * mse + AMP_BACKGROUND_TV * total_variation(background)
+
+
 def face_loss(rgb, mask, target, kernels, *, target_mask=None, loss_mask=None, em_mask=None) -> torch.Tensor:
     """DFL's loss of one identity: DSSIM + 10·MSE on the face (weighted by `loss_mask`, the blurred
     face mask, for masked training), + 300·L1 on eyes and mouth (`em_mask`), + 10·MSE on the mask."""
@@ -65,15 +86,20 @@ def face_loss(rgb, mask, target, kernels, *, target_mask=None, loss_mask=None, e
     return loss
 
 
-def pair_losses(outputs, batch: dict, kernels, *, masked: bool, eyes_mouth: bool) -> list[torch.Tensor]:
+def pair_losses(outputs, batch: dict, kernels, *, masked: bool, eyes_mouth: bool,
+                amp_background: bool = False) -> list[torch.Tensor]:
     """[src loss, dst loss] of one step: `outputs` are forward_pair's (src rgb, src mask, dst rgb,
-    dst mask), `batch` the step's tensors (targets, and the masks the batch has)."""
+    dst mask), `batch` the step's tensors (targets, and the masks the batch has). amp_background:
+    the destination loss adds amp_background_loss (where the batch has masks)."""
     src_rgb, src_mask, dst_rgb, dst_mask = outputs
-    return [face_loss(rgb.float(), mask.float(), batch[f"{side}_target"], kernels,
-                      target_mask=batch.get(f"{side}_mask"),
-                      loss_mask=batch.get(f"{side}_loss_mask") if masked else None,
-                      em_mask=batch.get(f"{side}_em") if eyes_mouth else None)
-            for side, rgb, mask in (("src", src_rgb, src_mask), ("dst", dst_rgb, dst_mask))]
+    losses = [face_loss(rgb.float(), mask.float(), batch[f"{side}_target"], kernels,
+                        target_mask=batch.get(f"{side}_mask"),
+                        loss_mask=batch.get(f"{side}_loss_mask") if masked else None,
+                        em_mask=batch.get(f"{side}_em") if eyes_mouth else None)
+              for side, rgb, mask in (("src", src_rgb, src_mask), ("dst", dst_rgb, dst_mask))]
+    if amp_background and "dst_loss_mask" in batch:
+        losses[1] = losses[1] + amp_background_loss(dst_rgb.float(), batch["dst_target"], batch["dst_loss_mask"])
+    return losses
 
 
 def style_loss(a: torch.Tensor, b: torch.Tensor, blur_sigma: float = 0.0) -> torch.Tensor:
