@@ -81,6 +81,10 @@ def test_the_folder_lists_marked_faces_then_the_worst_masks_not_yet_labelled(fac
         crop = faces.set_index("face_id").loc[face_id, "file"]
         assert (out / "crops" / f"{face_id}.png").read_bytes() == (root / "faces" / crop).read_bytes()
     assert [p.name for p in sorted(out.glob("page-*.png"))] == ["page-001.png"]
+    every = pd.read_csv(out / "mask_figures.tsv", sep="\t").set_index("face_id")  # every face's mask columns
+    assert sorted(every.index) == sorted(ids) and list(every.columns) == ["mask_share", "hull_agreement", "unsure"]
+    assert (every.drop([*cut, soft])["hull_agreement"] > 0.97).all()
+    assert every.loc[cut[1], "hull_agreement"] < 0.8  # outlined already, so not suggested: still measured
 
 
 def test_an_outline_saved_from_the_folder_is_a_crop_label(faces_with_masks, tmp_path):

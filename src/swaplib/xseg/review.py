@@ -6,6 +6,7 @@ label" and the ones whose XSeg masks look least right.
     results/videos/{video}/to_label/
         faces.tsv                    a row per face to outline: face_id, why (marked | suggested),
                                      note, and its mask's figures (below)
+        mask_figures.tsv             every face's mask figures: face_id, mask_share, hull_agreement, unsure
         page-001.png, ...            their contact sheet, every crop with its mask laid over it
         crops/{face_id}.png|jpg      the aligned crops at full size: outline one in LabelMe and save
                                      its JSON as labels/{video}/{face_id}.json (crop coordinates)
@@ -46,7 +47,8 @@ MARKS_FILE = "to_label.tsv"
 MARKS_HEADER = ("face", "note")
 FIGURES_PX = 64
 UNSURE = (0.25, 0.75)
-COLUMNS = ["face_id", "why", "note", "mask_share", "hull_agreement", "unsure"]
+FIGURE_COLUMNS = ["face_id", "mask_share", "hull_agreement", "unsure"]
+COLUMNS = ["face_id", "why", "note", *FIGURE_COLUMNS[1:]]
 
 
 @dataclass(frozen=True)
@@ -133,12 +135,10 @@ def labelled_faces(faces: pd.DataFrame, labels_dir: str | Path | None) -> set[st
             if face_id in stems or int(frame) in frames}
 
 
-def faces_to_label(faces: pd.DataFrame, masks: np.ndarray, marks: dict[str, str], labelled: set[str],
-                   suggest: int) -> pd.DataFrame:
+def faces_to_label(figures: pd.DataFrame, marks: dict[str, str], labelled: set[str], suggest: int) -> pd.DataFrame:
     """The marked faces (in the marks' order), then up to `suggest` unlabelled ones by how wrong
-    their masks look; one row of COLUMNS each, with `position` in `faces`."""
-    figures = mask_figures(masks, hull_labels(faces, masks.shape[1])).assign(
-        face_id=faces["face_id"].to_numpy(), position=np.arange(len(faces)))
+    their masks look; one row of COLUMNS each, with `position` in the face table. figures: every
+    face's mask_figures with its face_id and position."""
     marked = figures.set_index("face_id").loc[list(marks)].reset_index().assign(why="marked")
     marked["note"] = [marks[face_id] for face_id in marked["face_id"]]
     others = figures[~figures["face_id"].isin(set(marks) | labelled)]
@@ -164,7 +164,9 @@ def write_label_review(table: str | Path, faces_dir: str | Path, masks_dir: str 
         mask = grey_mask(masks_dir / f"{face_id}.png")
         masks[i] = cv2.resize(mask, (FIGURES_PX, FIGURES_PX), interpolation=cv2.INTER_AREA) / 255.0
     marked = read_marks(marks, set(faces["face_id"])) if marks and Path(marks).is_file() else {}
-    rows = faces_to_label(faces, masks, marked, labelled_faces(faces, labels_dir), suggest_labels)
+    figures = mask_figures(masks, hull_labels(faces, FIGURES_PX)).assign(
+        face_id=faces["face_id"].to_numpy(), position=np.arange(len(faces)))
+    rows = faces_to_label(figures, marked, labelled_faces(faces, labels_dir), suggest_labels)
     tiles = []
     for row in rows.itertuples():
         crop = read_image(Path(faces_dir) / faces["file"].iloc[row.position])
@@ -181,6 +183,7 @@ def write_label_review(table: str | Path, faces_dir: str | Path, masks_dir: str 
             crop = Path(faces_dir) / faces["file"].iloc[row.position]
             shutil.copyfile(crop, tmp / "crops" / f"{row.face_id}{crop.suffix}")
         rows[COLUMNS].to_csv(tmp / "faces.tsv", sep="\t", index=False, float_format="%.4f")
+        figures[FIGURE_COLUMNS].to_csv(tmp / "mask_figures.tsv", sep="\t", index=False, float_format="%.4f")
         for number, page in enumerate(pages, 1):
             write_image(tmp / f"page-{number:03d}.png", page)
     log.info("%s: %d faces to outline (%d marked)", out_dir, len(rows), len(marked))
