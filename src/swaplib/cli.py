@@ -39,28 +39,33 @@ from swaplib.video.marks import SYNTHETIC_TAG, read_metadata_tags
 from swaplib.xseg.review import MARKS_FILE, REVIEW_KEYS, append_marks
 
 
+def _config_section(config_path: Path, name: str, what: str, hint: str = "") -> dict:
+    """One section of the workflow's config.yaml, a file that exists ({} where the section is missing)."""
+    try:
+        section = (yaml.safe_load(config_path.read_text()) or {}).get(name) or {}
+        if not isinstance(section, dict):
+            raise TypeError(f"{name} is not a mapping")
+        return section
+    except (yaml.YAMLError, AttributeError, TypeError) as exc:
+        raise SwaplibError(f"{config_path}: cannot read {what} ({exc}){hint}") from None
+
+
 def curation_dir(config_path: Path) -> Path:
     """The workflow's curation folder: config.yaml's curation.dir (or its default), beside that config."""
     if not config_path.is_file():
         return Path(CurationSettings.dir)
+    section = _config_section(config_path, "curation", "curation.dir", "; pass --dir")
+    sheets = {key: value for key, value in section.items() if key not in REVIEW_KEYS}  # those: xseg.review's
     try:
-        config = yaml.safe_load(config_path.read_text()) or {}
-        section = config.get("curation") or {}
-        sheets = {key: value for key, value in section.items() if key not in REVIEW_KEYS}  # those: xseg.review's
         return config_path.parent / curation_settings(sheets).dir
-    except (yaml.YAMLError, AttributeError, TypeError) as exc:
-        raise SwaplibError(f"{config_path}: cannot read curation.dir ({exc}); pass --dir") from None
     except SwaplibError as exc:
         raise SwaplibError(f"{config_path}: {exc}; pass --dir") from None
 
 
 def labels_dir(config_path: Path) -> Path:
     """The workflow's labels folder: config.yaml's xseg.labels_dir (or "labels"), beside that config."""
-    try:
-        config = yaml.safe_load(config_path.read_text()) or {} if config_path.is_file() else {}
-        return config_path.parent / ((config.get("xseg") or {}).get("labels_dir") or "labels")
-    except (yaml.YAMLError, AttributeError, TypeError) as exc:
-        raise SwaplibError(f"{config_path}: cannot read xseg.labels_dir ({exc})") from None
+    section = _config_section(config_path, "xseg", "xseg.labels_dir") if config_path.is_file() else {}
+    return config_path.parent / (section.get("labels_dir") or "labels")
 
 
 def curate(args: argparse.Namespace) -> tuple[str, int]:

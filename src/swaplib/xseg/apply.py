@@ -57,8 +57,10 @@ def masks_for(model: XSegNet, crops: np.ndarray, batch_size: int = 64) -> np.nda
     """(N, S, S) float32 masks of square BGR uint8 crops (N, S, S, 3) of any size S: each crop
     scaled to the model's resolution, its mask scaled back to S."""
     size, side = model.cfg.resolution, crops.shape[1]
-    if side == size or not len(crops):
-        return predict(model, crops, batch_size) if len(crops) else np.zeros((0, side, side), np.float32)
+    if not len(crops):
+        return np.zeros((0, side, side), np.float32)
+    if side == size:
+        return predict(model, crops, batch_size)
     scaled = np.stack([shrink(c, size) if side > size else cv2.resize(c, (size, size), interpolation=cv2.INTER_LINEAR)
                        for c in crops])
     masks = predict(model, scaled, batch_size)

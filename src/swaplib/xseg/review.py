@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import cv2
@@ -67,7 +67,7 @@ class ReviewSettings:
                 f"curation suggest_labels must be a whole number of at least 0, got {self.suggest_labels!r}")
 
 
-REVIEW_KEYS = tuple(ReviewSettings.__dataclass_fields__)
+REVIEW_KEYS = tuple(field.name for field in fields(ReviewSettings))
 
 
 # --------------------------------------------------------------------------- the marks
