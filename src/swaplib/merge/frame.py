@@ -20,6 +20,7 @@ import torch
 from swaplib.core.color import hist_match, transfer
 from swaplib.extract.align import transform_points, warp_to_face, warp_to_frame
 from swaplib.merge import masks
+from swaplib.merge.enhance import FaceEnhancer, enhanced
 from swaplib.merge.post import blur_sharpen, degrade_frame, motion_blur, reduce_colors, to_uint8
 from swaplib.merge.settings import MergeSettings
 from swaplib.model import autocast, swap_faces
@@ -41,6 +42,7 @@ class Face:
     xseg_dst: np.ndarray | None = None  # (R, R) float, the segmentation model's on the crop, when needed
     xseg_prd: np.ndarray | None = None  # (R, R) float, the segmentation model's on the prediction, when needed
     motion: tuple[float, float] | None = None  # face movement, frame px per frame
+    upscale: int = 1  # the crop's size over the model's resolution (super resolution: enhance.SCALE)
 
 
 class FaceFailed(Exception):
@@ -64,16 +66,19 @@ class FrameResult:
     notes: list  # (face_id, note), e.g. a seamless clone that fell back to overlay
 
 
-def merge_frame(frame: np.ndarray, faces: list[Face], settings: MergeSettings) -> FrameResult:
-    """Merge `faces` into `frame`. In mode raw-predict the image is the first usable face's prediction."""
+def merge_frame(frame: np.ndarray, faces: list[Face], settings: MergeSettings,
+                enhancer: FaceEnhancer | None = None) -> FrameResult:
+    """Merge `faces` into `frame`. In mode raw-predict the image is the first usable face's prediction.
+    enhancer: the super resolution network, where settings.super_resolution_power asks for it."""
     failures, notes, layers = [], [], []
-    for face in faces:
+    for face in faces if settings.mode != "original" else []:
         try:
+            _check_face(face)
+            if settings.super_resolution_power:
+                face = enhanced(face, frame, settings.super_resolution_power, enhancer)
             if settings.mode == "raw-predict":
-                _check_face(face)
                 return FrameResult(face.predicted, 1, failures, notes)
-            if settings.mode != "original":
-                layers.append(_face_layer(frame, face, settings, notes))
+            layers.append(_face_layer(frame, face, settings, notes))
         except FaceFailed as reason:
             failures.append((face.face_id, str(reason)))
     if not layers:
@@ -102,7 +107,6 @@ def _check_face(face: Face) -> None:
 
 
 def _face_layer(frame: np.ndarray, face: Face, s: MergeSettings, notes: list) -> _Layer:
-    _check_face(face)
     size = face.crop.shape[0]
     matrix = _scaled(face.matrix, s.face_scale, size)
     if s.mode == "raw-rgb":  # the whole predicted square, unmasked and unchanged
@@ -112,10 +116,11 @@ def _face_layer(frame: np.ndarray, face: Face, s: MergeSettings, notes: list) ->
         return _Layer(box, warp_to_frame(face.predicted, roi_matrix, shape), alpha)
 
     big, mask = _face_mask(face, s)
-    ys, xs = np.nonzero(big)  # the mask is warped into the frame from SUBRES times the crop's size
-    box, big_matrix = _frame_box(matrix * masks.SUBRES, (xs.min() - 1, ys.min() - 1, xs.max() + 2, ys.max() + 2),
+    ys, xs = np.nonzero(big)  # the mask is warped into the frame from SUBRES times the model's resolution
+    scale = masks.SUBRES // face.upscale
+    box, big_matrix = _frame_box(matrix * scale, (xs.min() - 1, ys.min() - 1, xs.max() + 2, ys.max() + 2),
                                  frame.shape)
-    roi_matrix = big_matrix / masks.SUBRES
+    roi_matrix = big_matrix / scale
     y0, y1, x0, x1 = box
     region = frame[y0:y1, x0:x1]
     area = mask > 0
@@ -139,14 +144,15 @@ def _face_layer(frame: np.ndarray, face: Face, s: MergeSettings, notes: list) ->
 
 
 def _face_mask(face: Face, s: MergeSettings) -> tuple[np.ndarray, np.ndarray]:
-    """The blend mask eroded and blurred (DeepFaceLab's modifiers) at SUBRES times the crop's size,
-    and scaled back to the crop, where the colour statistics are taken inside it."""
+    """The blend mask eroded and blurred (DeepFaceLab's modifiers) at SUBRES times the model's
+    resolution, and scaled to the crop, where the colour statistics are taken inside it."""
     size = face.crop.shape[0]
     hull = masks.hull_masks(transform_points(face.landmarks, face.matrix)[None], size) if s.mask == "dst" else None
     given = {name: None if mask is None else mask[None] for name, mask in
              (("dst", face.dst_mask), ("xseg_dst", face.xseg_dst), ("xseg_prd", face.xseg_prd))}
     mask = masks.build(s.mask, hull=hull, prd=face.prd_mask[None], **given)[0]
-    big = masks.erode_and_blur(mask, erode=s.erode_mask_modifier, blur=s.blur_mask_modifier)
+    big = masks.erode_and_blur(mask, erode=s.erode_mask_modifier, blur=s.blur_mask_modifier,
+                               scale=masks.SUBRES // face.upscale)
     if not big.any():
         raise FaceFailed(f"empty mask ({s.mask!r} after erode_mask_modifier {s.erode_mask_modifier}, "
                          f"blur_mask_modifier {s.blur_mask_modifier})")

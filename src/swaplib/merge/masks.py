@@ -100,17 +100,21 @@ def blur_kernel(blur: int) -> int:
     return blur + 1 - blur % 2
 
 
-def erode_and_blur(mask: np.ndarray, *, erode: int, blur: int) -> np.ndarray:
+def erode_and_blur(mask: np.ndarray, *, erode: int, blur: int, scale: int = SUBRES) -> np.ndarray:
     """One (R, R) mask, eroded and blurred as DeepFaceLab's merger does it: the (4R, 4R) result.
 
+    `scale`: how many times the mask is scaled up first: SUBRES for a mask at the model's resolution,
+    1 for one already at SUBRES times it (a face drawn by super resolution, swaplib.merge.enhance).
     The mask is scaled up to SUBRES·R (bilinear) and padded with R px of zeros on every side; in
     px of that array it is eroded with an ellipse `erode` px across (grown if negative), cleared
     outside the predicted square less blur // 2 px (so the blur fades to 0 inside the square),
     and blurred with a blur_kernel(blur) px Gaussian. Only a window around the mask's reach is
     computed: with zeros all around it, the result is the whole array's.
     """
-    size = mask.shape[0]
-    big = cv2.resize(np.asarray(mask, np.float32), (SUBRES * size,) * 2, interpolation=cv2.INTER_LINEAR)
+    big = np.asarray(mask, np.float32)
+    if scale != 1:
+        big = cv2.resize(big, (scale * mask.shape[0],) * 2, interpolation=cv2.INTER_LINEAR)
+    size = big.shape[0] // SUBRES  # R, the model's resolution: the padding
     ys, xs = np.nonzero(big)
     if not len(ys) or not (erode or blur):
         return np.clip(big, 0.0, 1.0)

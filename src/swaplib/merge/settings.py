@@ -17,6 +17,7 @@ from pathlib import Path
 from swaplib.core.color import COLOR_TRANSFERS
 from swaplib.core.errors import SwaplibError
 from swaplib.core.settings import from_section
+from swaplib.merge.enhance import NETWORKS
 from swaplib.merge.masks import MASKS
 from swaplib.model.base import PRECISIONS
 
@@ -50,6 +51,8 @@ class MergeSettings:
     precision: str = "auto"  # the model's (swaplib.model.base.amp_dtype): auto is bf16 on GPUs and AMX CPUs
     overrides_dir: str = "merge"  # where the workflow looks for {pair}.tsv, the overrides sheet
     morph_factor: float = 1.0  # amp models: 0..1 of the source's code in the swap (DFL's default 1); others: none
+    super_resolution_power: int = 0  # 0..100, DFL's: the face drawn at 4x by Real-ESRGAN, blended by this share
+    super_resolution_model: str = "x4plus"  # which Real-ESRGAN network (swaplib.merge.enhance.NETWORKS)
 
     def __post_init__(self):
         problems = [p for f in dataclasses.fields(self) if (p := _check(f.name, getattr(self, f.name)))]
@@ -69,13 +72,13 @@ class MergeSettings:
 
 
 _CHOICES = {"mode": MODES, "mask": MASKS, "color_transfer": COLOR_TRANSFERS, "sharpen": SHARPEN,
-            "precision": PRECISIONS}
-WHOLE_VIDEO = ("precision", "overrides_dir", "morph_factor")  # not for a frame range
+            "precision": PRECISIONS, "super_resolution_model": tuple(NETWORKS)}
+WHOLE_VIDEO = ("precision", "overrides_dir", "morph_factor", "super_resolution_model")  # not for a frame range
 _RANGES = {
     "erode_mask_modifier": (-400, 400), "blur_mask_modifier": (0, 400), "motion_blur": (0, 100),
     "face_scale": (-50, 50), "sharpen_amount": (-100, 100), "hist_match_threshold": (0, 255),
     "image_denoise_power": (0, 500), "bicubic_degrade": (0, 100), "color_degrade": (0, 100),
-    "morph_factor": (0, 1),
+    "morph_factor": (0, 1), "super_resolution_power": (0, 100),
 }
 _INTEGERS = {f.name for f in dataclasses.fields(MergeSettings) if f.type == "int"}
 _BOOLEANS = {f.name for f in dataclasses.fields(MergeSettings) if f.type == "bool"}

@@ -30,6 +30,7 @@ from swaplib.core.errors import SwaplibError
 from swaplib.core.images import frame_files, read_image
 from swaplib.core.progress import Progress
 from swaplib.merge import masks
+from swaplib.merge.enhance import SCALE, FaceEnhancer
 from swaplib.merge.frame import Face, FrameResult, frame_faces, merge_frame, predict_faces
 from swaplib.merge.settings import MergeSettings, merge_settings, read_overrides, settings_for
 from swaplib.model import load_model, precision_name, resolve_device
@@ -140,9 +141,11 @@ def merge_video(
     _use_morph_factor(model, base.morph_factor)
     kinds = {job.settings.mask for job in jobs}
     xseg, xseg_record = _load_xseg(xseg_model, kinds, device)
+    enhancer = FaceEnhancer(base.super_resolution_model) if any(
+        job.settings.super_resolution_power for job in jobs) else None
     merger = _VideoMerger(model, device, faces, faces_table, batch_size,
                           dst_masks=any(masks.uses_dst_decoder(kind) for kind in kinds), xseg=xseg,
-                          xseg_prd=any(masks.uses_xseg_prd(kind) for kind in kinds))
+                          xseg_prd=any(masks.uses_xseg_prd(kind) for kind in kinds), enhancer=enhancer)
     with atomic_dir(out_dir) as tmp, _torch_threads(threads, model.amp):
         merging, cpu = time.perf_counter(), time.process_time()
         records = merger.run(jobs, Path(tmp), threads or torch.get_num_threads())
@@ -185,8 +188,8 @@ class _VideoMerger:
     """The read → model → merge → write pipeline over a thread pool (model in the calling thread)."""
 
     def __init__(self, model, device, faces: pd.DataFrame, table_path, batch_size: int, dst_masks: bool, xseg=None,
-                 xseg_prd: bool = False):
-        self.model, self.device, self.table_path = model, device, table_path
+                 xseg_prd: bool = False, enhancer: FaceEnhancer | None = None):
+        self.model, self.device, self.table_path, self.enhancer = model, device, table_path, enhancer
         self.batch_size, self.dst_masks = batch_size, dst_masks
         self.xseg, self.xseg_prd = xseg, xseg_prd
         self.resolution = model.cfg.resolution
@@ -234,11 +237,12 @@ class _VideoMerger:
         target = out / job.path.name
         raw = job.settings.mode == "raw-predict"
         if self._swaps(job):
-            result = merge_frame(job.image, job.faces, job.settings)
+            result = merge_frame(job.image, job.faces, job.settings, self.enhancer)
         else:  # a face found but not kept (another person, too small, ...) is a frame left unswapped
             result = FrameResult(None, 0, [(face_id, f"no face kept ({why})") for face_id, why in job.not_kept], [])
         if raw and not result.swapped:  # a black crop keeps every output the same size
-            _write(target, np.zeros((self.resolution, self.resolution, 3), np.uint8))
+            size = self.resolution * (SCALE if job.settings.super_resolution_power else 1)
+            _write(target, np.zeros((size, size, 3), np.uint8))
         elif result.swapped:
             _write(target, result.image)
         else:  # nothing swapped: the destination's own bytes
