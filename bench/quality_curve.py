@@ -70,8 +70,9 @@ from swaplib.video.frames import extract_frames  # noqa: E402
 
 MEASURE_FPS = 5  # the measured clip: every 5th frame of the 25 fps destination
 COLUMNS = ["samples", "seconds", "loss_src", "loss_dst", "id_match", "id_top1", "sharpness", "relative_sharpness",
-           "sharpness_limit", "landmark_error", "jitter_ratio", "verdict"]
+           "sharpness_limit", "landmark_error", "jitter_ratio", "verdict", "convincing"]
 MEASURED = COLUMNS[4:]  # the quality figures of a row (the rest is training's)
+SR_COLUMNS = ["sr_id_match", "sr_sharpness", "sr_verdict", "sr_convincing"]  # with --super-resolution
 RESUME_KEYS = ("pair", "preset", "settings", "base_samples")  # what a resumed curve must share with its start
 # Settings a sitting may change on resume: how fast it computes, not what (each sitting records its own).
 SPEED_KEYS = ("threads", "workers", "device", "precision", "progress")
@@ -80,7 +81,8 @@ SPEED_KEYS = ("threads", "workers", "device", "precision", "progress")
 def machine() -> dict:
     """The CPU by name and cores, the load average when starting, and the device training uses."""
     device = resolve_device(os.environ.get("SWAPLIB_DEVICE", "auto"))
-    info = {"cpu": cpu_name(), "features": cpu_features(), "cores": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()],
+    info = {"cpu": cpu_name(), "features": cpu_features(), "cores": os.cpu_count(),
+            "load_average": [round(x, 2) for x in os.getloadavg()],
             "device": str(device)}
     if device.type == "cuda":
         import torch
@@ -129,7 +131,10 @@ def main() -> None:
                         help="a training setting over the preset's (repeatable): lr, batch_size, optimizer, ...")
     parser.add_argument("--samples", type=int, default=20000, help="the budget: samples seen (src + dst faces)")
     parser.add_argument("--every", type=int, default=2000, help="measure every N samples seen")
-    parser.add_argument("--out", type=Path, help="work folder, resumed when it holds a curve (default: a temporary one)")
+    parser.add_argument("--out", type=Path,
+                        help="work folder, resumed when it holds a curve (default: a temporary one)")
+    parser.add_argument("--super-resolution", type=int, default=0, metavar="POWER",
+                        help="also merge each measure with merge.super_resolution_power POWER: the sr_ columns")
     parser.add_argument("--save-every", type=int, default=4000,
                         help="save the training state every N samples between measures (what a stop can lose)")
     parser.add_argument("--base-samples", type=int, default=0,
@@ -179,13 +184,14 @@ def main() -> None:
 
     faces = {"src": src, "dst": dst, "shown": shown}
     rows = curve(out, faces, range(args.every, args.samples + 1, args.every), per_step, args.preset,
-                 {**recipe, **base}, sitting=sitting, save_samples=args.save_every)
-    table = pd.DataFrame(rows, columns=COLUMNS)
+                 {**recipe, **base}, sitting=sitting, save_samples=args.save_every, sr_power=args.super_resolution)
+    table = pd.DataFrame(rows, columns=COLUMNS + (SR_COLUMNS if args.super_resolution else []))
     ceiling = json.loads((out / "run.json").read_text()).get("ceiling")
     plot(table, out / "curve.png", f"{name}, {args.preset} {recipe or ''}")
     print(f"\nceiling (the source's own faces): {ceiling}")
-    first = table[table["verdict"] == "source"]
-    print(f"first verdict source: {first.iloc[0][['samples', 'seconds']].to_dict() if len(first) else 'not reached'}")
+    for column, value in (("verdict", "source"), ("convincing", True), ("sr_convincing", True)):
+        if column in table:
+            print(f"first {column} {value}, held at the next measure: {first_held(table, column, value)}")
     print(table.to_markdown(index=False, floatfmt=".3f"))
     print(f"# wrote {out / 'curve.csv'} and {out / 'curve.png'}")
     if args.then:
@@ -232,12 +238,12 @@ def trained_so_far(folder: Path, seconds: float) -> tuple[int, float]:
 
 
 def curve(folder: Path, faces: dict, targets, per_step: int, preset: str, recipe: dict, seconds: float = 0.0,
-          label: str = "", sitting: int = 0, save_samples: int = 4000) -> list[dict]:
+          label: str = "", sitting: int = 0, save_samples: int = 4000, sr_power: int = 0) -> list[dict]:
     """Train in `folder` (resuming its state) to each target of samples seen, merging and measuring
     after each: one row per target (seconds: training time, counted on from `seconds`). The rows
     already in folder/curve.csv are kept and their targets skipped; the state is saved every
     `save_samples` with the seconds so far."""
-    src, dst, shown = faces["src"], faces["dst"], faces["shown"]
+    src, dst = faces["src"], faces["dst"]
     rows = read_rows(folder)
     saved, seconds = trained_so_far(folder, seconds)
     if rows:
@@ -258,26 +264,37 @@ def curve(folder: Path, faces: dict, targets, per_step: int, preset: str, recipe
             seconds += time.perf_counter() - started
             saved = trained["iterations"] * per_step
             write_json(folder / "progress.json", {"samples": saved, "seconds": round(seconds, 1)})
-        merge_video(shown["frames"], shown["faces.parquet"], folder / "model.safetensors", folder / "merged")
-        quality = measure_pair(
-            destination_frames=shown["frames"], destination_faces=shown["faces.parquet"],
-            destination_faceset=dst["faceset.parquet"], destination_faceset_frames=dst["frames"],
-            source_frames=src["frames"], source_faceset=src["faceset.parquet"], merged=folder / "merged",
-            quality_json=folder / "quality.json", table_path=folder / "quality.csv", plot_path=folder / "quality.png",
-            strip_path=folder / f"strip-{trained['iterations']}.jpg", model=folder / "model.safetensors",
-        )
+        quality = measure(folder, faces, f"strip-{trained['iterations']}.jpg")
+        extra = {}
+        if sr_power:
+            sr = measure(folder, faces, f"strip-{trained['iterations']}-sr.jpg", super_resolution_power=sr_power)
+            extra = {f"sr_{k}": sr.get(k) for k in ("id_match", "sharpness", "verdict", "convincing")}
         losses = trained["losses"]
         rows.append({"samples": saved, "seconds": round(seconds, 1), "loss_src": losses["src"],
-                     "loss_dst": losses["dst"], **{k: quality.get(k) for k in MEASURED}, "sitting": sitting})
+                     "loss_dst": losses["dst"], **{k: quality.get(k) for k in MEASURED}, **extra, "sitting": sitting})
         pd.DataFrame(rows).to_csv(folder / "curve.csv.partial", index=False)
         os.replace(folder / "curve.csv.partial", folder / "curve.csv")
         if (folder / "run.json").exists():
             write_json(folder / "run.json", {**json.loads((folder / "run.json").read_text()),
                                              "ceiling": quality["ceiling"]})
-        columns = (["branch"] if label else []) + COLUMNS
+        columns = (["branch"] if label else []) + COLUMNS + (SR_COLUMNS if sr_power else [])
         print(pd.DataFrame([{"branch": label, **rows[-1]}], columns=columns)
               .to_string(index=False, header=len(rows) == 1), flush=True)
     return rows
+
+
+def measure(folder: Path, faces: dict, strip: str, **merge) -> dict:
+    """Merge the measured frames with folder's model (merge settings `merge` over the defaults) and
+    measure them: the quality stage's figures."""
+    src, dst, shown = faces["src"], faces["dst"], faces["shown"]
+    merge_video(shown["frames"], shown["faces.parquet"], folder / "model.safetensors", folder / "merged", **merge)
+    return measure_pair(
+        destination_frames=shown["frames"], destination_faces=shown["faces.parquet"],
+        destination_faceset=dst["faceset.parquet"], destination_faceset_frames=dst["frames"],
+        source_frames=src["frames"], source_faceset=src["faceset.parquet"], merged=folder / "merged",
+        quality_json=folder / "quality.json", table_path=folder / "quality.csv", plot_path=folder / "quality.png",
+        strip_path=folder / strip, model=folder / "model.safetensors",
+    )
 
 
 def compare_continued(out: Path, faces: dict, rows: list[dict], args, per_step: int, recipe: dict,
@@ -302,6 +319,16 @@ def compare_continued(out: Path, faces: dict, rows: list[dict], args, per_step: 
     side.to_csv(out / "continued.csv", index=False)
     print(side.to_markdown(index=False, floatfmt=".3f"))
     print(f"# wrote {out / 'continued.csv'} (and each branch's curve.csv in {out}/continued-*)")
+
+
+def first_held(table: pd.DataFrame, column: str, value) -> dict | str:
+    """Samples and seconds of the first row where `column` is `value` and stays so at the next row: a
+    verdict read over two measures, not one lucky row."""
+    hits = (table[column] == value).to_numpy()
+    for i in range(len(hits) - 1):
+        if hits[i] and hits[i + 1]:
+            return table.iloc[i][["samples", "seconds"]].to_dict()
+    return "not reached"
 
 
 def train_model_batch(preset: str) -> int:

@@ -118,6 +118,8 @@ def test_a_blurred_face_is_never_the_source(scene, tmp_path):
     assert quality["sharpness"] < 0.2
     assert quality["sharpness_limit"] == 1 and quality["relative_sharpness"] == quality["sharpness"]
     assert quality["verdict"] == "nobody" and quality["verdict_text"] == VERDICTS["nobody"]
+    assert not quality["convincing"]
+    assert quality["convincing_text"] == "Not convincing: the verdict is nobody, not source."
 
 
 def test_the_destination_through_a_64_px_model_is_as_sharp_as_that_resolution_allows(scene, tiny_model, tmp_path,
@@ -138,6 +140,19 @@ def test_the_destination_through_a_64_px_model_is_as_sharp_as_that_resolution_al
     # Judged on the plain sharpness, the same perfect 64 px swap would be a blur.
     plain = {**quality, "relative_sharpness": quality["sharpness"]}
     assert judge(plain, quality["identities"]["distance"], QualitySettings())["verdict"] == "nobody"
+    # Below half the destination's detail at 64 px: the face size calls for a bigger model, and the
+    # figure agrees with the limit measured per face (64 px does not reach 0.5, the needed one does).
+    assert quality["resolution_needed"] > 64 and 40 < quality["face_width"] < 480
+    assert (table["resolution_needed"] > 64).all() == (table["sharpness_limit"] < 0.5).all()
+    # Were it the source, it would still not be convincing, and the card would say why and what to do.
+    as_source = {**quality, "id_match": 1.0, "id_match_destination": 0.0}
+    judged = judge(as_source, quality["identities"]["distance"], QualitySettings())
+    assert judged["verdict"] == "source" and not judged["convincing"]
+    assert judged["convincing_text"].startswith("Not convincing yet: the source person for the recogniser, but "
+                                                f"softer than the destination ({quality['sharpness']:.2f} of its")
+    assert (f"a model of about {quality['resolution_needed']:.0f} px keeps enough of their detail (this model: 64 px)"
+            in judged["convincing_text"])
+    assert judge(as_source, quality["identities"]["distance"], QualitySettings(convincing_sharpness=0.01))["convincing"]
 
 
 def test_a_blurred_face_stays_a_blur_against_the_models_resolution(scene, tiny_model, tmp_path):
@@ -150,6 +165,7 @@ def test_the_source_face_pasted_in_measures_as_the_source(scene, tmp_path):
     quality = measure(scene, paste_source_faces(scene, tmp_path / "merged"), tmp_path)
     assert quality["coverage"] == 1 and quality["faces_swapped"] == FRAMES
     assert quality["verdict"] == "source" and quality["separable"]
+    assert quality["convincing"] and quality["convincing_text"].startswith("Convincing: the source person, with")
     assert quality["id_match"] >= 0.8 and quality["id_top1"] >= 0.8 and quality["id_retrieval"] >= 0.8
     assert quality["id_distance_source"] < 0.6 / 2 < quality["id_distance_destination"]
     assert quality["sharpness"] > 0.5  # resampled once: a little softer than the frame, far from a blur

@@ -91,8 +91,9 @@ def outcome(workdir: Path, pair: str) -> str:
         quality = json.loads(quality_file.read_text())
     except (OSError, ValueError) as exc:
         raise SwaplibError(f"{quality_file}: cannot read the verdict ({exc})") from None
+    convincing = f"\n{quality['convincing_text']}" if "convincing_text" in quality else ""
     return (f"{video}\nverdict: {quality.get('verdict')} ({quality.get('verdict_text', '')}; the figures: "
-            f"{quality_file.with_name('quality.html')})")
+            f"{quality_file.with_name('quality.html')}){convincing}")
 
 
 def swap(source: Path, destination: Path, workdir: Path | None = None, *, train: dict,

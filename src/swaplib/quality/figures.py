@@ -18,6 +18,8 @@ from swaplib.quality.measure import SOURCE, Identity, identity_columns
 
 FIGURES = {
     "verdict": "who the swapped faces are, for the recogniser, and whether they are sharp (see `verdict_text`)",
+    "convincing": "whether a viewer would take the swap for the source's real face: verdict source, and sharpness "
+                  "(against the destination itself) at least convincing_sharpness (see `convincing_text`)",
     "id_match": "share of swapped faces that dlib verifies as the source person (distance to the source identity "
                 "below same_person and below the distance to the destination identity)",
     "id_top1": "share of swapped faces whose nearest identity in the gallery (every video of the run, and the "
@@ -39,6 +41,9 @@ FIGURES = {
     "jitter_ratio": "added frame-to-frame landmark motion / the destination's own motion (0 = as steady as the "
                     "destination)",
     "coverage": "share of destination frames with a face that got swapped",
+    "face_width": "median width of the destination's faces in the frame, px (the jaw line's ends)",
+    "resolution_needed": "median over faces of the smallest model resolution whose crop, pasted back, keeps "
+                         "convincing_sharpness of the destination's detail (null: none up to 512 px)",
 }
 
 VERDICTS = {
@@ -65,9 +70,10 @@ class QualitySettings:
     separable_margin: float = 0.1  # identities closer than same_person + this cannot be told apart
     verdict_id_match: float = 0.5  # id_match at or above which the swap is the source (with the sharpness)
     verdict_sharpness: float = 0.5  # relative_sharpness below which the swap is blurred (verdict nobody)
+    convincing_sharpness: float = 0.5  # sharpness (against the destination) a source swap needs to be convincing
 
 
-THRESHOLDS = ("same_person", "separable_margin", "verdict_id_match", "verdict_sharpness")
+THRESHOLDS = ("same_person", "separable_margin", "verdict_id_match", "verdict_sharpness", "convincing_sharpness")
 
 
 def quality_settings(values: dict | None = None) -> QualitySettings:
@@ -144,6 +150,8 @@ def summarize(table: pd.DataFrame, n_frames: int, settings: QualitySettings) -> 
         "jitter": jitter,
         "destination_motion": motion,
         "coverage": swapped_frames / n_frames if n_frames else None,
+        "face_width": _median(table["face_width"]),
+        "resolution_needed": _median(table["resolution_needed"]),
         "frames": int(n_frames),
         "frames_with_face": int(table["frame"].nunique()),
         "frames_swapped": swapped_frames,
@@ -163,11 +171,42 @@ def ceiling(source: Identity, gallery: list[Identity], settings: QualitySettings
                     "id_distance_source": float(np.mean(columns["dist_source"])), "faces": len(source.embeddings)})
 
 
+def convincing(figures: dict, word: str, settings: QualitySettings) -> tuple[bool, str]:
+    """Whether the swap would pass for the source's real face, and why in words: the verdict says who it
+    is; a viewer also sees how its detail compares with the destination's own, whatever the model's size."""
+    sharpness, needed = figures.get("sharpness"), settings.convincing_sharpness
+    if word != "source":
+        return False, f"Not convincing: the verdict is {word}, not source."
+    if sharpness is not None and sharpness >= needed:
+        return True, (f"Convincing: the source person, with {sharpness:.2f} of the destination's own detail "
+                      f"(at least {needed} needed).")
+    return False, (f"Not convincing yet: the source person for the recogniser, but softer than the destination "
+                   f"({text_of(sharpness)} of its detail; a viewer needs {needed}). {advice(figures)}")
+
+
+def advice(figures: dict) -> str:
+    """What the destination's face size calls for: the model resolution, or super resolution."""
+    width, needed, have = figures.get("face_width"), figures.get("resolution_needed"), figures.get("model_resolution")
+    size = f"The destination's faces are about {width:.0f} px wide in the frame" if width else "The destination's faces"
+    if needed is None:
+        return f"{size}: no model up to 512 px keeps enough of their detail; merge.super_resolution_power adds it."
+    model = f" (this model: {have} px)" if have else ""
+    return (f"{size}: a model of about {needed:.0f} px keeps enough of their detail{model}; a smaller one needs "
+            "merge.super_resolution_power, and training long enough to draw a face worth sharpening.")
+
+
+def text_of(value) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
 def judge(figures: dict, apart: float, settings: QualitySettings) -> dict:
-    """The verdict, its sentence, and whether the pair is separable, to put first in quality.json."""
+    """The verdict, its sentence, whether it is convincing, and whether the pair is separable, to put
+    first in quality.json."""
     is_separable = separable(apart, settings)
     word = verdict(figures, is_separable, settings)
-    return {"verdict": word, "verdict_text": VERDICTS[word], "separable": is_separable,
+    is_convincing, why = convincing(figures, word, settings)
+    return {"verdict": word, "verdict_text": VERDICTS[word], "convincing": is_convincing, "convincing_text": why,
+            "separable": is_separable,
             "thresholds": {name: value for name, value in asdict(settings).items() if name in THRESHOLDS}}
 
 

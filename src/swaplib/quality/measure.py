@@ -178,6 +178,27 @@ def _check_frames(frames: dict, merged: dict, faces: pd.DataFrame, frames_dir, m
         raise SwaplibError(f"{faces_table}: faces of frames {unknown} that {frames_dir} does not have")
 
 
+def _resolution_needed(destination: np.ndarray, row: pd.DataFrame, inner: np.ndarray, needed: float) -> float:
+    """The smallest of LADDER's model resolutions whose crop of this face, pasted back, keeps `needed` of
+    the destination's detail inside `inner` (nan: none does)."""
+    region = _region(inner)
+    if region is None:
+        return float("nan")
+    top_left = (region[1].start, region[0].start)
+    part, inner = destination[region], inner[region]
+    reference = _detail(part, inner)
+    for resolution in LADDER:
+        crop = frame_faces(destination, row, resolution)[0]
+        if not np.isfinite(crop.matrix).all():
+            return float("nan")
+        if _ratio(_detail(_through_crop(part, crop, top_left), inner), reference) >= needed:
+            return float(resolution)
+    return float("nan")
+
+
+LADDER = (64, 96, 128, 160, 192, 224, 256, 320, 384, 448, 512)  # model resolutions resolution_needed tries
+
+
 def _sharpness(destination: np.ndarray, swapped: np.ndarray, inner: np.ndarray,
                crop: Face | None) -> tuple[float, float]:
     """(sharpness, sharpness_limit) of one face: the detail inside `inner` of the merged frame, and of the
@@ -197,16 +218,17 @@ def _sharpness(destination: np.ndarray, swapped: np.ndarray, inner: np.ndarray,
 
 
 def measure_faces(frames_dir, faces_table, merged_dir, gallery: list[Identity], embedder: FaceEmbedder,
-                  resolution: int | None = None) -> pd.DataFrame:
+                  resolution: int | None = None, detail_needed: float = 0.5) -> pd.DataFrame:
     """One row per destination face: was it swapped, its distance to each identity of the gallery (which
     holds `source` and `destination`), the nearest one, its detail ratio and the ratio a model of
-    `resolution` px can reach at best (None: not known, 1), landmark error and jitter."""
+    `resolution` px can reach at best (None: not known, 1), its width and the model resolution that keeps
+    `detail_needed` of its detail, landmark error and jitter."""
     frame_paths, merged = dict(frame_files(frames_dir)), dict(frame_files(merged_dir))
     faces = read_faces(faces_table).sort_values(["frame", "index"]).reset_index(drop=True)
     _check_frames(frame_paths, merged, faces, frames_dir, merged_dir, faces_table)
     landmarker = DlibLandmarker()
     boxes = _boxes(faces)
-    before, after, change, sharpness, limit, vectors = [], [], [], [], [], []
+    before, after, change, sharpness, limit, needed, vectors = [], [], [], [], [], [], []
     with Progress(faces["frame"].nunique(), "frames measured", log=log) as progress:
         for frame, rows in faces.groupby("frame", sort=False):
             destination, swapped = _read_pair(frame_paths[frame], merged[frame])
@@ -217,12 +239,14 @@ def measure_faces(frames_dir, faces_table, merged_dir, gallery: list[Identity], 
             diff = cv2.absdiff(destination, swapped).mean(axis=2)
             # Cut with the merge's own matrices, one crop per row, in the order of the fitted landmarks.
             crops = frame_faces(destination, rows, resolution) if resolution else [None] * len(rows)
-            for points, crop in zip(dst_lm, crops, strict=True):
+            for k, (points, crop) in enumerate(zip(dst_lm, crops, strict=True)):
                 hull = hull_mask(points, diff.shape) > 0.5
                 change.append(float(diff[hull].mean()) if hull.any() else 0.0)
-                detail, best = _sharpness(destination, swapped, _inner(hull, inter_ocular(points)), crop)
+                inner = _inner(hull, inter_ocular(points))
+                detail, best = _sharpness(destination, swapped, inner, crop)
                 sharpness.append(detail)
                 limit.append(best)
+                needed.append(_resolution_needed(destination, rows.iloc[[k]], inner, detail_needed))
             before.append(dst_lm)
             after.append(new_lm)
             vectors.append(embedder.embed(new_rgb, new_lm))
@@ -233,6 +257,7 @@ def measure_faces(frames_dir, faces_table, merged_dir, gallery: list[Identity], 
         "frame": faces["frame"], "index": faces["index"], "face_id": faces["face_id"],
         "change": change, "sharpness": sharpness, "sharpness_limit": limit,
         "relative_sharpness": np.asarray(sharpness) / np.maximum(limit, 1e-6),
+        "face_width": np.linalg.norm(dst_lm[:, 16] - dst_lm[:, 0], axis=-1), "resolution_needed": needed,
         **identity_columns(vectors, gallery),
         "landmark_error": _point_distance(new_lm, dst_lm) / iod,
     })

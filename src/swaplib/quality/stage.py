@@ -76,10 +76,12 @@ def measure_pair(
     apart = float(np.linalg.norm(source.mean - destination.mean))
     log.info("identities: %d source faces, %d destination faces, %.3f apart; gallery of %d", len(source.embeddings),
              len(destination.embeddings), apart, len(gallery))
-    table = measure_faces(destination_frames, destination_faces, merged, gallery, embedder, resolution)
-    figures = summarize(table, len(frame_files(destination_frames)), s)
+    table = measure_faces(destination_frames, destination_faces, merged, gallery, embedder, resolution,
+                          s.convincing_sharpness)
+    figures = {**summarize(table, len(frame_files(destination_frames)), s), "model_resolution": resolution}
     verdict = judge(figures, apart, s)
-    log.info("quality: %s; %s", verdict["verdict"], {k: figures.get(k) for k in FIGURES if k != "verdict"})
+    log.info("quality: %s; %s; %s", verdict["verdict"], verdict["convincing_text"],
+             {k: figures.get(k) for k in FIGURES if k != "verdict"})
     with atomic_path(table_path) as tmp:
         table.to_csv(tmp, index=False, float_format="%.5f")
     quality_plot(table, plot_path, s.same_person)
@@ -87,7 +89,6 @@ def measure_pair(
     result = {
         **verdict,
         **figures,
-        "model_resolution": resolution,
         "ceiling": ceiling(source, gallery, s),
         "identities": {"source_faces": len(source.embeddings), "destination_faces": len(destination.embeddings),
                        "distance": round(apart, 4)},
