@@ -42,9 +42,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from machine import cpu_name  # bench/machine.py, beside this script
+from machine import cpu_features, cpu_name  # bench/machine.py, beside this script
 from swaplib.model import build_model
-from swaplib.model.base import amp_dtype, amx_available, autocast, precision_name
+from swaplib.model.base import amp_dtype, autocast, native_bf16, precision_name
 from swaplib.train import resolve, train
 from swaplib.train.data import FaceData
 
@@ -280,7 +280,8 @@ def main() -> None:
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    print(f"CPU: {cpu_name()}, {cores} cores, AMX {'yes' if amx_available() else 'no'}; torch {torch.__version__}, "
+    print(f"CPU: {cpu_name()}, {cores} cores, {'/'.join(cpu_features()) or 'no vector flags read'}, bf16 in hardware "
+          f"{'yes' if native_bf16() else 'no'}; torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, load average {load:.1f} at start, precision {args.precision}")
     if args.gpu:
         if not torch.cuda.is_available():

@@ -5,6 +5,7 @@ path, swap_faces."""
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,7 +22,8 @@ from swaplib.model import (
     count_parameters,
     swap_faces,
 )
-from swaplib.model.base import amx_available
+from swaplib.model import base as model_base
+from swaplib.model.base import native_bf16
 from swaplib.train.settings import PRESETS, model_config, resolve
 
 TINY = dict(resolution=64, archi="df", ae_dims=16, e_dims=8, d_dims=8, d_mask_dims=4)
@@ -331,11 +333,31 @@ def test_swap_faces_helper():
 def test_precision_settings():
     cpu = torch.device("cpu")
     assert amp_dtype("fp32", cpu) is None and amp_dtype("bf16", cpu) is torch.bfloat16
-    assert amp_dtype("auto", cpu) is (torch.bfloat16 if amx_available() else None)  # emulated bf16 is slow
+    assert amp_dtype("auto", cpu) is (torch.bfloat16 if native_bf16() else None)  # emulated bf16 is slow
     with pytest.raises(SwaplibError, match="fp16 needs a CUDA device"):
         amp_dtype("fp16", cpu)
     with pytest.raises(SwaplibError, match="precision must be one of auto, fp32, bf16, fp16, not 'fp64'"):
         amp_dtype("fp64", cpu)
+
+
+@pytest.mark.parametrize("flags, amx, expected", [
+    ({"avx2", "avx512f", "avx512_bf16"}, False, torch.bfloat16),  # AMD Zen 4, Intel Cooper Lake
+    ({"avx2", "avx512f", "amx_tile", "amx_bf16"}, True, torch.bfloat16),  # Intel Sapphire Rapids
+    ({"avx2", "avx512f"}, False, None),  # AVX-512 without bf16 (Zen 3 servers, Skylake): emulated
+    ({"avx2"}, False, None),
+    (set(), False, None),  # no /proc/cpuinfo (not Linux)
+])
+def test_auto_precision_takes_bf16_where_the_cpu_computes_it(monkeypatch, flags, amx, expected):
+    monkeypatch.setattr(model_base, "cpu_flags", lambda: flags)
+    monkeypatch.setattr(model_base, "amx_available", lambda: amx)
+    assert amp_dtype("auto", torch.device("cpu")) is expected
+
+
+def test_cpu_flags_are_read_from_this_machine():
+    flags = model_base.cpu_flags()
+    if Path("/proc/cpuinfo").exists():
+        assert "fpu" in flags or "fp" in flags or "neon" in flags or "asimd" in flags  # x86 or arm
+    assert model_base.native_bf16() == (model_base.amx_available() or bool({"avx512_bf16", "amx_bf16"} & flags))
 
 
 def test_bf16_inference_draws_what_fp32_draws():

@@ -92,7 +92,7 @@ class TrainSettings:
     # outputs and speed: what the model computes does not depend on these
     preview_every: int = 0  # preview grids in state_dir/previews/ every N iterations; 0 = none
     device: str = "auto"  # auto: cuda if available, else cpu
-    precision: str = "auto"  # auto (bf16 on CUDA and on CPUs with AMX), fp32, bf16, fp16 (CUDA)
+    precision: str = "auto"  # auto (bf16 on CUDA and on CPUs with AMX or AVX512_BF16), fp32, bf16, fp16 (CUDA)
     channels_last: bool | None = None  # None: on CUDA, and on CPU with bf16 (oneDNN's fast path); else off
     workers: int | None = None  # batch-making threads; None: up to 4, by CPU count
     threads: int | None = None  # torch's compute threads; None: torch's default, one per core
