@@ -73,7 +73,8 @@ COLUMNS = ["samples", "seconds", "loss_src", "loss_dst", "id_match", "id_top1", 
            "sharpness_limit", "landmark_error", "jitter_ratio", "verdict", "convincing"]
 MEASURED = COLUMNS[4:]  # the quality figures of a row (the rest is training's)
 SR_COLUMNS = ["sr_id_match", "sr_sharpness", "sr_verdict", "sr_convincing"]  # with --super-resolution
-RESUME_KEYS = ("pair", "preset", "settings", "base_samples")  # what a resumed curve must share with its start
+RESUME_KEYS = {"pair": None, "preset": None, "settings": None, "base_samples": 0,
+               "face_type": "whole_face"}  # what a resumed curve must share with its start (and their defaults)
 # Settings a sitting may change on resume: how fast it computes, not what (each sitting records its own).
 SPEED_KEYS = ("threads", "workers", "device", "precision", "progress")
 
@@ -133,6 +134,8 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=2000, help="measure every N samples seen")
     parser.add_argument("--out", type=Path,
                         help="work folder, resumed when it holds a curve (default: a temporary one)")
+    parser.add_argument("--face-type", default="whole_face",
+                        help="the faces' crop (extract.face_type): whole_face, full (DFL's Quick96), ...")
     parser.add_argument("--super-resolution", type=int, default=0, metavar="POWER",
                         help="also merge each measure with merge.super_resolution_power POWER: the sr_ columns")
     parser.add_argument("--save-every", type=int, default=4000,
@@ -160,16 +163,18 @@ def main() -> None:
     print(f"# machine: {host}")
     print(f"# work folder: {out}")
     sitting = start_sitting(out, {"pair": name, "preset": args.preset, "settings": recipe,
-                                  "base_samples": args.base_samples}, host)
+                                  "base_samples": args.base_samples, "face_type": args.face_type}, host)
 
-    size = max(model_config(args.preset).resolution, 64)
-    src, dst = prepare(source, out / "src", size), prepare(destination, out / "dst", size)
-    shown = prepare(destination, out / "dst-measured", size, fps=MEASURE_FPS)
+    size = max(recipe.get("resolution") or model_config(args.preset).resolution, 64)
+    src, dst = (prepare(clip, out / name, size, face_type=args.face_type)
+                for clip, name in ((source, "src"), (destination, "dst")))
+    shown = prepare(destination, out / "dst-measured", size, fps=MEASURE_FPS, face_type=args.face_type)
     batch = recipe.get("batch_size") or train_model_batch(args.preset)
     per_step = 2 * batch  # a step is a batch of source faces and a batch of destination faces
     base = {}
     if args.base_samples:
-        sources = [src, dst] + [prepare(clip, out / f"base-{clip.stem}", size) for clip in args.base_source]
+        sources = [src, dst] + [prepare(clip, out / f"base-{clip.stem}", size, face_type=args.face_type)
+                                for clip in args.base_source]
         started = time.perf_counter()
         pretrained = pretrain_model(
             sources=[(p["faceset.parquet"], p["faces"]) for p in sources], preset=args.preset,
@@ -207,7 +212,8 @@ def start_sitting(out: Path, run: dict, host: dict) -> int:
     run = {**run, "settings": {k: v for k, v in run["settings"].items() if k not in SPEED_KEYS}}
     if run_file.exists():
         before = json.loads(run_file.read_text())
-        differs = {k: (before.get(k), run[k]) for k in RESUME_KEYS if before.get(k) != run[k]}
+        differs = {k: (before.get(k, default), run[k]) for k, default in RESUME_KEYS.items()
+                   if before.get(k, default) != run[k]}
         if differs:
             sys.exit(f"{run_file}: this folder holds a curve of another run ({differs}, as (was, asked)); "
                      "give another --out or the same flags")

@@ -51,6 +51,8 @@ from swaplib.train.data import FaceData
 # name, preset, archi, resolution (None: the preset's), batch size, DFL ms/iter (2-core CPU, TensorFlow;
 # None: not measured). AMP at DFL's defaults (224 px) comes with the plain model at its resolution.
 CASES = [
+    ("tiny", "tiny", None, None, 8, None),
+    ("tiny", "tiny", None, None, 16, None),
     ("Quick96", "quick96", "df-ud", None, 4, 735),
     ("SAEHD 128 df-ud", "saehd", "df-ud", None, 4, 1190),
     ("SAEHD 128 df-ud", "saehd", "df-ud", None, 8, 2075),
@@ -92,6 +94,9 @@ GAN_CASES = [
     ("SAEHD 128 df-ud", "saehd", "df-ud", 8, {"gan_power": 0.1, "true_face_power": 0.01}),
     ("AMP 224", "amp", None, 8, {"gan_power": 0.1}),  # AMP's GAN judges source and destination faces
 ]
+
+# Where DFL's figures of CASES were measured (the training issue): not this machine, whatever it is.
+DFL_MACHINE = "DeepFaceLab, TensorFlow 2.15 CPU, on an Intel Xeon with AMX, 2 cores (2026-11-25)"
 
 # The conv peak's layer: channels in = out, spatial size, kernel.
 CONV_CH, CONV_HW, CONV_K = 128, 48, 3
@@ -267,7 +272,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--iterations", type=int, default=None,
                         help="per case, the first 3 are warm-up (default 14; with --gpu 12)")
-    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
+    parser.add_argument("--precision", default=None,
+                        help="one or more of auto, fp32, bf16, fp16, comma-separated: each case in each, side by "
+                             "side (default: fp32,bf16 where the CPU has bf16 in hardware, else fp32: emulated bf16 "
+                             "takes minutes a case)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch compute threads (default: one per core)")
     parser.add_argument("--workers", type=int, default=None, help="batch-making threads (default: the library's)")
@@ -276,6 +284,9 @@ def main() -> None:
     parser.add_argument("--gan", action="store_true", help="SAEHD and AMP with GAN power beside the plain models")
     args = parser.parse_args()
     args.iterations = args.iterations or (12 if args.gpu else 14)
+    args.precision = args.precision or ("fp32,bf16" if native_bf16() else "fp32")
+    if (args.gpu or args.gan) and "," in args.precision:  # those tables run one precision: the loop's own
+        args.precision = "auto"
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
@@ -295,28 +306,27 @@ def main() -> None:
     device = torch.device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
-    measure_conv = lambda: conv_peak(device, args.precision, batch=16, iterations=5)
-    first = measure_conv()
-    print(f"machine conv peak: {first['gflops']:.0f} GFLOP/s ({first['what']})")
-    print(f"{'model':<20}{'batch':>6}{'ms/iter':>9}{'samples/s':>11}{'DFL ms':>8}{'DFL s/s':>9}{'speed-up':>9}"
+    print(f"DFL's columns: {DFL_MACHINE}: another machine, so no speed-up is computed from them")
+    print(f"{'model':<20}{'batch':>6}{'precision':>10}{'ms/iter':>9}{'samples/s':>11}{'DFL ms':>8}{'DFL s/s':>9}"
           f"{'GFLOP/s':>9}{'conv':>7}{'of conv':>9}")
-    before = first["gflops"]
+    precisions = args.precision.split(",")
+    before = {p: conv_peak(device, p, batch=16, iterations=5)["gflops"] for p in precisions}
     for label, preset, archi, resolution, batch, dfl_ms in CASES:
         if args.only and args.only.lower() not in f"{label} {preset}".lower():
             continue
-        started = time.perf_counter()
-        r = run_case(preset, archi, batch, args.iterations, args.precision, args.device, resolution=resolution,
-                     threads=args.threads, workers=args.workers)
-        # On a shared CPU what other jobs leave changes within minutes: the conv measured just
-        # before and just after each case (the mean of the two) is the one its share is taken of.
-        after = measure_conv()["gflops"]
-        conv = (before + after) / 2
-        before = after
-        dfl = (f"{dfl_ms:>8}{2 * batch * 1000 / dfl_ms:>9.1f}{r['samples_per_s'] * dfl_ms / 2000 / batch:>8.2f}x"
-               if dfl_ms else f"{'-':>8}{'-':>9}{'-':>9}")
-        print(f"{label:<20}{batch:>6}{r['ms_per_it']:>9.0f}{r['samples_per_s']:>11.1f}{dfl}"
-              f"{r['gflops']:>9.0f}{conv:>7.0f}{r['gflops'] / conv:>9.0%}"
-              f"   ({time.perf_counter() - started:.0f} s)", flush=True)
+        for precision in precisions:
+            started = time.perf_counter()
+            r = run_case(preset, archi, batch, args.iterations, precision, args.device, resolution=resolution,
+                         threads=args.threads, workers=args.workers)
+            # On a shared CPU what other jobs leave changes within minutes: the conv measured just
+            # before and just after each case (the mean of the two) is the one its share is taken of.
+            after = conv_peak(device, precision, batch=16, iterations=5)["gflops"]
+            conv = (before[precision] + after) / 2
+            before[precision] = after
+            dfl = f"{dfl_ms:>8}{2 * batch * 1000 / dfl_ms:>9.1f}" if dfl_ms else f"{'-':>8}{'-':>9}"
+            print(f"{label:<20}{batch:>6}{precision_name(amp_dtype(precision, device)):>10}{r['ms_per_it']:>9.0f}"
+                  f"{r['samples_per_s']:>11.1f}{dfl}{r['gflops']:>9.0f}{conv:>7.0f}{r['gflops'] / conv:>9.0%}"
+                  f"   ({time.perf_counter() - started:.0f} s)", flush=True)
 
 
 if __name__ == "__main__":

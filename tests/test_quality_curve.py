@@ -83,13 +83,20 @@ def test_a_resumed_curve_continues_its_rows(faces, tmp_path, monkeypatch):
 
 
 def test_a_resume_with_another_recipe_is_refused_and_speed_settings_are_not_a_recipe(tmp_path):
-    run = {"pair": "p", "preset": "tiny", "settings": {"lr": 5e-4, "threads": 1}, "base_samples": 0}
+    run = {"pair": "p", "preset": "tiny", "settings": {"lr": 5e-4, "threads": 1}, "base_samples": 0,
+           "face_type": "whole_face"}
     assert quality_curve.start_sitting(tmp_path, run, {"cpu": "A"}) == 0
     assert quality_curve.start_sitting(tmp_path, {**run, "settings": {"lr": 5e-4, "threads": 2}}, {"cpu": "B"}) == 1
     sittings = json.loads((tmp_path / "machine.json").read_text())["sittings"]
     assert [s["cpu"] for s in sittings] == ["A", "B"] and sittings[1]["settings"]["threads"] == 2
     with pytest.raises(SystemExit, match=r"run.json: this folder holds a curve of another run .*'settings'"):
         quality_curve.start_sitting(tmp_path, {**run, "settings": {"lr": 1e-4}}, {"cpu": "A"})
+    with pytest.raises(SystemExit, match=r"'face_type': \('whole_face', 'full'\)"):
+        quality_curve.start_sitting(tmp_path, {**run, "face_type": "full"}, {"cpu": "A"})
+    # A curve started before the face type was recorded was a whole_face one.
+    legacy = {k: v for k, v in json.loads((tmp_path / "run.json").read_text()).items() if k != "face_type"}
+    (tmp_path / "run.json").write_text(json.dumps(legacy))
+    assert quality_curve.start_sitting(tmp_path, run, {"cpu": "A"}) == 2
 
 
 def test_a_verdict_counts_when_the_next_measure_holds_it():
