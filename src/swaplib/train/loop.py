@@ -38,6 +38,7 @@ from swaplib.train.outputs import fmt_loss, mean_losses, preview, write_history,
 from swaplib.train.settings import DEFAULT_PRESET, PRETRAIN_RECIPE, TrainSettings, resolve
 from swaplib.train.signals import StopOnSignal
 from swaplib.train.state import CHECKPOINT_FORMAT, StateFolder, architecture_changes
+from swaplib.train.threads import ThreadTuner
 
 logger = logging.getLogger("swaplib.train")
 
@@ -438,6 +439,8 @@ def train(
     threads_before = torch.get_num_threads()
     if s.threads:
         torch.set_num_threads(s.threads)
+    # On a GPU the CPU only makes batches; on a CPU the fastest thread count depends on what else runs.
+    tuner = ThreadTuner(torch.get_num_threads(), log) if device.type == "cpu" else None
     deadline = t_start + 60 * s.max_minutes if s.max_minutes else math.inf
     stopped_by = "iterations"
     if state.stop_requested():  # asked for while nothing trained: not this run's to obey
@@ -459,12 +462,16 @@ def train(
                     log.info("stop requested at iteration %d of %d: stopping here and writing the model (raise "
                              "iterations to go on)", trainer.run.iteration, s.iterations)
                     break
+                if tuner:
+                    tuner.before_step()
                 t_step = time.perf_counter()
                 try:
                     batch = loader.get(trainer.run.iteration, trainer.run.rollbacks)
                     bad = trainer.step(batch, masked, eyes_mouth)
                 except torch.OutOfMemoryError:
                     raise trainer.out_of_memory() from None
+                if tuner:
+                    tuner.after_step(time.perf_counter() - t_step)
                 if bad:
                     trainer.rollback(bad)
                     continue
