@@ -48,7 +48,7 @@ class MergeSettings:
     image_denoise_power: int = 0  # 0..500, DeepFaceLab's: 100 = about 5.5 median passes (post.denoise_passes)
     bicubic_degrade: int = 0  # 0..100
     color_degrade: int = 0  # 0..100
-    precision: str = "auto"  # the model's (swaplib.model.base.amp_dtype): auto is bf16 on GPUs and on CPUs with native bf16
+    precision: str = "auto"  # the model's (model.base.amp_dtype): auto is bf16 on GPUs and CPUs with native bf16
     overrides_dir: str = "merge"  # where the workflow looks for {pair}.tsv, the overrides sheet
     morph_factor: float = 1.0  # amp models: 0..1 of the source's code in the swap (DFL's default 1); others: none
     super_resolution_power: int = 0  # 0..100, DFL's: the face drawn at 4x by Real-ESRGAN, blended by this share
