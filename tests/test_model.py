@@ -208,10 +208,13 @@ def test_amp_morphs_the_source_code_in_training_and_swapping():
     with torch.no_grad():
         for _ in range(2):
             model.forward_pair(x, x)
+        # The codes of the same batch of six (a batch of three may round differently on some CPUs).
+        z = model.latent(torch.cat([x, x]))
+        s, d = model.inter_src(z[:3]), model.inter_dst(z)
     for code in seen:
-        from_src = (code[:3] == s).all(dim=(2, 3)) & ~(code[:3] == d).all(dim=(2, 3))
+        from_src = (code[:3] == s).all(dim=(2, 3)) & ~(code[:3] == d[:3]).all(dim=(2, 3))
         assert from_src.sum(dim=1).tolist() == [8, 8, 8]
-        assert torch.equal(code[3:], d)  # the destination faces: inter_dst's code whole
+        assert torch.equal(code[3:], d[3:])  # the destination faces: inter_dst's code whole
     assert not torch.equal(seen[0][:3], seen[1][:3])  # a fresh choice per step (and per face)
 
 
