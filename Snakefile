@@ -47,3 +47,9 @@ rule all:
     default_target: True
     input:
         all_videos,
+
+
+onsuccess:
+    from swaplib.quality.summary import run_summary
+
+    print(run_summary(Path.cwd(), list(PAIRS.index)))

@@ -4,7 +4,9 @@ pasted in as a swap, the source's own faces as the ceiling; and the workflow mea
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import shutil
 from dataclasses import asdict, fields
 
@@ -250,6 +252,10 @@ def test_outputs_name_the_models_and_hold_one_row_per_face(scene, tmp_path):
     write_card(tmp_path / "quality.json", tmp_path / "provenance.json", tmp_path / "card.html", title="Pair p")
     card = (tmp_path / "card.html").read_text()
     assert card.index("Verdict: source") < card.index("id_match")  # the verdict first, in words
+    # ... with the test that decided it and the viewer's test beside it
+    assert re.search(r"Decided by: id_match [01]\.\d\d &gt;= verdict_id_match 0\.5, "
+                     r"relative_sharpness \d\.\d\d &gt;= 0\.5", card)
+    assert f"<p class='convincing'>{html.escape(quality['convincing_text'])}</p>" in card
     assert all(name in card for name in FIGURES if name != "verdict") and "m&lt;1&gt;" in card
     assert "synthetic" in card and "ceiling" in card
     assert "http" not in card  # loads nothing: the report must open offline
@@ -330,7 +336,11 @@ def test_merge_mode_original_measures_as_no_swap_and_reruns_only_what_it_changes
     assert planned_jobs(run, "--configfile", "original.yaml") == {
         "all": 1, "merge": 1, "video": 1, "quality": 1, "quality_card": 1, "pair_pages": 1,
     }
-    snakemake(run, f"results/pairs/{PAIR}/quality.json", "--configfile", "original.yaml")  # --configfile takes several
+    done = snakemake(run, "--configfile", "original.yaml")  # --configfile takes several
+    # The run ends by saying what it made: the pair's video, its verdict and the test that decided it.
+    summary = done.stdout[done.stdout.index("swaplib: the run made these"):]
+    assert re.search(rf"\n{PAIR}\s+results/pairs/{PAIR}.mp4\s+destination\s+no\s+no face was changed\n", summary)
+    assert "swaplib status" in summary and "quality.html" in summary
     swap = json.loads((finished_run / f"results/pairs/{PAIR}/quality.json").read_text())
     original = json.loads((run / f"results/pairs/{PAIR}/quality.json").read_text())
     assert original["id_retrieval"] == 0 and original["landmark_error"] == 0 and original["coverage"] == 0

@@ -137,3 +137,16 @@ def test_status_reads_the_progress_line_a_real_training_logs(tmp_path):
     status = model_status(tmp_path, "models", folder)
     assert (status.iteration, status.target, status.state) == (3, 3, "done")
     assert status.samples_per_s is not None and status.samples_per_s > 0
+
+
+def test_a_finished_model_shows_its_final_losses_and_preview(tmp_path):
+    """Stopped at 772 with its last periodic save at 500: the model file's own figures, not the save's."""
+    folder = tmp_path / "results" / "models" / "dana"
+    loss_csv(folder / "state" / "loss.csv", 500)
+    (folder / "state" / "preview-latest.jpg").write_bytes(b"jpeg of step 500")
+    model_header(folder / "model.safetensors", iterations=772, stopped_by="max_minutes",
+                 losses={"src": 0.07, "dst": 0.08})
+    (folder / "preview.jpg").write_bytes(b"jpeg of step 772")
+    dana = model_status(tmp_path, "models", folder)
+    assert (dana.iteration, dana.state, dana.losses) == (772, "stopped (max_minutes)", (0.07, 0.08))
+    assert dana.preview == folder / "preview.jpg"

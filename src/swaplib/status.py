@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from swaplib.core.columns import aligned
 from swaplib.core.errors import SwaplibError
 from swaplib.model.io import MODEL_FILE, read_header
 from swaplib.train.state import STOP_REQUEST
@@ -100,13 +101,14 @@ def model_status(workdir: Path, root: str, folder: Path) -> ModelStatus:
             header = read_header(folder / MODEL_FILE)
         except SwaplibError as exc:
             status.state = f"unreadable model ({exc})"
-    if header and header.get("iterations", 0) >= (status.iteration or 0):  # else a rerun trains it further
+    final = header and header.get("iterations", 0) >= (status.iteration or 0)  # else a rerun trains it further
+    if final:
         status.iteration = header.get("iterations")
         stopped_by = header.get("stopped_by") or "iterations"
         status.state = "done" if stopped_by == "iterations" else f"stopped ({stopped_by})"
-        if not saved and header.get("losses"):
+        if header.get("losses"):  # the model's own, from its last steps: newer than the last periodic save
             src, dst = header["losses"].get("src"), header["losses"].get("dst")
-            status.losses = (src, dst) if src is not None and dst is not None else None
+            status.losses = (src, dst) if src is not None and dst is not None else status.losses
     if progress:
         status.target = int(progress["total"])
         status.samples_per_s = float(progress["samples"])
@@ -115,7 +117,9 @@ def model_status(workdir: Path, root: str, folder: Path) -> ModelStatus:
             status.time_left = progress["eta"]
     if (state / STOP_REQUEST).exists():
         status.state = "stop requested"
-    status.preview = next((p for p in (state / "preview-latest.jpg", folder / "preview.jpg") if p.is_file()), None)
+    # A finished model's preview is the one written with it; a training's, the latest periodic one.
+    order = ("preview.jpg", "state/preview-latest.jpg") if final else ("state/preview-latest.jpg", "preview.jpg")
+    status.preview = next((folder / p for p in order if (folder / p).is_file()), None)
     return status
 
 
@@ -144,11 +148,6 @@ def collect(workdir: Path) -> tuple[list[ModelStatus], list[PairStatus]]:
     return models, pairs
 
 
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header, *rows]]
-
-
 def _loss(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
@@ -167,8 +166,8 @@ def report(workdir: str | Path) -> str:
                  m.state, *(_loss(v) for v in (m.losses or (None, None))),
                  f"{m.samples_per_s:.1f}" if m.samples_per_s is not None else "-", m.time_left or "-",
                  str(m.preview) if m.preview else "-"] for m in models]
-        lines += _table(["model", "iteration", "state", "src loss", "dst loss", "samples/s", "left", "preview"], rows)
+        lines += aligned(["model", "iteration", "state", "src loss", "dst loss", "samples/s", "left", "preview"], rows)
     if pairs:
         lines += [""] if lines else []
-        lines += _table(["pair", "stage", "verdict"], [[p.name, p.stage, p.verdict or "-"] for p in pairs])
+        lines += aligned(["pair", "stage", "verdict"], [[p.name, p.stage, p.verdict or "-"] for p in pairs])
     return "\n".join(lines)

@@ -93,6 +93,8 @@ def _verdict_section(quality: dict) -> str:
     word = quality.get("verdict", "n/a")
     lines = [f"<p class='verdict'><b>Verdict: {html.escape(str(word))}.</b> "
              f"{html.escape(quality.get('verdict_text', ''))}</p>"]
+    if quality.get("verdict_reason"):
+        lines.append(f"<p class='reason'>Decided by: {html.escape(quality['verdict_reason'])}.</p>")
     if "convincing_text" in quality:  # a quality.json from before the test has none
         lines.append(f"<p class='convincing'>{html.escape(quality['convincing_text'])}</p>")
     identities = quality.get("identities", {})

@@ -113,24 +113,27 @@ def separable(apart: float, settings: QualitySettings) -> bool:
     return apart >= settings.same_person + settings.separable_margin
 
 
-def verdict(figures: dict, is_separable: bool, settings: QualitySettings) -> str:
-    """One of VERDICTS, from the figures (see README for the order of the tests)."""
+def verdict(figures: dict, is_separable: bool, settings: QualitySettings) -> tuple[str, str]:
+    """One of VERDICTS, from the figures (see README for the order of the tests), and the test that
+    decided it, in figures and thresholds."""
     # Against what the model's resolution allows: a 96 px model pasted onto a big face is soft by design.
     sharpness = figures.get("relative_sharpness")
     if not figures.get("faces_swapped"):
-        return "destination"  # nothing changed: what merge.mode original gives
+        return "destination", "no face was changed"
     if sharpness is not None and sharpness < settings.verdict_sharpness:
-        return "nobody"
+        return "nobody", f"relative_sharpness {sharpness:.2f} < verdict_sharpness {settings.verdict_sharpness}"
     if not is_separable:
-        return "unmeasurable identity"
+        return "unmeasurable identity", "the source and destination identities are too close for the recogniser"
     share = settings.verdict_id_match
-    if (figures.get("id_match") or 0) >= share:
-        return "source"
-    if (figures.get("id_match_destination") or 0) >= share:
-        return "destination"
-    if (figures.get("id_nobody") or 0) >= share:
-        return "nobody"
-    return "mixed"
+    for word, figure in (("source", "id_match"), ("destination", "id_match_destination"), ("nobody", "id_nobody")):
+        value = figures.get(figure) or 0
+        if value >= share:
+            sharp = f", relative_sharpness {sharpness:.2f} >= {settings.verdict_sharpness}" if sharpness is not None \
+                else ""
+            return word, f"{figure} {value:.2f} >= verdict_id_match {share}{sharp}"
+    return "mixed", (f"id_match {figures.get('id_match') or 0:.2f}, id_match_destination "
+                     f"{figures.get('id_match_destination') or 0:.2f} and id_nobody {figures.get('id_nobody') or 0:.2f}"
+                     f" all < verdict_id_match {share}")
 
 
 def summarize(table: pd.DataFrame, n_frames: int, settings: QualitySettings) -> dict:
@@ -203,9 +206,10 @@ def judge(figures: dict, apart: float, settings: QualitySettings) -> dict:
     """The verdict, its sentence, whether it is convincing, and whether the pair is separable, to put
     first in quality.json."""
     is_separable = separable(apart, settings)
-    word = verdict(figures, is_separable, settings)
+    word, reason = verdict(figures, is_separable, settings)
     is_convincing, why = convincing(figures, word, settings)
-    return {"verdict": word, "verdict_text": VERDICTS[word], "convincing": is_convincing, "convincing_text": why,
+    return {"verdict": word, "verdict_text": VERDICTS[word], "verdict_reason": reason, "convincing": is_convincing,
+            "convincing_text": why,
             "separable": is_separable,
             "thresholds": {name: value for name, value in asdict(settings).items() if name in THRESHOLDS}}
 

@@ -5,11 +5,12 @@ each other across busy cores: measured on 2 AMD EPYC cores with a process busy o
 tiny preset took 1,082 ms a step on 2 threads and 660 on 1; alone, 2 threads took 396 ms and 1
 thread 659 (bench/shared_cpu.py). OpenMP's wait policy (OMP_WAIT_POLICY) moved the 2-thread figure
 both ways depending on the model and the neighbour, and never below 1 thread's when a core was
-busy, so it is left as torch sets it; the thread count is what this tuner measures and chooses. So every `every` steps the loop times a
-few real steps at each candidate count (all threads, halves of it, 1) and trains on with the
-fastest until the next check. The steps measured are training steps like any other: nothing is
-thrown away, and the weights are those of the same steps (only the summation order of a few
-kernels may differ with the thread count, as between any two machines).
+busy, so it is left as torch sets it; the thread count is what this tuner measures and chooses.
+
+Every `every` steps the loop times a few real steps at each candidate count (all threads, halves
+of it, 1) and trains on with the fastest until the next check. The steps measured are training
+steps like any other: nothing is thrown away, and the weights are those of the same steps (only
+the summation order of a few kernels may differ with the thread count, as between any two machines).
 """
 
 from __future__ import annotations
