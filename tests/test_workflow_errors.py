@@ -83,6 +83,21 @@ def test_bad_config_stops_before_any_job(workdir, clip, overrides, expected):
     assert "config.yaml" in output and expected in output
 
 
+def test_config_errors_name_the_file_they_came_from(workdir, clip):
+    """A misspelt key in a --configfile is named under that file with the key it meant, a wrong --config
+    value under --config, and config.yaml is not blamed for either."""
+    write_sheet(workdir, [("p", clip("lp_d12_man_glasses_talking"), clip("lp_d20_young_man_talking"))])
+    write_config(workdir, {})
+    (workdir / "my.yaml").write_text("train:\n  itterations: 5000\nmerge:\n  mode: blend\n")
+    output = failing(workdir, "--dry-run", "--configfile", "my.yaml", "--config", 'frames={"limit": -3}')
+    mine = output[output.index("my.yaml: invalid configuration:"):]
+    assert "train.itterations: not a setting (did you mean iterations?)" in mine.split("--config:")[0]
+    assert "merge.mode: 'blend' is not one of" in mine.split("--config:")[0]
+    given = output[output.index("--config: invalid configuration:"):]
+    assert "frames.limit: '-3' is not of type 'integer'" in given and "put them in a --configfile" in given
+    assert "config.yaml: invalid" not in output.replace("my.yaml", "")
+
+
 def test_duplicate_pair_stops_before_any_job(workdir, clip):
     a, b = clip("lp_d12_man_glasses_talking"), clip("lp_d20_young_man_talking")
     sheet = write_sheet(workdir, [("p", a, b), ("p", b, a)])

@@ -6,6 +6,8 @@ stops the run at once instead of failing an hour later inside a job.
 
 from __future__ import annotations
 
+import difflib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,33 +22,90 @@ def _load_schema(schema_path: str | Path) -> dict:
     return yaml.safe_load(Path(schema_path).read_text())
 
 
-def _key_path(error: jsonschema.ValidationError) -> str:
-    return ".".join(str(part) for part in error.absolute_path) or "(top level)"
+@dataclass(frozen=True)
+class Problem:
+    """One schema error: the key it is about (`path`), and its line."""
+
+    path: tuple[str, ...]
+    text: str
 
 
-def _describe(error: jsonschema.ValidationError) -> str:
-    """One readable line per schema error: `train.iterations: -5 is less than the minimum of 1`."""
+def _unexpected(error: jsonschema.ValidationError) -> list[str]:
+    """The keys an additionalProperties error is about (jsonschema names them only in its message)."""
+    allowed = set(error.schema.get("properties", {}))
+    return sorted(key for key in error.instance if key not in allowed and not any(
+        re.search(pattern, key) for pattern in error.schema.get("patternProperties", {})))
+
+
+def _problems(error: jsonschema.ValidationError) -> list[Problem]:
+    """Readable lines for one schema error: `train.iterations: -5 is less than the minimum of 1`; a key
+    that is no setting is named with the nearest one (`train.itterations: not a setting (did you mean
+    iterations?)`)."""
+    path = tuple(str(part) for part in error.absolute_path)
+    where = ".".join(path) or "(top level)"
     if error.validator == "enum":
         allowed = ", ".join(map(str, error.validator_value))
-        return f"{_key_path(error)}: {error.instance!r} is not one of: {allowed}"
+        return [Problem(path, f"{where}: {error.instance!r} is not one of: {allowed}")]
     if error.validator == "additionalProperties":
-        return f"{_key_path(error)}: {error.message} (a misspelt key?)"
+        out = []
+        for key in _unexpected(error):
+            near = difflib.get_close_matches(key, list(error.schema.get("properties", {})), n=1, cutoff=0.6)
+            hint = f" (did you mean {near[0]}?)" if near else " (a misspelt key?)"
+            out.append(Problem((*path, key), f"{'.'.join((*path, key))}: not a setting{hint}"))
+        return out
     if error.validator == "not" and "description" in error.schema:  # a forbidden key that says why
-        return f"{_key_path(error)}: {error.schema['description']}"
-    return f"{_key_path(error)}: {error.message}"
+        return [Problem(path, f"{where}: {error.schema['description']}")]
+    return [Problem(path, f"{where}: {error.message}")]
+
+
+def schema_problems(instance: dict, schema_path: str | Path) -> list[Problem]:
+    validator = jsonschema.Draft202012Validator(_load_schema(schema_path))
+    errors = sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path)))
+    return [problem for error in errors for problem in _problems(error)]
 
 
 def schema_errors(instance: dict, schema_path: str | Path) -> list[str]:
-    validator = jsonschema.Draft202012Validator(_load_schema(schema_path))
-    errors = sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path)))
-    return [_describe(e) for e in errors]
+    return [problem.text for problem in schema_problems(instance, schema_path)]
 
 
-def validate_config(config: dict, schema_path: str | Path, source: str = "config.yaml") -> None:
-    """Raise SwaplibError listing every bad key of `config` (named after `source`)."""
-    problems = schema_errors(config, schema_path)
-    if problems:
-        raise SwaplibError(f"{source}: invalid configuration:\n  " + "\n  ".join(problems))
+def _sets(layer: dict, path: tuple[str, ...]) -> bool:
+    for key in path:
+        if not isinstance(layer, dict) or key not in layer:
+            return False
+        layer = layer[key]
+    return True
+
+
+def config_layers(files: list[str | Path], command_line: dict) -> list[tuple[str, dict]]:
+    """(name, mapping) of each config file, in order, then of --config's values: what validate_config
+    names a problem after."""
+    layers = []
+    for path in map(Path, files):
+        try:
+            layers.append((str(path), yaml.safe_load(path.read_text()) or {}))
+        except (OSError, yaml.YAMLError):
+            continue  # Snakemake read it already and says what is wrong with it
+    return layers + [("--config", command_line)]
+
+
+def validate_config(config: dict, schema_path: str | Path, source: str = "config.yaml",
+                    layers: list[tuple[str, dict]] | None = None) -> None:
+    """Raise SwaplibError listing every bad key of `config`, each under the file it came from.
+
+    layers: (name, mapping) of what was merged into `config`, in order (config.yaml, each --configfile,
+    --config): a problem is named after the last layer that sets its key; `source` where none does
+    (a required key missing, or no layers given)."""
+    problems = schema_problems(config, schema_path)
+    if not problems:
+        return
+    by_source: dict[str, list[str]] = {}
+    for problem in problems:
+        origin = next((name for name, layer in reversed(layers or []) if _sets(layer, problem.path)), source)
+        by_source.setdefault(origin, []).append(problem.text)
+    if any("is not of type" in line for line in by_source.get("--config", [])):
+        by_source["--config"].append("(--config gives nested values as text: put them in a --configfile)")
+    raise SwaplibError("\n".join(f"{name}: invalid configuration:\n  " + "\n  ".join(lines)
+                                 for name, lines in by_source.items()))
 
 
 # Optional columns, and the video column whose reference photo each one names.

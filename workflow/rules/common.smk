@@ -14,14 +14,18 @@ sys.path.insert(0, str(REPO / "src"))  # the library, also when it is not pip-in
 
 from swaplib.core.codehash import script_hash
 from swaplib.core.errors import SwaplibError
-from swaplib.sheet import load_sheet, pretrain_videos, validate_config, video_references
+from swaplib.sheet import config_layers, load_sheet, pretrain_videos, validate_config, video_references
 from swaplib.video.photos import photo_files
 
 SCHEMAS = REPO / "workflow" / "schemas"
 ENV = "../../envs/swaplib.yaml"
 
 try:
-    validate_config(config, SCHEMAS / "config.schema.yaml")
+    # What made `config`, in Snakemake's order: the Snakefile's config.yaml, each --configfile, --config.
+    given = [Path(f).absolute() for f in workflow.config_settings.configfiles]
+    LAYERS = config_layers([f for f in workflow.configfiles if Path(f).absolute() not in given] + given,
+                           dict(workflow.config_settings.config))
+    validate_config(config, SCHEMAS / "config.schema.yaml", layers=LAYERS)
     # Every video is probed once, by the snakemake that plans the run (so a bad one stops it before
     # any job); a cluster job parsing the workflow again for itself skips that (its video is read
     # by the job anyway).
