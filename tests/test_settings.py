@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -9,8 +10,9 @@ import pytest
 import yaml
 
 from swaplib.core.errors import SwaplibError
+from swaplib.core.settings import deep_merge
 from swaplib.sheet import load_sheet, validate_config, video_references
-from workflow_support import REPO, deep_merge
+from workflow_support import REPO
 
 CONFIG_SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
 SHEET_SCHEMA = REPO / "workflow/schemas/pairs.schema.yaml"
@@ -71,6 +73,21 @@ def test_sheet_errors_name_the_problem(tmp_path, clip):
             load_sheet(sheet(tmp_path, rows), SHEET_SCHEMA)
         assert str(tmp_path / "pairs.tsv") in str(error.value) or "missing.mp4" in str(error.value)
         assert expected in str(error.value), str(error.value)
+
+
+def test_an_empty_sheet_and_a_text_file_named_mp4_are_named_with_what_to_do(tmp_path, clip):
+    (tmp_path / "pairs.tsv").write_bytes(b"")
+    with pytest.raises(SwaplibError, match=rf"^{re.escape(str(tmp_path / 'pairs.tsv'))}: the sheet is empty: it "
+                                           r"needs a tab-separated header line \(pair, source, destination\)"):
+        load_sheet(tmp_path / "pairs.tsv", SHEET_SCHEMA)
+    (tmp_path / "notes.mp4").write_text("this is not a video\n")
+    rows = [("p1", "notes.mp4", str(clip("lp_d20_young_man_talking")), "")]
+    with pytest.raises(SwaplibError) as error:
+        load_sheet(sheet(tmp_path, rows), SHEET_SCHEMA)
+    message = str(error.value)
+    assert message.startswith(f"{tmp_path / 'pairs.tsv'}: row 2 (source): {tmp_path / 'notes.mp4'}: not a readable "
+                              "video")
+    assert message.endswith("; name a video (mp4, mov, mkv, ...) or a folder of photos there")
 
 
 def test_a_missing_video_says_how_to_name_your_own(tmp_path):

@@ -43,6 +43,25 @@ def test_prepare_refuses_a_missing_video(tmp_path, videos):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_bad_setting_is_refused_before_anything_is_saved(tmp_path, videos, capsys):
+    workdir = tmp_path / "out"
+    swap.prepare(workdir, *videos, train={"preset": "tiny", "iterations": 10}, root=REPO)
+    before = (workdir / "swap.yaml").read_text()
+    with pytest.raises(SwaplibError, match=r"this command's options: invalid configuration:\n  train.preset: 'foo' "
+                                           r"is not one of: quick96, saehd, tiny, amp"):
+        swap.prepare(workdir, *videos, train={"preset": "foo", "iterations": None}, root=REPO)
+    assert (workdir / "swap.yaml").read_text() == before  # nothing saved: the next call is not stuck
+    # A bad value already in swap.yaml (written by hand) is named after that file.
+    (workdir / "swap.yaml").write_text("train:\n  iterations: -1\n")
+    with pytest.raises(SwaplibError, match=rf"{re.escape(str(workdir / 'swap.yaml'))}: invalid configuration:\n  "
+                                           r"train.iterations: -1 is less than the minimum of 1"):
+        swap.prepare(workdir, *videos, train={"preset": None}, root=REPO)
+    # Through the command: one line naming it, exit status 2, and nothing made for a new folder.
+    assert main(["swap", *map(str, videos), "-o", str(tmp_path / "new"), "--preset", "foo"]) == 2
+    assert "train.preset: 'foo' is not one of" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()
+
+
 def test_command_runs_this_checkout_with_the_settings_last(tmp_path):
     own = tmp_path / "mine.yaml"
     command = swap.snakemake_command(REPO, tmp_path / "out", own, "2")

@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from swaplib.core.errors import SwaplibError
+from swaplib.core.settings import deep_merge
 from swaplib.model import DFModel, build_model, load_model
 from swaplib.model.discriminators import CodeDiscriminator, UNetPatchDiscriminator, patch_strides, receptive_field
 from swaplib.sheet import validate_config
@@ -26,7 +27,6 @@ from swaplib.train.settings import PRETRAIN_RECIPE
 from test_train import R, _checkpoint, _quick, _run, faces  # noqa: F401 (fixtures)
 from test_train_recipe import real_face_sets  # noqa: F401 (a fixture)
 from test_train_settings import CONFIG, SCHEMA_PATH
-from workflow_support import deep_merge
 
 REPO = Path(__file__).resolve().parents[1]
 GAN = dict(gan_power=0.1, gan_dims=8)

@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from swaplib.core.errors import SwaplibError
+from swaplib.core.settings import deep_merge
 from swaplib.sheet import validate_config
 from swaplib.train.settings import (
     ARCHITECTURE,
@@ -18,7 +19,7 @@ from swaplib.train.settings import (
     section_defaults,
     train_settings,
 )
-from workflow_support import REPO, deep_merge
+from workflow_support import REPO
 
 CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
 SCHEMA_PATH = REPO / "workflow/schemas/config.schema.yaml"

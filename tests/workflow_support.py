@@ -17,6 +17,8 @@ from pathlib import Path
 
 import yaml
 
+from swaplib.core.settings import deep_merge
+
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOW_FILES = ("Snakefile", "config.yaml", "workflow", "src", "envs", "profiles")
 
@@ -52,13 +54,6 @@ def write_sheet(workdir: Path, rows: list[tuple], name: str = "pairs.tsv") -> Pa
     sheet = workdir / name
     sheet.write_text("\n".join(lines) + "\n")
     return sheet
-
-
-def deep_merge(base: dict, overrides: dict) -> dict:
-    merged = dict(base)
-    for key, value in overrides.items():
-        merged[key] = deep_merge(base[key], value) if isinstance(value, dict) and key in base else value
-    return merged
 
 
 def write_config(workdir: Path, overrides: dict, name: str = "config.yaml") -> Path:

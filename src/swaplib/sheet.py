@@ -145,6 +145,9 @@ def _read_tsv(path: Path) -> pd.DataFrame:
         raise SwaplibError(f"{path}: pairs sheet not found")
     try:
         sheet = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, comment="#")
+    except pd.errors.EmptyDataError:
+        raise SwaplibError(f"{path}: the sheet is empty: it needs a tab-separated header line (pair, source, "
+                           "destination) and a row per pair") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise SwaplibError(f"{path}: not a readable tab-separated sheet ({exc})") from exc
     sheet.columns = [c.strip() for c in sheet.columns]
@@ -190,9 +193,22 @@ def load_sheet(path: str | Path, schema_path: str | Path, *, check_videos: bool 
     references = _references(path, sheet)
     if check_videos:
         for video in videos.values():  # most often missing: the example sheet on a clone without its test media
-            _check_video(video, f"{path}: {video}: no such video or photo folder; edit {path.name} to name your own "
-                                f"videos, or run `swaplib swap SOURCE DESTINATION` for one pair")
+            try:
+                _check_video(video, f"{path}: {video}: no such video or photo folder; edit {path.name} to name your "
+                                    f"own videos, or run `swaplib swap SOURCE DESTINATION` for one pair")
+            except SwaplibError as exc:
+                if str(exc).startswith(str(path)):
+                    raise
+                raise SwaplibError(f"{path}: {_rows_naming(sheet, video)}: {exc}; name a video (mp4, mov, mkv, "
+                                   f"...) or a folder of photos there") from None
     return Sheet(pairs=sheet, videos=videos, references=references, path=path)
+
+
+def _rows_naming(sheet: pd.DataFrame, video: Path) -> str:
+    """'row 2 (source)' or 'rows 2 (source), 3 (destination)': where the sheet names `video`."""
+    places = [f"{line} ({column})" for line, row in zip(range(2, len(sheet) + 2), sheet.to_dict("records"))
+              for column in ("source", "destination") if Path(row[column]) == video]
+    return f"row{'s' if len(places) > 1 else ''} {', '.join(places)}"
 
 
 def _videos_by_stem(path: Path, sheet: pd.DataFrame) -> dict[str, Path]:

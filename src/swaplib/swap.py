@@ -19,7 +19,8 @@ import yaml
 
 from swaplib.core.atomic import atomic_path
 from swaplib.core.errors import SwaplibError
-from swaplib.sheet import video_name
+from swaplib.core.settings import deep_merge
+from swaplib.sheet import config_layers, validate_config, video_name
 
 # src/swaplib/swap.py in a checkout installed with `pip install -e .`: the workflow is beside src/.
 CHECKOUT = Path(__file__).resolve().parents[2]
@@ -48,24 +49,42 @@ def pair_name(source: Path, destination: Path) -> str:
     return name.lstrip("_.-")
 
 
-def prepare(workdir: Path, source: Path, destination: Path, train: dict) -> str:
+def prepare(workdir: Path, source: Path, destination: Path, train: dict, root: Path | None = None,
+            configfile: Path | None = None) -> str:
     """Write the work folder's sheet and settings; return the pair's name.
 
     `train` holds the settings given on this call (None = not given); those of earlier calls stay in
-    swap.yaml, so calling again with the same folder and nothing new reruns nothing."""
+    swap.yaml, so calling again with the same folder and nothing new reruns nothing. With `root` (the
+    workflow's checkout), the settings are checked first, as the workflow will merge them, and nothing
+    is written when they are not valid: a bad value never sticks in swap.yaml."""
     for path in (source, destination):
         if not path.exists():
             raise SwaplibError(f"{path}: no such video or photo folder")
+    settings_file = workdir / SETTINGS
+    saved = (yaml.safe_load(settings_file.read_text()) or {}) if settings_file.is_file() else {}
+    given = {key: value for key, value in train.items() if value is not None}
+    settings = {**saved, "pairs": "pairs.tsv", "train": {**saved.get("train", {}), **given}}
+    if root is not None:
+        _check(root, configfile, settings_file, saved, given)
     workdir.mkdir(parents=True, exist_ok=True)
     pair = pair_name(source, destination)
     _write_text(workdir / "pairs.tsv",
                 f"pair\tsource\tdestination\n{pair}\t{source.resolve()}\t{destination.resolve()}\n")
-    settings_file = workdir / SETTINGS
-    settings = (yaml.safe_load(settings_file.read_text()) or {}) if settings_file.is_file() else {}
-    settings["pairs"] = "pairs.tsv"  # whatever a --configfile says: this folder's sheet
-    settings.setdefault("train", {}).update({key: value for key, value in train.items() if value is not None})
     _write_text(settings_file, yaml.safe_dump(settings, sort_keys=False))
     return pair
+
+
+def _check(root: Path, configfile: Path | None, settings_file: Path, saved: dict, given: dict) -> None:
+    """The config the workflow will see (config.yaml, the user's file, swap.yaml, this call's options)
+    validated, each problem named after where it came from."""
+    files = [root / "config.yaml", *([configfile] if configfile else [])]
+    layers = config_layers(files, {})[:-1] + [(str(settings_file), saved),
+                                                ("this command's options", {"train": given})]
+    merged: dict = {}
+    for _, layer in layers:
+        merged = deep_merge(merged, layer)
+    validate_config({**merged, "pairs": "pairs.tsv"}, root / "workflow" / "schemas" / "config.schema.yaml",
+                    layers=layers)
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -102,7 +121,7 @@ def swap(source: Path, destination: Path, workdir: Path | None = None, *, train:
     if configfile is not None and not configfile.is_file():
         raise SwaplibError(f"{configfile}: config file not found")
     workdir = workdir or default_workdir(source, destination)
-    pair = prepare(workdir, source, destination, train)
+    pair = prepare(workdir, source, destination, train, root=root, configfile=configfile)
     # The jobs import the library of this workflow's checkout, whatever else is on the path.
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(root / "src"), os.environ.get("PYTHONPATH")])))
     code = subprocess.run(snakemake_command(root, workdir, configfile, cores), env=env).returncode
