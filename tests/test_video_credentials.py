@@ -102,6 +102,13 @@ def test_verify_says_marked_and_then_altered_after_a_byte_of_the_frames_changes(
     assert main(["verify", str(altered)]) == 1
     said = capsys.readouterr().out
     assert "ALTERED after it was signed" in said and "assertion.bmffHash.mismatch" in said
+    # Many at once (results/pairs/*.mp4): a block each, in order, and the worst status.
+    assert main(["verify", str(swap), str(altered), str(tmp_path / "gone.mp4")]) == 2
+    blocks = capsys.readouterr().out.split("\n\n")
+    assert [b.split(":")[0] for b in blocks] == [str(swap), str(altered), str(tmp_path / "gone.mp4")]
+    assert "unchanged since it was signed" in blocks[0] and "ALTERED" in blocks[1]
+    assert blocks[2].strip() == f"{tmp_path / 'gone.mp4'}: cannot be read (file not found)"
+    assert main(["verify", str(swap), str(altered)]) == 1
 
 
 def test_verify_says_a_video_without_marks_is_unmarked(clip, capsys):

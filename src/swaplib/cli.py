@@ -16,7 +16,8 @@ in the next run.
 
 `verify` reads a video's marks: the C2PA manifest (validated), swaplib's container tag and the
 provenance sidecar, and says whether the video is marked synthetic, by what, from which inputs, and
-whether it was altered after signing. Exit code 0: marked and not altered; 1: altered or unmarked.
+whether it was altered after signing, for each video given (`swaplib verify results/pairs/*.mp4`). Exit
+code 0: all marked and not altered; 1: one altered or unmarked; 2: one not readable.
 """
 
 from __future__ import annotations
@@ -102,9 +103,21 @@ def curate(args: argparse.Namespace) -> tuple[str, int]:
 
 
 def verify(args: argparse.Namespace) -> tuple[str, int]:
-    video = Path(args.video)
+    """Each video's marks, one block each; the exit status is the worst of them (2: not readable)."""
+    blocks, worst = [], 0
+    for video in map(Path, args.videos):
+        try:
+            text, code = verify_one(video)
+        except SwaplibError as exc:
+            text, code = f"{video}: cannot be read ({exc})", 2
+        blocks.append(text)
+        worst = max(worst, code)
+    return "\n\n".join(blocks), worst
+
+
+def verify_one(video: Path) -> tuple[str, int]:
     if not video.is_file():
-        raise SwaplibError(f"{video}: file not found")
+        raise SwaplibError("file not found")
     manifest = read_manifest(video)
     tags = read_metadata_tags(video)
     tagged = tags.get("comment") == SYNTHETIC_TAG
@@ -255,7 +268,8 @@ def parser() -> argparse.ArgumentParser:
     cur.set_defaults(run=curate)
     ver = commands.add_parser("verify", help="say whether a video is marked synthetic, and whether it was altered",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ver.add_argument("video", help="the video file (its .provenance.json sidecar is read beside it)")
+    ver.add_argument("videos", nargs="+", metavar="VIDEO",
+                     help="video files (each one's .provenance.json sidecar is read beside it)")
     ver.set_defaults(run=verify)
     return top
 
