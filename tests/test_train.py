@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -29,6 +31,7 @@ from swaplib.train import (
     train,
     train_settings,
 )
+from swaplib.train.loop import estimate
 from swaplib.train.outputs import PREVIEW_ROWS, row_labels
 
 R = 32
@@ -127,6 +130,28 @@ def test_learns_and_writes_outputs(faces, tmp_path):
     assert meta["faces"] == {"src": ids, "dst": ids}
     swapped, masks = swap_faces(model, load_faces(faces["dst"], R), "cpu")
     assert swapped.shape == (6, R, R, 3) and masks.shape == (6, R, R)
+
+
+def test_it_says_how_long_it_will_take_after_the_first_steps(faces, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="swaplib.train")
+    _run(faces, tmp_path / "out", _quick(24, save_every=0))
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("estimate: ")]
+    assert len(said) == 1 and re.fullmatch(r"estimate: [\d.]+ samples/s here \(cpu, fp32, 1 threads\): iteration 24 "
+                                           r"in about \S+", said[0]), said
+
+
+def test_the_estimate_says_when_max_minutes_stops_the_run_first():
+    class Measured:  # 100 steps done at 2 steps a second
+        done = 100
+
+        def rate(self):
+            return 2.0
+
+    s = _quick(10000, max_minutes=10)
+    said = estimate(Measured(), s, torch.device("cpu"), None, time.perf_counter() - 49.9)  # 550 s of the 600 left
+    assert said.startswith("estimate: 16.0 samples/s here (cpu, fp32, ")
+    assert said.endswith("iteration 10000 in about 1h22m, but max_minutes 10 stops it at about iteration 1200 (raise "
+                         "it, or set it to 0, to train to the end)")
 
 
 def test_deterministic(faces, tmp_path):

@@ -24,7 +24,7 @@ import torch
 
 from swaplib.core.errors import SwaplibError
 from swaplib.core.images import write_image
-from swaplib.core.progress import Progress
+from swaplib.core.progress import Progress, duration
 from swaplib.model.base import amp_dtype, autocast, precision_name, resolve_device
 from swaplib.model.build import build_model, count_parameters
 from swaplib.model.config import ModelConfig
@@ -392,6 +392,23 @@ def watch(trainer: Trainer, folder: Path) -> None:
     write_plot(folder / "loss.png", trainer.run.history)
 
 
+ESTIMATE_AFTER = 20  # steps measured before the run says how long it will take
+
+
+def estimate(progress: Progress, s: TrainSettings, device, amp, started: float) -> str:
+    """How long this run will take on this machine, from the steps measured so far."""
+    per_step = 1 / max(progress.rate(), 1e-9)
+    left = (s.iterations - progress.done) * per_step
+    where = f"{device.type}, {precision_name(amp)}, {torch.get_num_threads()} threads"
+    text = (f"estimate: {2 * s.batch_size / per_step:.1f} samples/s here ({where}): iteration {s.iterations} in "
+            f"about {duration(left)}")
+    if s.max_minutes and left > 60 * s.max_minutes - (time.perf_counter() - started):
+        reach = progress.done + int((60 * s.max_minutes - (time.perf_counter() - started)) / per_step)
+        text += (f", but max_minutes {s.max_minutes:g} stops it at about iteration {reach} (raise it, or set it "
+                 "to 0, to train to the end)")
+    return text
+
+
 def train(
     src_faces,
     dst_faces,
@@ -480,6 +497,8 @@ def train(
                 step_times.append(time.perf_counter() - t_step)
                 samples = progress.rate() * 2 * s.batch_size  # src + dst faces per step
                 progress.advance_to(it, f"src {ls:.4f}  dst {ld:.4f}  {samples:.1f} samples/s")
+                if it - trainer.start == ESTIMATE_AFTER:
+                    log.info("%s", estimate(progress, s, device, trainer.amp, t_start))
                 if s.save_every and it % s.save_every == 0 and it < s.iterations:
                     trainer.save()
                     trainer.rollbacks_in_a_row = 0
