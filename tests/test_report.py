@@ -59,7 +59,7 @@ def results_in(paths: list[str], results: dict) -> dict[str, dict]:
 
 
 def pair_section(categories: dict, pair: str = PAIR) -> tuple[str, list[str]]:
-    [(name, paths)] = [(name, paths) for name, paths in categories["Pairs"].items() if name.split(":")[0] == pair]
+    [(name, paths)] = [(name, paths) for name, paths in categories["1. Pairs and verdicts"].items() if name.split(":")[0] == pair]
     return name, paths
 
 
@@ -76,7 +76,7 @@ def as_the_app_orders(entries: dict[str, dict]) -> list[str]:
 @pytest.mark.workflow
 def test_report_holds_every_picture_with_its_caption(run):
     results, categories = embedded(run / "report.html")
-    assert set(categories) == {"Face sets", "Models", "Pairs"}
+    assert sorted(categories) == ["1. Pairs and verdicts", "2. Models", "3. Face sets"]  # the pairs first
     pair = pair_entries(run)
     assert sorted(pair) == PAIR_PAGES
     for name, entry in pair.items():
@@ -109,11 +109,11 @@ def test_report_labels_every_entry_and_opens_each_pair_with_its_verdict(run):
     assert pair["quality.html"]["labels"]["shows"] == "1. verdict and quality figures"
     assert len({entry["labels"]["shows"] for entry in pair.values()}) == len(pair)  # one row each
 
-    model = results_in(categories["Models"][MODEL], results)
+    model = results_in(categories["2. Models"][MODEL], results)
     assert as_the_app_orders(model) == ["settings.html", "preview.jpg", "loss.png"]
     for entry in model.values():
         assert entry["labels"]["model"] == MODEL and entry["labels"]["source"] == "lp_d20_young_man_talking"
-    for video, paths in categories["Face sets"].items():
+    for video, paths in categories["3. Face sets"].items():
         for path in paths:
             assert results[path]["labels"] == {"shows": "contact sheet 001", "video": video}, path
 
@@ -185,7 +185,7 @@ def test_each_quality_csv_is_an_html_table_in_the_report(run):
 @pytest.mark.workflow
 def test_a_models_entry_shows_what_it_trained_with(run):
     results, categories = embedded(run / "report.html")
-    page = content(results_in(categories["Models"][MODEL], results)["settings.html"]).decode()
+    page = content(results_in(categories["2. Models"][MODEL], results)["settings.html"]).decode()
     header = read_header(run / f"results/models/{MODEL}/model.safetensors")
     training, architecture, settings, _other = (dict(table) for table in tables_of(page))
     assert training["iterations"] == str(SMALL["train"]["iterations"]) and training["stopped_by"] == "iterations"
@@ -231,7 +231,7 @@ const frame = document.createElement('iframe');
 frame.src = results[PLAYER].data_uri;
 document.body.appendChild(frame);
 window.addEventListener('load', () => setTimeout(() => {
-  app.setView({navbarMode: 'subcategory', category: 'Pairs', subcategory: SECTION});
+  app.setView({navbarMode: 'subcategory', category: '1. Pairs and verdicts', subcategory: SECTION});
   setTimeout(() => document.querySelectorAll('tbody tr')[1].querySelector('a').click(), 200);
 }, 200));
 </script>"""

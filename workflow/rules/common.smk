@@ -23,8 +23,10 @@ ENV = "../../envs/swaplib.yaml"
 try:
     # What made `config`, in Snakemake's order: the Snakefile's config.yaml, each --configfile, --config.
     given = [Path(f).absolute() for f in workflow.config_settings.configfiles]
-    LAYERS = config_layers([f for f in workflow.configfiles if Path(f).absolute() not in given] + given,
-                           dict(workflow.config_settings.config))
+    LAYERS = config_layers(
+        [f for f in workflow.configfiles if Path(f).absolute() not in given] + given,
+        dict(workflow.config_settings.config),
+    )
     validate_config(config, SCHEMAS / "config.schema.yaml", layers=LAYERS)
     # Every video is probed once, by the snakemake that plans the run (so a bad one stops it before
     # any job); a cluster job parsing the workflow again for itself skips that (its video is read
@@ -410,6 +412,12 @@ MODEL_ENTRIES = ("settings it trained with", "training preview", "loss over trai
 
 def numbered(entries, shows):
     return f"{entries.index(shows) + 1}. {shows}"
+
+
+# The report's sections, in this order in its sidebar (it sorts them by name): the results first.
+REPORT_PAIRS = "1. Pairs and verdicts"
+REPORT_MODELS = "2. Models"
+REPORT_FACE_SETS = "3. Face sets"
 
 
 def pair_section(wildcards):

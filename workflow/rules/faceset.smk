@@ -33,7 +33,7 @@ rule sheets:
             directory("results/videos/{video}/sheets"),
             patterns=["page-{page}.png"],
             caption="../report/faceset.rst",
-            category="Face sets",
+            category=REPORT_FACE_SETS,
             subcategory="{video}",
             labels={"shows": "contact sheet {page}", "video": "{video}"},
         ),

@@ -12,7 +12,7 @@ rule pretrain:
         preview=report(
             "results/pretrained/{base}/preview.jpg",
             caption="../report/preview.rst",
-            category="Models",
+            category=REPORT_MODELS,
             subcategory=model_section,
             labels=model_labels("training preview"),
         ),
@@ -20,7 +20,7 @@ rule pretrain:
         plot=report(
             "results/pretrained/{base}/loss.png",
             caption="../report/loss.rst",
-            category="Models",
+            category=REPORT_MODELS,
             subcategory=model_section,
             labels=model_labels("loss over training"),
         ),

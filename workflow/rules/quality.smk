@@ -14,21 +14,21 @@ rule quality:
         table=report(
             "results/pairs/{pair}/quality.csv",
             caption="../report/quality_table.rst",
-            category="Pairs",
+            category=REPORT_PAIRS,
             subcategory=pair_section,
             labels=pair_labels("quality of each face (CSV)"),
         ),
         plot=report(
             "results/pairs/{pair}/quality.png",
             caption="../report/quality_plot.rst",
-            category="Pairs",
+            category=REPORT_PAIRS,
             subcategory=pair_section,
             labels=pair_labels("quality over the clip"),
         ),
         strip=report(
             "results/pairs/{pair}/strip.jpg",
             caption="../report/strip.rst",
-            category="Pairs",
+            category=REPORT_PAIRS,
             subcategory=pair_section,
             labels=pair_labels("destination / swap faces"),
         ),
@@ -64,7 +64,7 @@ rule quality_card:
         card=report(
             "results/pairs/{pair}/quality.html",
             caption="../report/quality_card.rst",
-            category="Pairs",
+            category=REPORT_PAIRS,
             subcategory=pair_section,
             labels=pair_labels("verdict and quality figures"),
         ),

@@ -17,14 +17,14 @@ rule pair_pages:
         player=report(
             "results/pairs/{pair}/player.html",
             caption="../report/video.rst",
-            category="Pairs",
+            category=REPORT_PAIRS,
             subcategory=pair_section,
             labels=pair_labels("swapped video (synthetic)"),
         ),
         table=report(
             "results/pairs/{pair}/quality_table.html",
             caption="../report/quality_table.rst",
-            category="Pairs",
+            category=REPORT_PAIRS,
             subcategory=pair_section,
             labels=pair_labels("quality of each face"),
         ),
@@ -51,7 +51,7 @@ rule model_page:
         page=report(
             "results/{folder}/{name}/settings.html",
             caption="../report/settings.rst",
-            category="Models",
+            category=REPORT_MODELS,
             subcategory=model_section,
             labels=model_labels("settings it trained with"),
         ),
