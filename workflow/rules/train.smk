@@ -12,7 +12,7 @@ rule train:
         preview=report(
             "results/models/{model}/preview.jpg",
             caption="../report/preview.rst",
-            category="Models",
+            category=REPORT_MODELS,
             subcategory=model_section,
             labels=model_labels("training preview"),
         ),
@@ -20,7 +20,7 @@ rule train:
         plot=report(
             "results/models/{model}/loss.png",
             caption="../report/loss.rst",
-            category="Models",
+            category=REPORT_MODELS,
             subcategory=model_section,
             labels=model_labels("loss over training"),
         ),
