@@ -431,17 +431,15 @@ def pair_section(wildcards):
 
 
 def pair_labels(shows):
-    """The labels of a pair's entry: what it shows (one of PAIR_ENTRIES), the pair, its model and videos."""
+    """The labels of a pair's entry: what it shows (one of PAIR_ENTRIES), and the pair with its videos
+    and model. Two columns: the report's entry list squeezes its page with each more."""
     shows = numbered(PAIR_ENTRIES, shows)
 
     def labels(wildcards):
         pair = PAIRS.loc[wildcards.pair]
         return {
             "shows": shows,
-            "pair": wildcards.pair,
-            "model": pair["model"],
-            "source": pair["source_video"],
-            "destination": pair["destination_video"],
+            "pair": f"{wildcards.pair}: {pair['source_video']} → {pair['destination_video']} (model {pair['model']})",
         }
 
     return labels
@@ -467,9 +465,9 @@ def model_labels(shows):
     def labels(wildcards):
         name, base = trained(wildcards)
         if base:
-            return {"shows": shows, "model": f"{name} (shared base)", "trained on": ", ".join(sorted(PRETRAIN_VIDEOS))}
+            return {"shows": shows, "model": f"{name} (shared base): {', '.join(sorted(PRETRAIN_VIDEOS))}"}
         source, destinations = model_videos(name)
-        return {"shows": shows, "model": name, "source": source, "destinations": ", ".join(destinations)}
+        return {"shows": shows, "model": f"{name}: {source} → {', '.join(destinations)}"}
 
     return labels
 
