@@ -119,3 +119,29 @@ def test_version(capsys):
     with pytest.raises(SystemExit) as done:
         main(["--version"])
     assert done.value.code == 0 and capsys.readouterr().out.strip() == f"swaplib {__version__}"
+
+
+def test_every_command_on_a_workflow_folder_takes_w_and_says_what_it_does(tmp_path, capsys):
+    """The same -w/--workdir everywhere, and a paragraph of its own in --help (not the module's text)."""
+    commands = {"swap": ["a", "b"], "stop": ["m"], "status": [], "export": ["m", "o.onnx"], "curate": ["v"],
+                "verify": ["v.mp4"]}
+    for command in commands:
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = capsys.readouterr().out
+        described = text.split("\n\n")[1]
+        assert len(described) > 80 and "Command line:" not in text, (command, described)
+        if command != "verify":  # it reads files, not a folder
+            assert "-w DIR, --workdir DIR" in text, command
+    # The folder given once with -w: stop finds the training there, status reads it.
+    state = tmp_path / "results" / "models" / "m1" / "state"
+    state.mkdir(parents=True)
+    assert main(["stop", "m1", "-w", str(tmp_path)]) == 0 and (state / "STOP").exists()
+    assert main(["status", "-w", str(tmp_path)]) == 0 and "m1" in capsys.readouterr().out
+
+
+def test_curate_reads_the_config_of_the_folder_given(workdir, tmp_path_factory, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path_factory.mktemp("elsewhere"))
+    assert main(["curate", VIDEO, "-w", str(workdir), "--exclude", "000010_0"]) == 0
+    assert (workdir / "review" / f"{VIDEO}.tsv").is_file()  # curation.dir of that folder's config.yaml
+    assert "not checked" not in capsys.readouterr().out  # the ids checked against that folder's results

@@ -59,7 +59,8 @@ def results_in(paths: list[str], results: dict) -> dict[str, dict]:
 
 
 def pair_section(categories: dict, pair: str = PAIR) -> tuple[str, list[str]]:
-    [(name, paths)] = [(name, paths) for name, paths in categories["1. Pairs and verdicts"].items() if name.split(":")[0] == pair]
+    pairs = categories["1. Pairs and verdicts"]
+    [(name, paths)] = [(name, paths) for name, paths in pairs.items() if name.split(":")[0] == pair]
     return name, paths
 
 

@@ -96,6 +96,15 @@ def test_swap_makes_the_video_and_more_iterations_continue(tmp_path, clip, capfd
     verdict = json.loads((workdir / "results" / "pairs" / PAIR / "quality.json").read_text())["verdict"]
     assert f"{video}\nverdict: {verdict} (" in printed
 
+    # A dry run of more iterations says what would run, and saves nothing.
+    saved = (workdir / "swap.yaml").read_text()
+    assert main([*call, "--iterations", str(ITERATIONS + 10), "--dry-run"]) == 0
+    dry = capfd.readouterr()
+    planned = set(re.findall(r"^(?:local)?rule (\w+):", dry.out + dry.err, flags=re.M))
+    assert {"train", "merge", "quality"} <= planned and "nothing was run or saved" in dry.out
+    assert (workdir / "swap.yaml").read_text() == saved
+    assert json.loads((workdir / "results" / "pairs" / PAIR / "quality.json").read_text())["verdict"] == verdict
+
     assert main([*call, "--iterations", str(ITERATIONS + 10)]) == 0
     second = capfd.readouterr()
     assert f"resuming from iteration {ITERATIONS}" in (workdir / "logs" / "train" / f"{PAIR}.log").read_text()

@@ -69,13 +69,17 @@ def labels_dir(config_path: Path) -> Path:
     return config_path.parent / (section.get("labels_dir") or "labels")
 
 
+def _config(args: argparse.Namespace) -> Path:
+    return Path(args.config) if args.config else Path(args.workdir) / "config.yaml"
+
+
 def curate(args: argparse.Namespace) -> tuple[str, int]:
     video = video_name(args.video)
     entries = [(face, action, args.note) for action in ("exclude", "include", "reference")
                for face in getattr(args, action)]
     if not entries and not args.label:
         raise SwaplibError("nothing to add: give faces with --exclude, --include, --reference or --label")
-    table = Path(args.results) / "videos" / video / "faces.parquet"
+    table = _results(args) / "videos" / video / "faces.parquet"
     rows = [Row(0, face, action, note) for face, action, note in entries]
     rows += [Row(0, face, "label", args.note) for face in args.label]
     if table.is_file():  # check the ids now, against what the workflow extracted
@@ -86,7 +90,7 @@ def curate(args: argparse.Namespace) -> tuple[str, int]:
     checked = "" if table.is_file() else f" (not checked: {table} does not exist yet)"
     said = []
     if entries:
-        folder = Path(args.dir) if args.dir else curation_dir(Path(args.config))
+        folder = Path(args.dir) if args.dir else curation_dir(_config(args))
         sheet = folder / f"{video}.tsv"
         append_curation(sheet, entries)
         counts = ", ".join(f"{sum(a == action for _, a, _ in entries)} {action}"
@@ -94,7 +98,7 @@ def curate(args: argparse.Namespace) -> tuple[str, int]:
         said.append(f"{sheet}: added {counts}{checked}.\n"
                     f"Run the workflow again: it reruns sort, train, merge and video for the models that use {video}.")
     if args.label:
-        marks = labels_dir(Path(args.config)) / video / MARKS_FILE
+        marks = labels_dir(_config(args)) / video / MARKS_FILE
         append_marks(marks, args.label, args.note)
         said.append(f"{marks}: added {len(args.label)} to outline{checked}.\n"
                     f"Run the workflow again: results/videos/{video}/to_label/ lists them with their crops for LabelMe "
@@ -177,7 +181,7 @@ def stop(args: argparse.Namespace) -> tuple[str, int]:
     """Ask a running training to stop: a STOP file in its state folder, which the loop checks every step."""
     from swaplib.status import STOP_REQUEST, state_folders  # torch (the model header's reader): only here
 
-    folders = state_folders(Path(args.results), args.model)
+    folders = state_folders(_results(args), args.model)
     state = next((folder for folder in folders if folder.is_dir()), None)
     if state is None:
         raise SwaplibError(f"no training state for '{args.model}' in {' or '.join(map(str, folders))}: is that the "
@@ -191,7 +195,7 @@ def stop(args: argparse.Namespace) -> tuple[str, int]:
 def show_status(args: argparse.Namespace) -> tuple[str, int]:
     from swaplib.status import report  # imports torch (the model header's reader): only for this command
 
-    return report(args.workdir), 0
+    return report(args.folder or args.workdir), 0
 
 
 def export(args: argparse.Namespace) -> tuple[str, int]:
@@ -199,7 +203,7 @@ def export(args: argparse.Namespace) -> tuple[str, int]:
     from swaplib.model.io import read_header
     from swaplib.status import model_file
 
-    results = Path(args.results)
+    results = _results(args)
     path = model_file(results, args.model)
     header = read_header(path)
     crops = check_crops(header, results / "videos", args.faces)
@@ -213,44 +217,76 @@ def swap(args: argparse.Namespace) -> tuple[str, int]:
     """One pair through the workflow, in a work folder of its own (swaplib.swap)."""
     from swaplib import swap as one_pair
 
-    return one_pair.swap(Path(args.source), Path(args.destination), Path(args.out) if args.out else None,
+    return one_pair.swap(Path(args.source), Path(args.destination), Path(args.workdir) if args.workdir else None,
                          train={"preset": args.preset, "iterations": args.iterations},
-                         configfile=Path(args.configfile) if args.configfile else None, cores=args.cores)
+                         configfile=Path(args.configfile) if args.configfile else None, cores=args.cores,
+                         dry_run=args.dry_run)
+
+
+def _workdir(command: argparse.ArgumentParser, *also: str, default: str | None = ".",
+             fallback: str = "the current one") -> None:
+    """The option every command on a workflow folder takes: -w/--workdir (and `also`, older names)."""
+    command.add_argument("-w", "--workdir", *also, default=default, metavar="DIR",
+                         help="the workflow's folder: where `make run` or `swaplib swap` works, with results/ and "
+                              f"logs/ (default: {fallback})")
+
+
+def _results(args: argparse.Namespace) -> Path:
+    """The results folder: --results where given (an older option), else WORKDIR/results."""
+    return Path(args.results) if args.results else Path(args.workdir) / "results"
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="swaplib", description="swaplib command line tools")
+    top = argparse.ArgumentParser(prog="swaplib", description="swaplib command line tools: run one pair, see where "
+                                  "a run stands, stop a training, curate faces, export a model, check a video's marks")
     top.add_argument("--version", action="version", version=f"swaplib {__version__}")
     commands = top.add_subparsers(dest="command", required=True)
     one = commands.add_parser("swap", help="swap one pair: write its sheet in a work folder and run the workflow there",
                               description="Run the workflow on one pair in a work folder (sheet and settings in it). "
                               "Call it again with other settings to rerun what they affect; more --iterations "
-                              "continue the training.")
+                              "continue the training. --dry-run says what would run, and why, and changes nothing.")
     one.add_argument("source", help="video (or folder of photos) whose face is put in")
     one.add_argument("destination", help="video that receives the face")
-    one.add_argument("-o", "--out", help="work folder (default: swap-SOURCE-to-DESTINATION, by the file stems)")
-    one.add_argument("--preset", help="train.preset: tiny, quick96 or saehd (kept in OUT/swap.yaml for later calls)")
+    _workdir(one, "-o", "--out", default=None, fallback="swap-SOURCE-to-DESTINATION, by the file stems")
+    one.add_argument("--preset", help="train.preset: tiny, quick96 or saehd (kept in DIR/swap.yaml for later calls)")
     one.add_argument("--iterations", type=int, help="train.iterations, total steps (kept like --preset)")
     one.add_argument("--configfile", help="a YAML file of settings over config.yaml (as snakemake --configfile)")
     one.add_argument("--cores", default="all", help="cores for the jobs (default: %(default)s)")
+    one.add_argument("-n", "--dry-run", action="store_true", help="say what would run and why; run and save nothing")
     one.set_defaults(run=swap)
-    halt = commands.add_parser("stop", help="end a running training now and merge what it has (as DFL's Enter)")
+    halt = commands.add_parser("stop", help="end a running training now and merge what it has (as DFL's Enter)",
+                               description="Ask a running training to stop after the step in flight (a STOP file "
+                               "in its state folder): it saves, writes its model at the iteration reached, and the "
+                               "run goes on to merge and encode. Raise train.iterations later to train on.")
     halt.add_argument("model", help="a model (results/models/NAME) or a shared base (results/pretrained/NAME)")
-    halt.add_argument("--results", default="results", help="the workflow's results folder (default: %(default)s)")
+    _workdir(halt)
+    halt.add_argument("--results", help=argparse.SUPPRESS)
     halt.set_defaults(run=stop)
-    stat = commands.add_parser("status", help="where each model's training and each pair's stages stand")
-    stat.add_argument("workdir", nargs="?", default=".", help="the workflow's folder (default: the current one)")
+    stat = commands.add_parser("status", help="where each model's training and each pair's stages stand",
+                               description="Where a workflow folder stands, read from the files the run leaves: "
+                               "each model's iteration, state, losses, samples/s, time left and preview, and each "
+                               "pair's stage and verdict. Nothing is loaded or changed.")
+    stat.add_argument("folder", nargs="?", help="the workflow's folder (the same as -w)")
+    _workdir(stat)
     stat.set_defaults(run=show_status)
-    exp = commands.add_parser("export", help="a trained model's swap network as ONNX (for DeepFaceLive and others)")
+    exp = commands.add_parser("export", help="a trained model's swap network as ONNX (for DeepFaceLive and others)",
+                              description="Write a trained model's swap network as ONNX and check it with "
+                              "onnxruntime on real face crops against the model itself (within a stated "
+                              "tolerance): the file runs outside swaplib.")
     exp.add_argument("model", help="a model file (model.safetensors) or a model's name (results/models/NAME)")
     exp.add_argument("out", help="the ONNX file to write (OUT.onnx)")
     exp.add_argument("--faces", help="a folder of aligned face crops to check the export on (default: the "
                      "destination faces the model trained on, in the results folder)")
-    exp.add_argument("--results", default="results", help="the workflow's results folder (default: %(default)s)")
+    _workdir(exp)
+    exp.add_argument("--results", help=argparse.SUPPRESS)
     exp.set_defaults(run=export)
     cur = commands.add_parser("curate", help="add faces to a video's curation sheet (exclude, include, reference) "
                               "or mark faces to outline (label)",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                              description="Add faces to a video's curation sheet (curation/VIDEO.tsv, made with its "
+                              "header): exclude, include or mark as the reference person; or mark faces that need "
+                              "an outline (labels/VIDEO/to_label.tsv). Ids are checked against the video's face "
+                              "table once the workflow has extracted it. The next run reruns exactly what they "
+                              "change.")
     cur.add_argument("video", help="video name (its file stem, as in results/videos/NAME) or the video file")
     ids = "face ids (FRAME_INDEX, e.g. 000012_0, as on the contact sheet) or frame ranges (000010-000020)"
     cur.add_argument("--exclude", nargs="+", default=[], metavar="FACE", help=f"leave out these {ids}")
@@ -261,13 +297,17 @@ def parser() -> argparse.ArgumentParser:
                      help=f"faces that need an outline (labels/VIDEO/{MARKS_FILE}): listed in "
                      "results/videos/VIDEO/to_label/")
     cur.add_argument("--note", default="", help="why (kept in the sheet's note column)")
-    cur.add_argument("--dir", help="curation folder (default: curation.dir of --config)")
-    cur.add_argument("--config", default="config.yaml", help="the workflow's config (default: %(default)s)")
-    cur.add_argument("--results", default="results",
-                     help="the workflow's results folder, to check ids (default: %(default)s)")
+    _workdir(cur)
+    cur.add_argument("--configfile", "--config", dest="config",
+                     help="the workflow's config, for curation.dir and xseg.labels_dir (default: DIR/config.yaml)")
+    cur.add_argument("--dir", help="curation folder (default: curation.dir of the config)")
+    cur.add_argument("--results", help=argparse.SUPPRESS)
     cur.set_defaults(run=curate)
-    ver = commands.add_parser("verify", help="say whether a video is marked synthetic, and whether it was altered",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ver = commands.add_parser("verify", help="say whether videos are marked synthetic, and whether they were altered",
+                              description="Read each video's marks: its C2PA manifest (validated), swaplib's "
+                              "container tag and its provenance sidecar; say whether it is marked synthetic, by "
+                              "what, from which inputs, and whether it was altered after signing. Exit status: 0 "
+                              "all marked and unchanged, 1 one altered or unmarked, 2 one unreadable.")
     ver.add_argument("videos", nargs="+", metavar="VIDEO",
                      help="video files (each one's .provenance.json sidecar is read beside it)")
     ver.set_defaults(run=verify)

@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import yaml
@@ -50,27 +51,30 @@ def pair_name(source: Path, destination: Path) -> str:
 
 
 def prepare(workdir: Path, source: Path, destination: Path, train: dict, root: Path | None = None,
-            configfile: Path | None = None) -> str:
+            configfile: Path | None = None, into: Path | None = None) -> str:
     """Write the work folder's sheet and settings; return the pair's name.
 
     `train` holds the settings given on this call (None = not given); those of earlier calls stay in
     swap.yaml, so calling again with the same folder and nothing new reruns nothing. With `root` (the
     workflow's checkout), the settings are checked first, as the workflow will merge them, and nothing
-    is written when they are not valid: a bad value never sticks in swap.yaml."""
+    is written when they are not valid: a bad value never sticks in swap.yaml. `into`: another folder
+    to write the sheet and settings to (a dry run's), the work folder's own left as they are."""
     for path in (source, destination):
         if not path.exists():
             raise SwaplibError(f"{path}: no such video or photo folder")
     settings_file = workdir / SETTINGS
     saved = (yaml.safe_load(settings_file.read_text()) or {}) if settings_file.is_file() else {}
     given = {key: value for key, value in train.items() if value is not None}
-    settings = {**saved, "pairs": "pairs.tsv", "train": {**saved.get("train", {}), **given}}
+    into = into or workdir
+    sheet = "pairs.tsv" if into == workdir else str((into / "pairs.tsv").resolve())
+    settings = {**saved, "pairs": sheet, "train": {**saved.get("train", {}), **given}}
     if root is not None:
         _check(root, configfile, settings_file, saved, given)
-    workdir.mkdir(parents=True, exist_ok=True)
+    into.mkdir(parents=True, exist_ok=True)
     pair = pair_name(source, destination)
-    _write_text(workdir / "pairs.tsv",
+    _write_text(into / "pairs.tsv",
                 f"pair\tsource\tdestination\n{pair}\t{source.resolve()}\t{destination.resolve()}\n")
-    _write_text(settings_file, yaml.safe_dump(settings, sort_keys=False))
+    _write_text(into / SETTINGS, yaml.safe_dump(settings, sort_keys=False))
     return pair
 
 
@@ -93,10 +97,13 @@ def _write_text(path: Path, text: str) -> None:
         tmp.write_text(text)
 
 
-def snakemake_command(root: Path, workdir: Path, configfile: Path | None, cores: str) -> list[str]:
+def snakemake_command(root: Path, workdir: Path, configfile: Path | None, cores: str,
+                      settings: Path | None = None) -> list[str]:
     """Snakemake's command line for the work folder. Later config files win: the installation's
-    config.yaml, then the user's, then swap.yaml (what this command was told)."""
-    configs = [root / "config.yaml", *([configfile.resolve()] if configfile else []), workdir.resolve() / SETTINGS]
+    config.yaml, then the user's, then swap.yaml (what this command was told; `settings` where it is
+    not the work folder's own)."""
+    settings = (settings or workdir / SETTINGS).resolve()
+    configs = [root / "config.yaml", *([configfile.resolve()] if configfile else []), settings]
     return [sys.executable, "-m", "snakemake", "--snakefile", str(root / "Snakefile"),
             "--directory", str(workdir.resolve()), "--configfile", *map(str, configs),
             "--workflow-profile", str(root / "profiles" / "default"), "--cores", cores]
@@ -116,14 +123,21 @@ def outcome(workdir: Path, pair: str) -> str:
 
 
 def swap(source: Path, destination: Path, workdir: Path | None = None, *, train: dict,
-         configfile: Path | None = None, cores: str = "all") -> tuple[str, int]:
+         configfile: Path | None = None, cores: str = "all", dry_run: bool = False) -> tuple[str, int]:
     root = workflow_root()
     if configfile is not None and not configfile.is_file():
         raise SwaplibError(f"{configfile}: config file not found")
     workdir = workdir or default_workdir(source, destination)
-    pair = prepare(workdir, source, destination, train, root=root, configfile=configfile)
     # The jobs import the library of this workflow's checkout, whatever else is on the path.
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(root / "src"), os.environ.get("PYTHONPATH")])))
+    if dry_run:  # the sheet and settings of this call in a folder of their own: the work folder's stay as they are
+        with tempfile.TemporaryDirectory(prefix="swaplib-dry-run-") as staged:
+            prepare(workdir, source, destination, train, root=root, configfile=configfile, into=Path(staged))
+            command = snakemake_command(root, workdir, configfile, cores, settings=Path(staged) / SETTINGS)
+            code = subprocess.run([*command, "--dry-run"], env=env).returncode
+        return (f"dry run (exit status {code}): the jobs above are what `swaplib swap` with these options would run "
+                f"in {workdir}, and why; nothing was run or saved"), code
+    pair = prepare(workdir, source, destination, train, root=root, configfile=configfile)
     code = subprocess.run(snakemake_command(root, workdir, configfile, cores), env=env).returncode
     if code != 0:
         return (f"the workflow stopped (snakemake exit status {code}): see above, and the job logs in "
