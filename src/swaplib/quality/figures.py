@@ -18,8 +18,9 @@ from swaplib.quality.measure import SOURCE, Identity, identity_columns
 
 FIGURES = {
     "verdict": "who the swapped faces are, for the recogniser, and whether they are sharp (see `verdict_text`)",
-    "convincing": "whether a viewer would take the swap for the source's real face: verdict source, and sharpness "
-                  "(against the destination itself) at least convincing_sharpness (see `convincing_text`)",
+    "convincing": "whether a viewer would take the swap for the source's real face: verdict source, and detail "
+                  "like the source's own faces' at that place: sharpness at least convincing_sharpness and at most "
+                  "convincing_oversharp times sharpness_source (see `convincing_text`)",
     "id_match": "share of swapped faces that dlib verifies as the source person (distance to the source identity "
                 "below same_person and below the distance to the destination identity)",
     "id_top1": "share of swapped faces whose nearest identity in the gallery (every video of the run, and the "
@@ -29,6 +30,9 @@ FIGURES = {
     "relative_sharpness": "median over faces of sharpness / sharpness_limit: the swap's detail against what the "
                           "model's resolution allows (1 = as sharp as a model of this resolution can be; the "
                           "verdict's sharpness test)",
+    "sharpness_source": "median detail of the source's own faces aligned and pasted onto the destination faces, over "
+                        "the destination's: what a true swap of this source shows there (below 1: the source was "
+                        "filmed softer than the destination)",
     "sharpness_limit": "median sharpness of the destination face passed through the model's crop and back (its "
                        "resolution, the merge's alignment): the best sharpness a model of this resolution can score "
                        "on this destination (1 when the resolution is not known)",
@@ -42,8 +46,8 @@ FIGURES = {
                     "destination)",
     "coverage": "share of destination frames with a face that got swapped",
     "face_width": "median width of the destination's faces in the frame, px (the jaw line's ends)",
-    "resolution_needed": "median over faces of the smallest model resolution whose crop, pasted back, keeps "
-                         "convincing_sharpness of the destination's detail (null: none up to 512 px)",
+    "resolution_needed": "median over faces of the smallest model resolution whose crop, pasted back, keeps the "
+                         "detail convincing asks for (null: none up to 512 px)",
 }
 
 VERDICTS = {
@@ -70,10 +74,12 @@ class QualitySettings:
     separable_margin: float = 0.1  # identities closer than same_person + this cannot be told apart
     verdict_id_match: float = 0.5  # id_match at or above which the swap is the source (with the sharpness)
     verdict_sharpness: float = 0.5  # relative_sharpness below which the swap is blurred (verdict nobody)
-    convincing_sharpness: float = 0.5  # sharpness (against the destination) a source swap needs to be convincing
+    convincing_sharpness: float = 0.5  # a convincing swap's detail: at least this share of sharpness_source ...
+    convincing_oversharp: float = 2.0  # ... and at most this many times it (more: drawn edges, not a face)
 
 
-THRESHOLDS = ("same_person", "separable_margin", "verdict_id_match", "verdict_sharpness", "convincing_sharpness")
+THRESHOLDS = ("same_person", "separable_margin", "verdict_id_match", "verdict_sharpness", "convincing_sharpness",
+              "convincing_oversharp")
 
 
 def quality_settings(values: dict | None = None) -> QualitySettings:
@@ -164,27 +170,46 @@ def summarize(table: pd.DataFrame, n_frames: int, settings: QualitySettings) -> 
     return rounded(figures)
 
 
-def ceiling(source: Identity, gallery: list[Identity], settings: QualitySettings) -> dict:
+def ceiling(source: Identity, gallery: list[Identity], settings: QualitySettings,
+            sharpness: float | None = None) -> dict:
     """The identity figures of the source's own faces (each against the mean of the others): what a perfect
-    swap would score with these tools. Its sharpness is 1 and its landmark error 0 by construction."""
+    swap would score with these tools; its sharpness is `sharpness` (the source's own faces pasted in:
+    sharpness_source; 1 where not measured) and its landmark error 0 by construction."""
     columns = identity_columns(source.embeddings, gallery, means={SOURCE: source.leave_one_out()})
     shares = identity_shares(pd.DataFrame(columns), settings.same_person)
     return rounded({"id_match": shares["id_match"], "id_top1": shares["id_top1"],
-                    "id_retrieval": shares["id_retrieval"], "sharpness": 1.0,
+                    "id_retrieval": shares["id_retrieval"], "sharpness": 1.0 if sharpness is None else sharpness,
                     "id_distance_source": float(np.mean(columns["dist_source"])), "faces": len(source.embeddings)})
+
+
+def detail_needed(sharpness_source: float | None, settings: QualitySettings) -> float:
+    """The least sharpness (against the destination) a convincing swap shows: convincing_sharpness of what
+    the source's own faces show there, the destination's own detail at most."""
+    return settings.convincing_sharpness * min(1.0, sharpness_source if sharpness_source else 1.0)
 
 
 def convincing(figures: dict, word: str, settings: QualitySettings) -> tuple[bool, str]:
     """Whether the swap would pass for the source's real face, and why in words: the verdict says who it
-    is; a viewer also sees how its detail compares with the destination's own, whatever the model's size."""
-    sharpness, needed = figures.get("sharpness"), settings.convincing_sharpness
+    is; a viewer also sees whether its detail is a real face's: not softer than the source's own faces
+    would be there, and not far sharper (super resolution on a blur draws edges, not a face)."""
+    sharpness, source = figures.get("sharpness"), figures.get("sharpness_source")
+    low = detail_needed(source, settings)
+    high = settings.convincing_oversharp * max(1.0, source or 1.0)
+    own = f"; the source's own faces would show {source:.2f}" if source else ""
     if word != "source":
         return False, f"Not convincing: the verdict is {word}, not source."
-    if sharpness is not None and sharpness >= needed:
-        return True, (f"Convincing: the source person, with {sharpness:.2f} of the destination's own detail "
-                      f"(at least {needed} needed).")
-    return False, (f"Not convincing yet: the source person for the recogniser, but softer than the destination "
-                   f"({text_of(sharpness)} of its detail; a viewer needs {needed}). {advice(figures)}")
+    if sharpness is None:
+        return False, "Not convincing: the swap's detail could not be measured."
+    if sharpness < low:
+        return False, (f"Not convincing yet: the source person for the recogniser, but softer than a real face here "
+                       f"({sharpness:.2f} of the destination's detail{own}; a viewer needs {low:.2f}). "
+                       f"{advice(figures)}")
+    if sharpness > high:
+        return False, (f"Not convincing: the source person for the recogniser, but over-sharpened ({sharpness:.2f} of "
+                       f"the destination's detail{own}; more than {high:.2f} is drawn edges, as super resolution "
+                       "draws on a blur). Lower merge.super_resolution_power, or train longer.")
+    return True, (f"Convincing: the source person, with {sharpness:.2f} of the destination's detail{own} "
+                  f"({low:.2f}..{high:.2f} passes). Look at the strip too: the figures judge detail, not likeness.")
 
 
 def advice(figures: dict) -> str:
@@ -192,7 +217,7 @@ def advice(figures: dict) -> str:
     width, needed, have = figures.get("face_width"), figures.get("resolution_needed"), figures.get("model_resolution")
     size = f"The destination's faces are about {width:.0f} px wide in the frame" if width else "The destination's faces"
     if needed is None:
-        return f"{size}: no model up to 512 px keeps enough of their detail; merge.super_resolution_power adds it."
+        return f"{size}: no model up to 512 px keeps enough of their detail; merge.super_resolution_power adds some."
     model = f" (this model: {have} px)" if have else ""
     return (f"{size}: a model of about {needed:.0f} px keeps enough of their detail{model}; a smaller one needs "
             "merge.super_resolution_power, and training long enough to draw a face worth sharpening.")

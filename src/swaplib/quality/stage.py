@@ -14,13 +14,14 @@ from swaplib.core.images import frame_files
 from swaplib.extract.identity import FaceEmbedder
 from swaplib.model.io import read_header
 from swaplib.quality.card import comparison_strip, quality_plot, write_card
-from swaplib.quality.figures import FIGURES, ceiling, judge, quality_settings, summarize
+from swaplib.quality.figures import FIGURES, ceiling, detail_needed, judge, quality_settings, summarize
 from swaplib.quality.measure import (
     DESTINATION,
     MODELS,
     SOURCE,
     faceset_identity,
     measure_faces,
+    pasted_source_detail,
     photo_identities,
 )
 
@@ -76,9 +77,11 @@ def measure_pair(
     apart = float(np.linalg.norm(source.mean - destination.mean))
     log.info("identities: %d source faces, %d destination faces, %.3f apart; gallery of %d", len(source.embeddings),
              len(destination.embeddings), apart, len(gallery))
+    source_detail = pasted_source_detail(destination_frames, destination_faces, source_frames, source_faceset)
     table = measure_faces(destination_frames, destination_faces, merged, gallery, embedder, resolution,
-                          s.convincing_sharpness)
-    figures = {**summarize(table, len(frame_files(destination_frames)), s), "model_resolution": resolution}
+                          detail_needed(source_detail, s))
+    figures = {**summarize(table, len(frame_files(destination_frames)), s), "model_resolution": resolution,
+               "sharpness_source": None if source_detail is None else round(source_detail, 4)}
     verdict = judge(figures, apart, s)
     log.info("quality: %s; %s; %s", verdict["verdict"], verdict["convincing_text"],
              {k: figures.get(k) for k in FIGURES if k != "verdict"})
@@ -89,7 +92,7 @@ def measure_pair(
     result = {
         **verdict,
         **figures,
-        "ceiling": ceiling(source, gallery, s),
+        "ceiling": ceiling(source, gallery, s, figures["sharpness_source"]),
         "identities": {"source_faces": len(source.embeddings), "destination_faces": len(destination.embeddings),
                        "distance": round(apart, 4)},
         "gallery": {person.name: int((table["nearest"] == person.name).sum()) for person in gallery},
