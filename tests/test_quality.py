@@ -169,8 +169,14 @@ def test_the_destination_through_a_64_px_model_is_as_sharp_as_that_resolution_al
     drawn = judge({**as_source, "sharpness": 3 * max(1, source)}, quality["identities"]["distance"], QualitySettings())
     assert not drawn["convincing"] and "but over-sharpened" in drawn["convincing_text"]
     assert "Lower merge.super_resolution_power" in drawn["convincing_text"]
-    real = judge({**as_source, "sharpness": source}, quality["identities"]["distance"], QualitySettings())
+    own = quality["id_distance_source_own"]
+    assert 0 < own < 0.6  # the source's own faces, pasted onto these destination faces, are the source
+    real = judge({**as_source, "sharpness": source, "id_distance_source": own + 0.05},
+                 quality["identities"]["distance"], QualitySettings())
     assert real["convincing"] and real["convincing_text"].startswith("Convincing: the source person")
+    likeness = judge({**as_source, "sharpness": source, "id_distance_source": own + 0.15},
+                     quality["identities"]["distance"], QualitySettings())
+    assert not likeness["convincing"] and "a likeness rather than the face" in likeness["convincing_text"]
 
 
 def test_a_blurred_face_stays_a_blur_against_the_models_resolution(scene, tiny_model, tmp_path):

@@ -18,9 +18,10 @@ from swaplib.quality.measure import SOURCE, Identity, identity_columns
 
 FIGURES = {
     "verdict": "who the swapped faces are, for the recogniser, and whether they are sharp (see `verdict_text`)",
-    "convincing": "whether a viewer would take the swap for the source's real face: verdict source, and detail "
-                  "like the source's own faces' at that place: sharpness at least convincing_sharpness and at most "
-                  "convincing_oversharp times sharpness_source (see `convincing_text`)",
+    "convincing": "whether a viewer would take the swap for the source's real face: verdict source, detail like "
+                  "the source's own faces' at that place (sharpness from convincing_sharpness to convincing_oversharp "
+                  "times sharpness_source), and as near the source for the recogniser as they are (within "
+                  "convincing_id_margin of id_distance_source_own; see `convincing_text`)",
     "id_match": "share of swapped faces that dlib verifies as the source person (distance to the source identity "
                 "below same_person and below the distance to the destination identity)",
     "id_top1": "share of swapped faces whose nearest identity in the gallery (every video of the run, and the "
@@ -33,6 +34,8 @@ FIGURES = {
     "sharpness_source": "median detail of the source's own faces aligned and pasted onto the destination faces, over "
                         "the destination's: what a true swap of this source shows there (below 1: the source was "
                         "filmed softer than the destination)",
+    "id_distance_source_own": "mean embedding distance to the source identity of the source's own faces pasted onto "
+                              "the destination faces: how near a true swap is",
     "sharpness_limit": "median sharpness of the destination face passed through the model's crop and back (its "
                        "resolution, the merge's alignment): the best sharpness a model of this resolution can score "
                        "on this destination (1 when the resolution is not known)",
@@ -75,11 +78,12 @@ class QualitySettings:
     verdict_id_match: float = 0.5  # id_match at or above which the swap is the source (with the sharpness)
     verdict_sharpness: float = 0.5  # relative_sharpness below which the swap is blurred (verdict nobody)
     convincing_sharpness: float = 0.5  # a convincing swap's detail: at least this share of sharpness_source ...
-    convincing_oversharp: float = 2.0  # ... and at most this many times it (more: drawn edges, not a face)
+    convincing_oversharp: float = 2.0  # ... and at most this many times it (more: drawn edges, not a face) ...
+    convincing_id_margin: float = 0.1  # ... and as near the source as its own faces pasted in, within this
 
 
 THRESHOLDS = ("same_person", "separable_margin", "verdict_id_match", "verdict_sharpness", "convincing_sharpness",
-              "convincing_oversharp")
+              "convincing_oversharp", "convincing_id_margin")
 
 
 def quality_settings(values: dict | None = None) -> QualitySettings:
@@ -208,6 +212,12 @@ def convincing(figures: dict, word: str, settings: QualitySettings) -> tuple[boo
         return False, (f"Not convincing: the source person for the recogniser, but over-sharpened ({sharpness:.2f} of "
                        f"the destination's detail{own}; more than {high:.2f} is drawn edges, as super resolution "
                        "draws on a blur). Lower merge.super_resolution_power, or train longer.")
+    distance, true = figures.get("id_distance_source"), figures.get("id_distance_source_own")
+    if distance is not None and true is not None and distance > true + settings.convincing_id_margin:
+        return False, (f"Not convincing yet: the source person for the recogniser, but a likeness rather than the "
+                       f"face: {distance:.2f} from the source identity where the source's own faces pasted here are "
+                       f"{true:.2f} (within {settings.convincing_id_margin} passes). Train longer; super resolution "
+                       "moves it away.")
     return True, (f"Convincing: the source person, with {sharpness:.2f} of the destination's detail{own} "
                   f"({low:.2f}..{high:.2f} passes). Look at the strip too: the figures judge detail, not likeness.")
 

@@ -220,30 +220,45 @@ def _sharpness(destination: np.ndarray, swapped: np.ndarray, inner: np.ndarray,
 PASTE_SIZE = 1024  # the source face's crop on its way to the destination: larger than any face here
 
 
-def pasted_source_detail(frames_dir, faces_table, source_frames, source_faceset, max_faces: int = 64) -> float | None:
-    """The detail a perfect swap would have: the source's own faces (of its face set, spread over the
-    clip), each aligned onto a destination face by their landmarks and pasted inside its hull; the
-    median of their detail over the destination's, measured as the swap's is. A source filmed softer
-    than the destination scores below 1 (on the example selfie pair 0.15): no model trained on it is
-    sharper without super resolution. None where there is nothing to paste."""
+@dataclass(frozen=True)
+class TrueSwap:
+    """What a true swap of this source shows on the destination: its detail over the destination's,
+    and how far the recogniser finds it from the source (see pasted_source)."""
+
+    sharpness: float
+    id_distance: float
+
+
+def pasted_source(frames_dir, faces_table, source_frames, source_faceset, embedder: FaceEmbedder,
+                  source: Identity, max_faces: int = 64) -> TrueSwap | None:
+    """A true swap, as near as real frames give one: the source's own faces (of its face set, spread over
+    the clip), each aligned onto a destination face by their landmarks and pasted inside its hull, then
+    measured as the swap is: the median of their detail over the destination's, and the mean distance of
+    their embeddings to the source identity. A source filmed softer than the destination shows less
+    detail (on the example selfie pair 0.15): no model trained on it is sharper without super
+    resolution. None where there is nothing to paste."""
     destination = read_faces(faces_table).sort_values(["frame", "index"]).reset_index(drop=True)
-    source = selected_faces(source_faceset).sort_values(["frame", "index"]).reset_index(drop=True)
-    if destination.empty or source.empty:
+    donors = selected_faces(source_faceset).sort_values(["frame", "index"]).reset_index(drop=True)
+    if destination.empty or donors.empty:
         return None
     picks = destination.iloc[np.unique(np.linspace(0, len(destination) - 1, max_faces).round().astype(int))]
     frames, source_paths = dict(frame_files(frames_dir)), dict(frame_files(source_frames))
-    ratios = []
+    landmarker, boxes = DlibLandmarker(), _boxes(picks)
+    ratios, distances = [], []
     for k, ((_, row), points) in enumerate(zip(picks.iterrows(), landmarks_array(picks).astype(np.float64))):
-        donor = source.iloc[[k * len(source) // len(picks)]]
+        donor = donors.iloc[[k * len(donors) // len(picks)]]
         frame = read_image(frames[row["frame"]])
         face = warp_to_face(read_image(source_paths[int(donor["frame"].iloc[0])]),
                             face_matrix(landmarks_array(donor)[0], PASTE_SIZE), PASTE_SIZE)
         hull = hull_mask(points, frame.shape[:2])
-        pasted = warp_to_frame(face, face_matrix(points, PASTE_SIZE), frame.shape) * hull[..., None] + \
-            frame * (1 - hull[..., None])
+        pasted = (warp_to_frame(face, face_matrix(points, PASTE_SIZE), frame.shape) * hull[..., None]
+                  + frame * (1 - hull[..., None])).astype(np.uint8)
         inner = _inner(hull > 0.5, float(inter_ocular(points)))
-        ratios.append(_ratio(_detail(pasted.astype(np.uint8), inner), _detail(frame, inner)))
-    return float(np.nanmedian(ratios)) if ratios else None
+        ratios.append(_ratio(_detail(pasted, inner), _detail(frame, inner)))
+        rgb = to_rgb_uint8(pasted)
+        fitted = landmarker.fit(rgb, boxes[[k]]).astype(np.float64)
+        distances.append(float(np.linalg.norm(embedder.embed(rgb, fitted)[0] - source.mean)))
+    return TrueSwap(float(np.nanmedian(ratios)), float(np.mean(distances)))
 
 
 def measure_faces(frames_dir, faces_table, merged_dir, gallery: list[Identity], embedder: FaceEmbedder,

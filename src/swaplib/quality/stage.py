@@ -21,7 +21,7 @@ from swaplib.quality.measure import (
     SOURCE,
     faceset_identity,
     measure_faces,
-    pasted_source_detail,
+    pasted_source,
     photo_identities,
 )
 
@@ -77,11 +77,12 @@ def measure_pair(
     apart = float(np.linalg.norm(source.mean - destination.mean))
     log.info("identities: %d source faces, %d destination faces, %.3f apart; gallery of %d", len(source.embeddings),
              len(destination.embeddings), apart, len(gallery))
-    source_detail = pasted_source_detail(destination_frames, destination_faces, source_frames, source_faceset)
+    true = pasted_source(destination_frames, destination_faces, source_frames, source_faceset, embedder, source)
     table = measure_faces(destination_frames, destination_faces, merged, gallery, embedder, resolution,
-                          detail_needed(source_detail, s))
+                          detail_needed(true and true.sharpness, s))
     figures = {**summarize(table, len(frame_files(destination_frames)), s), "model_resolution": resolution,
-               "sharpness_source": None if source_detail is None else round(source_detail, 4)}
+               "sharpness_source": true and round(true.sharpness, 4),
+               "id_distance_source_own": true and round(true.id_distance, 4)}
     verdict = judge(figures, apart, s)
     log.info("quality: %s; %s; %s", verdict["verdict"], verdict["convincing_text"],
              {k: figures.get(k) for k in FIGURES if k != "verdict"})
