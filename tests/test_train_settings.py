@@ -43,7 +43,7 @@ def test_schema_config_and_library_name_the_same_keys_with_the_same_defaults():
 def test_the_whole_config_section_resolves_to_the_preset():
     cfg, s = resolve(**CONFIG["train"])
     assert cfg == model_config("tiny") and (cfg.archi, cfg.resolution) == ("df", 64)
-    assert (s.optimizer, s.lr, s.batch_size, s.lr_dropout, s.lr_cos) == ("adam", 1e-4, 8, 1.0, 0)
+    assert (s.optimizer, s.lr, s.batch_size, s.lr_dropout, s.lr_cos) == ("adam", 5e-4, 8, 1.0, 0)
     cfg, s = resolve(**{**CONFIG["train"], "preset": "quick96"})
     assert (cfg.archi, cfg.resolution, cfg.ae_dims) == ("df-ud", 96, 128)
     assert (s.optimizer, s.lr, s.batch_size, s.lr_dropout) == ("rmsprop", 2e-4, 4, 0.3)  # the preset's batch size
