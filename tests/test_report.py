@@ -271,3 +271,11 @@ def test_report_renders_offline_in_chromium_with_the_video_playing(run):
         image = cv2.imread(str(shot))
         assert image.shape[:2] == (1000, 1400) and image.std() > 5  # not a blank page
 
+
+
+@pytest.mark.workflow
+def test_the_report_opens_with_the_pairs_and_their_verdicts_first(run):
+    screenshot = report_screenshot()
+    dom = screenshot(run / "report.html", run / "report_front.png", ["Results", "1. Pairs and verdicts"])
+    menu = [dom.index(name) for name in ("1. Pairs and verdicts", "2. Models", "3. Face sets")]
+    assert menu == sorted(menu)  # the sidebar lists the results first, then the models, then the face sets
