@@ -16,6 +16,7 @@ from swaplib.core.codehash import PACKAGE_DIR, imported_modules, module_file, mo
 LAYERS = [
     ("",),
     ("core",),
+    ("config",),  # every setting declared, torch-free: the workflow plans with it, the stages check with it
     ("tables",),
     ("extract", "video", "model"),
     ("sort",),
@@ -32,7 +33,7 @@ LAYERS = [
 RANK = {package: rank for rank, layer in enumerate(LAYERS) for package in layer}
 # Packages whose __init__ is light (a docstring, at most its own modules): importing any module of
 # the package runs its __init__, which so joins that module's code hash.
-LIGHT_PACKAGES = ("core", "tables", "extract", "extract.detect", "sort", "merge", "xseg")
+LIGHT_PACKAGES = ("core", "config", "tables", "extract", "extract.detect", "sort", "merge", "xseg")
 
 
 def top(name: str) -> str:

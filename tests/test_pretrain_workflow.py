@@ -4,16 +4,12 @@ and the models on it and nothing else."""
 
 from __future__ import annotations
 
-import ast
-
 import numpy as np
 import pytest
 import yaml
 
-from swaplib.train.settings import ARCHITECTURE, PRETRAIN_RECIPE
 from workflow_support import (
     ITERATIONS,
-    REPO,
     SMALL,
     copy_run,
     deep_merge,
@@ -104,13 +100,3 @@ def test_from_base_without_sources_stops_the_run_before_any_job(based_run, tmp_p
     (run / "nobase.yaml").write_text(yaml.safe_dump({"pretrain": {"sources": []}}))
     proc = snakemake(run, "--dry-run", "--configfile", "nobase.yaml", check=False)
     assert proc.returncode != 0 and "train.from_base is set, but pretrain.sources names no" in proc.stdout + proc.stderr
-
-
-def test_the_workflow_knows_what_pretraining_sets_itself():
-    """common.smk leaves these train settings out of the base's (they do not change it), and names the
-    base by the architecture settings: the library's lists."""
-    tree = ast.parse((REPO / "workflow/rules/common.smk").read_text())
-    assigned = {node.targets[0].id: node.value for node in tree.body
-                if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)}
-    assert set(ast.literal_eval(assigned["PRETRAIN_SETS"])) == set(PRETRAIN_RECIPE)
-    assert set(ast.literal_eval(assigned["ARCHITECTURE"])) == set(ARCHITECTURE)  # the base's name is made of these

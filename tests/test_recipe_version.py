@@ -5,7 +5,6 @@ the training code (its closure includes model/) moves without the file being loo
 from __future__ import annotations
 
 import json
-import re
 
 from swaplib.core.codehash import code_hash
 from workflow_support import REPO
@@ -22,13 +21,3 @@ def test_recipe_json_knows_the_training_code():
         f"(model, losses, optimizer, augmentation, face-set reading, defaults), bump \"version\" in {RECIPE} "
         f"(this reruns every user's train rule); if not (a refactor proven bit for bit by tests/test_train.py), "
         f"keep it. Either way set \"code_hash\" to \"{now}\".")
-
-
-def test_the_workflow_knows_which_presets_are_amp():
-    """common.smk's AMP_PRESETS (which models amp_version reruns) are the presets whose archi is amp."""
-    from swaplib.train.settings import PRESETS
-
-    named = re.search(r"^AMP_PRESETS = \(([^)]*)\)", (REPO / "workflow/rules/common.smk").read_text(), re.M)
-    assert named and set(re.findall(r'"(\w+)"', named.group(1))) == {
-        name for name, preset in PRESETS.items() if preset["archi"].split("-")[0] == "amp"}
-    assert isinstance(json.loads(RECIPE.read_text())["amp_version"], int)

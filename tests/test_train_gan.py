@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 
+from swaplib.config.train import PRETRAIN_RECIPE
 from swaplib.core.errors import SwaplibError
 from swaplib.core.settings import deep_merge
 from swaplib.model import DFModel, build_model, load_model
@@ -23,7 +24,6 @@ from swaplib.model.discriminators import CodeDiscriminator, UNetPatchDiscriminat
 from swaplib.sheet import validate_config
 from swaplib.train import CHECKPOINT, Trainer, load_state, model_config, train_model, train_settings
 from swaplib.train.adversarial import Adversarial
-from swaplib.train.settings import PRETRAIN_RECIPE
 from test_train import R, _checkpoint, _quick, _run, faces  # noqa: F401 (fixtures)
 from test_train_recipe import real_face_sets  # noqa: F401 (a fixture)
 from test_train_settings import CONFIG, SCHEMA_PATH

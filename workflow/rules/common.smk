@@ -12,6 +12,7 @@ from snakemake.exceptions import WorkflowError
 REPO = Path(workflow.basedir)
 sys.path.insert(0, str(REPO / "src"))  # the library, also when it is not pip-installed
 
+from swaplib.config.train import AMP_PRESETS, PRETRAIN_RECIPE, TRAIN
 from swaplib.core.codehash import script_hash
 from swaplib.core.errors import SwaplibError
 from swaplib.sheet import config_layers, load_sheet, pretrain_videos, validate_config, video_references
@@ -66,43 +67,21 @@ def local(path):
 # `run`, a SimpleNamespace: Snakemake's params trigger compares only builtin values (str, numbers,
 # lists, dicts, ...) and leaves any other object out, so changing them reruns nothing.
 UNTRACKED = {
-    "train": (
-        "save_every",
-        "backup_every",
-        "backup_keep",
-        "preview_every",
-        "progress",
-        "workers",
-        "device",
-        "channels_last",
-    ),
+    "train": TRAIN.untracked(),
     "xseg": ("save_every", "device"),
 }
 # Settings added after runs were made, at the value that does what the code did before they existed:
 # left out of `settings` at that value, so that a run made before them reruns nothing.
 ADDED_OFF = {
     "frames": {"allow_truncated": False},
-    "train": {
-        "max_minutes": 0,
-        "from_base": False,
-        "ema": 0,
-        "face_style_power": 0,
-        "bg_style_power": 0,
-        "random_hsv_power": 0,
-        "blur_out_mask": False,
-        "gan_power": 0,
-        "true_face_power": 0,
-        "inter_dims": None,
-        "morph_factor": None,
-        "masks": "hull",
-    },
+    "train": TRAIN.added_off(),
     "merge": {"morph_factor": 1.0, "super_resolution_power": 0, "super_resolution_model": "x4plus"},
     "curation": {"show_masks": False},
 }
 # Settings that shape what another setting turns on: left out of `settings` while it is off (0, false),
 # so that they rerun nothing then.
 ONLY_WITH = {
-    "train": {"gan_patch_size": "gan_power", "gan_dims": "gan_power"},
+    "train": TRAIN.only_with(),
 }
 # Settings that say where a rule's input files are: those files are inputs (their content reruns
 # what reads them), so the setting itself goes to no job and reruns nothing.
@@ -151,10 +130,6 @@ def code(script):
     normalising away comments, docstrings and formatting (swaplib.core.codehash): a touch, a fresh
     clone or a comment reruns nothing; a change of what the job computes reruns it."""
     return script_hash(REPO / "workflow" / "scripts" / script)
-
-
-# The presets whose architecture is AMP (swaplib.train.settings.PRESETS; a test holds the two together).
-AMP_PRESETS = ("amp",)
 
 
 def recipe():
@@ -267,24 +242,11 @@ def train_inputs(wildcards):
 
 
 # ---------------------------------------------------------------- the shared base (pretrain)
-# What pretraining sets itself (swaplib.train.settings.PRETRAIN_RECIPE, held to this by a test), the
-# shape of the discriminators it so has none of (ONLY_WITH), and each model's own budget and start:
-# none of them changes the base, so none of them retrains it.
-PRETRAIN_SETS = (
-    "random_warp",
-    "random_flip",
-    "uniform_yaw",
-    "lr_dropout",
-    "lr_cos",
-    "ct_mode",
-    "random_hsv_power",
-    "face_style_power",
-    "bg_style_power",
-    "gan_power",
-    "true_face_power",
-)
-NOT_THE_BASES = ("iterations", "max_minutes", "pretrain", "from_base", "masks", *PRETRAIN_SETS, *ONLY_WITH["train"])
-ARCHITECTURE = ("archi", "resolution", "ae_dims", "e_dims", "d_dims", "d_mask_dims", "inter_dims", "morph_factor")
+# What pretraining sets itself, the shape of the discriminators it so has none of (ONLY_WITH), and each
+# model's own budget and start (declared not of the base): none of them changes the base, so none of
+# them retrains it.
+NOT_THE_BASES = (*TRAIN.not_of_base(), *PRETRAIN_RECIPE, *ONLY_WITH["train"])
+ARCHITECTURE = TRAIN.architecture()
 
 
 def base_name():

@@ -14,9 +14,10 @@
 The model file itself is swaplib.model.io's. This file only re-exports the names callers use.
 """
 
+from swaplib.config.train import PRESETS
 from swaplib.train.data import load_faces
 from swaplib.train.loop import Trainer, pretrain_model, train, train_model
-from swaplib.train.settings import PRESETS, TrainSettings, model_config, resolve, train_settings
+from swaplib.train.settings import TrainSettings, model_config, resolve, train_settings
 from swaplib.train.signals import TrainingInterrupted
 from swaplib.train.state import BACKUPS, BEST, CHECKPOINT, CHECKPOINT_FORMAT, PREV_CHECKPOINT, load_state
 

@@ -27,18 +27,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from swaplib.core.color import COLOR_TRANSFERS, transfer
+from swaplib.config.train import CT_MODES, HSV_POWER_MAX
+from swaplib.core.color import transfer
 from swaplib.core.errors import SwaplibError
 from swaplib.core.images import read_image
 from swaplib.extract.align import hull_mask, transform_points
 from swaplib.tables.faces import landmarks_array, matrices_array
 from swaplib.tables.faceset import selected_faces
 
-MASK_SOURCES = ("hull", "xseg")  # train.masks: where the face masks come from
 # ct_mode: DFL's names (whole-crop statistics, as DFL's training), and swaplib.color's masked variants.
 # DFL's sot is color's sot-m without a mask.
-CT_MODES = ("none", "rct", "lct", "mkl", "idt", "sot") + tuple(m for m in COLOR_TRANSFERS if m.endswith("-m"))
-HSV_POWER_MAX = 0.3  # DFL's range of random_hsv_power
 
 
 # --------------------------------------------------------------------------- face sets on disk

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from swaplib.config.train import DEFAULT_PRESET, PRETRAIN_RECIPE
 from swaplib.core.errors import SwaplibError
 from swaplib.core.images import write_image
 from swaplib.core.progress import Progress, duration
@@ -35,7 +36,7 @@ from swaplib.train.ema import WeightAverage
 from swaplib.train.losses import StyleLosses, pair_losses, ssim_kernels
 from swaplib.train.optim import cpu_state, make_optimizer
 from swaplib.train.outputs import fmt_loss, mean_losses, preview, write_history, write_plot
-from swaplib.train.settings import DEFAULT_PRESET, PRETRAIN_RECIPE, TrainSettings, resolve
+from swaplib.train.settings import TrainSettings, resolve
 from swaplib.train.signals import StopOnSignal
 from swaplib.train.state import CHECKPOINT_FORMAT, StateFolder, architecture_changes
 from swaplib.train.threads import ThreadTuner

@@ -28,11 +28,11 @@ import warnings
 
 import torch
 
+from swaplib.config.train import OPTIMIZERS
 from swaplib.core.errors import SwaplibError
 
 log = logging.getLogger(__name__)
 
-OPTIMIZERS = ("adabelief", "rmsprop", "adam")
 _M32 = 0xFFFFFFFF
 
 

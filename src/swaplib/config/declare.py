@@ -1,0 +1,133 @@
+"""A setting and a section declared once, and what is made from them: config.yaml's lines, the
+schema's section, the checks of a value, and the workflow's tables of rerun triggers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import jsonschema
+
+NOTHING = object()  # no such value: a setting not added off, a library setting with no default of its own
+COMMENT_COLUMN = 28  # where config.yaml's comments start
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One key of a config section.
+
+    default: config.yaml's value (None: the preset's, with `preset`). library: the library's own
+    default where it differs (NOTHING: none, the value must be given, e.g. a preset's). schema: what
+    values it takes, as a JSON-schema fragment without default and description. role: "output" (a
+    rerun trigger) or "run" (how a job runs: saving, speed, display; changes no output). added_off:
+    the value at which a setting added after runs were made does what the code did before it
+    existed (left out of the rerun trigger there). only_with: the setting it shapes and is left out
+    with while that one is off. base: part of a shared base's settings. before: a comment line
+    config.yaml prints above it. in_config: False for a library setting the workflow gives itself.
+    """
+
+    name: str
+    default: Any
+    schema: dict
+    meaning: str = ""
+    library: Any = NOTHING
+    preset: bool = False
+    architecture: bool = False
+    role: str = "output"
+    added_off: Any = NOTHING
+    only_with: str | None = None
+    base: bool = True
+    before: str = ""
+    in_config: bool = True
+
+    @property
+    def library_default(self) -> Any:
+        """The library's default: NOTHING for a preset's setting, else `library` or the config's."""
+        if self.preset:
+            return NOTHING
+        return self.default if self.library is NOTHING else self.library
+
+    def schema_entry(self) -> dict:
+        entry = dict(self.schema)
+        if self.meaning:
+            entry["description"] = self.meaning
+        entry["default"] = self.default
+        return entry
+
+    def problem(self, value: Any) -> str | None:
+        """What is wrong with `value` for this setting, in words; None when it is fine."""
+        errors = sorted(jsonschema.Draft202012Validator(self.schema).iter_errors(value), key=str)
+        return f"{self.name}={value!r}: {errors[0].message}" if errors else None
+
+
+@dataclass(frozen=True)
+class Section:
+    """A config section: its settings in config.yaml's order, and the comment lines above them."""
+
+    name: str
+    settings: tuple[Setting, ...]
+    header: tuple[str, ...] = ()
+    description: str = ""
+    extra_schema: dict = field(default_factory=dict)  # e.g. patternProperties for renamed keys
+
+    def __getitem__(self, name: str) -> Setting:
+        return next(s for s in self.settings if s.name == name)
+
+    @property
+    def config(self) -> tuple[Setting, ...]:
+        return tuple(s for s in self.settings if s.in_config)
+
+    # the workflow's tables (common.smk): which keys rerun what
+    def untracked(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.config if s.role == "run")
+
+    def added_off(self) -> dict:
+        return {s.name: s.added_off for s in self.config if s.added_off is not NOTHING}
+
+    def only_with(self) -> dict:
+        return {s.name: s.only_with for s in self.config if s.only_with}
+
+    def architecture(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.settings if s.architecture)
+
+    def not_of_base(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.config if not s.base)
+
+    def defaults(self) -> dict:
+        """config.yaml's section as values."""
+        return {s.name: s.default for s in self.config}
+
+    # the files made from it
+    def schema(self) -> dict:
+        """The section's JSON schema (every key required, no other key allowed)."""
+        out = {"type": "object", "additionalProperties": False}
+        if self.description:
+            out["description"] = self.description
+        out["required"] = [s.name for s in self.config]
+        out["properties"] = {s.name: s.schema_entry() for s in self.config}
+        out.update(self.extra_schema)
+        return out
+
+    def yaml_lines(self) -> list[str]:
+        """config.yaml's section: the key, its default, its meaning as a comment, aligned."""
+        lines = [f"{self.name}:"] + [f"  # {line}" for line in self.header]
+        for s in self.config:
+            if s.before:
+                lines.append(f"  # {s.before}")
+            entry = f"  {s.name}: {yaml_value(s.default)}"
+            lines.append(f"{entry.ljust(COMMENT_COLUMN - 1)} # {s.meaning}" if s.meaning else entry)
+        return lines
+
+
+def yaml_value(value: Any) -> str:
+    """A default as config.yaml writes it: null, true/false, numbers as Python writes them, words
+    bare unless YAML would read them as something else."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str) and value.lower() in ("on", "off", "yes", "no", "true", "false", "null", ""):
+        return f'"{value}"'
+    return str(value)

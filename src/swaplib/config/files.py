@@ -1,0 +1,60 @@
+"""config.yaml's and the schema's sections written from the declarations (the rest of each file is
+left as it is): `python -m swaplib.config` writes them, `--check` says which differ."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from swaplib.config.declare import Section
+from swaplib.config.train import TRAIN
+
+DECLARED = (TRAIN,)  # the sections made from declarations so far
+CONFIG = Path("config.yaml")
+SCHEMA = Path("workflow/schemas/config.schema.yaml")
+
+
+def _replace_block(text: str, start: str, section: str, lines: list[str], file: Path) -> str:
+    """`text` with the block that starts at the line `start` (up to the next line as little indented,
+    or a blank line before one) replaced by `lines`."""
+    old = text.splitlines()
+    if start not in old:
+        raise ValueError(f"{file}: no line {start!r} for the {section} section to go in")
+    first = old.index(start)
+    indent = len(start) - len(start.lstrip())
+    last = first + 1
+    while last < len(old) and (not old[last].strip() or len(old[last]) - len(old[last].lstrip()) > indent):
+        last += 1
+    while last > first + 1 and not old[last - 1].strip():  # blank lines stay between sections
+        last -= 1
+    return "\n".join(old[:first] + lines + old[last:]) + "\n"
+
+
+def schema_lines(section: Section) -> list[str]:
+    """The section's schema as the schema file holds it: under `properties:`, two spaces in."""
+    dumped = yaml.safe_dump({section.name: section.schema()}, sort_keys=False, default_flow_style=None,
+                            allow_unicode=True, width=118)
+    return ["  " + line if line else line for line in dumped.splitlines()]
+
+
+def rendered(root: Path) -> dict[Path, str]:
+    """config.yaml and the schema as the declarations make them (their other sections as they are)."""
+    files = {}
+    config, schema = (root / CONFIG).read_text(), (root / SCHEMA).read_text()
+    for section in DECLARED:
+        config = _replace_block(config, f"{section.name}:", section.name, section.yaml_lines(), CONFIG)
+        schema = _replace_block(schema, f"  {section.name}:", section.name, schema_lines(section), SCHEMA)
+    files[root / CONFIG], files[root / SCHEMA] = config, schema
+    return files
+
+
+def write(root: Path, check: bool = False) -> list[Path]:
+    """Write (or with `check`, only compare) the files; the ones that differed from the declarations."""
+    differ = []
+    for path, text in rendered(root).items():
+        if path.read_text() != text:
+            differ.append(path)
+            if not check:
+                path.write_text(text)
+    return differ
