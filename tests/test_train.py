@@ -136,7 +136,7 @@ def test_it_says_how_long_it_will_take_after_the_first_steps(faces, tmp_path, ca
     caplog.set_level(logging.INFO, logger="swaplib.train")
     _run(faces, tmp_path / "out", _quick(24, save_every=0))
     said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("estimate: ")]
-    assert len(said) == 1 and re.fullmatch(r"estimate: [\d.]+ samples/s here \(cpu, fp32, 1 threads\): iteration 24 "
+    assert len(said) == 1 and re.fullmatch(r"estimate: [\d.]+ samples/s here \(cpu, fp32, 1 thread\): iteration 24 "
                                            r"in about \S+", said[0]), said
 
 
@@ -148,8 +148,8 @@ def test_the_estimate_says_when_max_minutes_stops_the_run_first():
             return 2.0
 
     s = _quick(10000, max_minutes=10)
-    said = estimate(Measured(), s, torch.device("cpu"), None, time.perf_counter() - 49.9)  # 550 s of the 600 left
-    assert said.startswith("estimate: 16.0 samples/s here (cpu, fp32, ")
+    said = estimate(Measured(), s, torch.device("cpu"), None, time.perf_counter() - 49.9, 2)  # 550 s of 600 left
+    assert said.startswith("estimate: 16.0 samples/s here (cpu, fp32, 2 threads): ")
     assert said.endswith("iteration 10000 in about 1h22m, but max_minutes 10 stops it at about iteration 1200 (raise "
                          "it, or set it to 0, to train to the end)")
 

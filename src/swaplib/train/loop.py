@@ -396,11 +396,11 @@ def watch(trainer: Trainer, folder: Path) -> None:
 ESTIMATE_AFTER = 20  # steps measured before the run says how long it will take
 
 
-def estimate(progress: Progress, s: TrainSettings, device, amp, started: float) -> str:
+def estimate(progress: Progress, s: TrainSettings, device, amp, started: float, threads: int) -> str:
     """How long this run will take on this machine, from the steps measured so far."""
     per_step = 1 / max(progress.rate(), 1e-9)
     left = (s.iterations - progress.done) * per_step
-    where = f"{device.type}, {precision_name(amp)}, {torch.get_num_threads()} threads"
+    where = f"{device.type}, {precision_name(amp)}, {threads} thread{'s' if threads > 1 else ''}"
     text = (f"estimate: {2 * s.batch_size / per_step:.1f} samples/s here ({where}): iteration {s.iterations} in "
             f"about {duration(left)}")
     if s.max_minutes and left > 60 * s.max_minutes - (time.perf_counter() - started):
@@ -499,7 +499,8 @@ def train(
                 samples = progress.rate() * 2 * s.batch_size  # src + dst faces per step
                 progress.advance_to(it, f"src {ls:.4f}  dst {ld:.4f}  {samples:.1f} samples/s")
                 if it - trainer.start == ESTIMATE_AFTER:
-                    log.info("%s", estimate(progress, s, device, trainer.amp, t_start))
+                    threads = tuner.best if tuner else torch.get_num_threads()  # not a count under trial
+                    log.info("%s", estimate(progress, s, device, trainer.amp, t_start, threads))
                 if s.save_every and it % s.save_every == 0 and it < s.iterations:
                     trainer.save()
                     trainer.rollbacks_in_a_row = 0
