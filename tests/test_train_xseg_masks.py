@@ -72,7 +72,7 @@ def test_train_masks_xseg_without_masks_stops(real_face_sets, tmp_path):  # noqa
     _, sets = real_face_sets
     with pytest.raises(SwaplibError, match="train.masks xseg trains on the segmentation model's masks"):
         _train(sets, tmp_path, masks="xseg")
-    with pytest.raises(SwaplibError, match="invalid training settings: masks='learned'"):
+    with pytest.raises(SwaplibError, match="invalid training settings: masks 'learned' is not one of hull, xseg"):
         _train(sets, tmp_path, masks="learned")
 
 

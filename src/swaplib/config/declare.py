@@ -55,9 +55,10 @@ class Setting:
         return entry
 
     def problem(self, value: Any) -> str | None:
-        """What is wrong with `value` for this setting, in words; None when it is fine."""
-        errors = sorted(jsonschema.Draft202012Validator(self.schema).iter_errors(value), key=str)
-        return f"{self.name}={value!r}: {errors[0].message}" if errors else None
+        """What is wrong with `value` for this setting, in words naming it; None when it is fine."""
+        if not jsonschema.Draft202012Validator(self.schema).is_valid(value):
+            return f"{self.name} {_why(self.schema, value, self.meaning)}"
+        return None
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,35 @@ class Section:
             entry = f"  {s.name}: {yaml_value(s.default)}"
             lines.append(f"{entry.ljust(COMMENT_COLUMN - 1)} # {s.meaning}" if s.meaning else entry)
         return lines
+
+
+def _why(schema: dict, value: Any, meaning: str = "") -> str:
+    """A refused value's reason, as a person would say it, for the common shapes of a fragment."""
+    kinds = schema.get("type", ())
+    kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
+    if value is None and "null" not in kinds and None not in schema.get("enum", (None,)):
+        return "must be given (null is not a value here)"
+    if "enum" in schema:
+        return f"{value!r} is not one of {', '.join(str(v) for v in schema['enum'] if v is not None)}"
+    if "boolean" in kinds and not isinstance(value, bool):
+        return f"must be true or false, got {value!r}"
+    if {"integer", "number"} & set(kinds):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"must be a number, got {value!r}"
+        if "integer" in kinds and value != int(value):
+            return f"must be a whole number, got {value!r}"
+        low, high = schema.get("minimum", schema.get("exclusiveMinimum")), schema.get(
+            "maximum", schema.get("exclusiveMaximum"))
+        if low is not None and high is not None:
+            return f"must be within {low}..{high}" + (" (ends excluded)" if "exclusiveMinimum" in schema or
+                                                      "exclusiveMaximum" in schema else "") + f", got {value!r}"
+        if low is not None:
+            return f"must be {'above' if 'exclusiveMinimum' in schema else 'at least'} {low}, got {value!r}"
+        if high is not None:
+            return f"must be {'below' if 'exclusiveMaximum' in schema else 'at most'} {high}, got {value!r}"
+    if "string" in kinds and not isinstance(value, str):
+        return f"must be a text, got {value!r}"
+    return f"{value!r} is not a value it takes" + (f" ({meaning})" if meaning else "")
 
 
 def yaml_value(value: Any) -> str:

@@ -26,9 +26,9 @@ class _Checked:
     """TrainSettings' behaviour: each value checked against its declaration on creation."""
 
     def __post_init__(self):
-        bad = [(s.name, problem) for s in _RECIPE if (problem := s.problem(getattr(self, s.name)))]
+        bad = [problem for s in _RECIPE if (problem := s.problem(getattr(self, s.name)))]
         if bad:
-            raise SwaplibError("invalid training settings: " + ", ".join(problem for _, problem in bad))
+            raise SwaplibError("invalid training settings: " + "; ".join(bad))
         if self.optimizer == "adam" and (self.lr_dropout < 1 or self.lr_cos):
             raise SwaplibError("lr_dropout and lr_cos need optimizer adabelief or rmsprop (as in DFL)")
 
