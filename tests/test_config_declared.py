@@ -16,6 +16,7 @@ import yaml
 
 from swaplib.config import files
 from swaplib.config.declare import NOTHING, Section, Setting
+from swaplib.config.merge import MERGE
 from swaplib.config.train import AMP_PRESETS, PRECISIONS, PRESETS, PRETRAIN_RECIPE, PROGRESS, TRAIN
 from workflow_support import REPO
 
@@ -33,6 +34,20 @@ def test_the_train_section_s_keys_defaults_and_schema_come_from_the_declaration(
     # The schema accepts what config.yaml ships and refuses what a declaration refuses.
     assert TRAIN["ct_mode"].problem("mkl-m") is None  # the library's masked modes are offered too
     assert "is not one of" in TRAIN["ct_mode"].problem("blend")
+
+
+def test_the_merge_section_and_mergesettings_come_from_the_declaration():
+    from swaplib.merge.settings import WHOLE_VIDEO, MergeSettings
+
+    config = yaml.safe_load((REPO / "config.yaml").read_text())["merge"]
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())["properties"]["merge"]
+    assert config == MERGE.defaults() and schema == MERGE.schema()
+    assert MergeSettings().to_dict() == MERGE.defaults()  # the library's defaults are config.yaml's
+    assert set(WHOLE_VIDEO) == {"overrides_dir", "precision", "morph_factor", "super_resolution_model"}
+    assert MERGE.added_off() == {"morph_factor": 1.0, "super_resolution_power": 0, "super_resolution_model": "x4plus"}
+    assert MERGE.locations() == ("overrides_dir",) and not MERGE.untracked()
+    assert "erode is now erode_mask_modifier" in schema["patternProperties"]["^erode$"]["description"]
+    assert hash(MergeSettings()) == hash(MergeSettings())  # frame ranges' settings compare and hash
 
 
 def test_the_library_s_settings_object_is_made_from_the_declaration():

@@ -12,6 +12,7 @@ from snakemake.exceptions import WorkflowError
 REPO = Path(workflow.basedir)
 sys.path.insert(0, str(REPO / "src"))  # the library, also when it is not pip-installed
 
+from swaplib.config.merge import MERGE
 from swaplib.config.train import AMP_PRESETS, PRETRAIN_RECIPE, TRAIN
 from swaplib.core.codehash import script_hash
 from swaplib.core.errors import SwaplibError
@@ -75,7 +76,7 @@ UNTRACKED = {
 ADDED_OFF = {
     "frames": {"allow_truncated": False},
     "train": TRAIN.added_off(),
-    "merge": {"morph_factor": 1.0, "super_resolution_power": 0, "super_resolution_model": "x4plus"},
+    "merge": MERGE.added_off(),
     "curation": {"show_masks": False},
 }
 # Settings that shape what another setting turns on: left out of `settings` while it is off (0, false),
@@ -88,7 +89,7 @@ ONLY_WITH = {
 LOCATIONS = {
     "extract": ("references",),  # {video: photo}: each video's photo is an input of its faces job
     "curation": ("dir",),
-    "merge": ("overrides_dir",),
+    "merge": MERGE.locations(),
     "xseg": ("labels_dir",),
 }
 

@@ -24,6 +24,9 @@ class Setting:
     existed (left out of the rerun trigger there). only_with: the setting it shapes and is left out
     with while that one is off. base: part of a shared base's settings. before: a comment line
     config.yaml prints above it. in_config: False for a library setting the workflow gives itself.
+    per_frame: whether a frame range may change it (the merge's overrides sheet). role "location":
+    it says where a rule's input files are (the files are the inputs; the setting reruns nothing).
+    A meaning's line breaks continue its comment on the lines below.
     """
 
     name: str
@@ -39,6 +42,7 @@ class Setting:
     base: bool = True
     before: str = ""
     in_config: bool = True
+    per_frame: bool = True
 
     @property
     def library_default(self) -> Any:
@@ -50,7 +54,7 @@ class Setting:
     def schema_entry(self) -> dict:
         entry = dict(self.schema)
         if self.meaning:
-            entry["description"] = self.meaning
+            entry["description"] = " ".join(self.meaning.split("\n"))
         entry["default"] = self.default
         return entry
 
@@ -68,6 +72,7 @@ class Section:
     name: str
     settings: tuple[Setting, ...]
     header: tuple[str, ...] = ()
+    comment: str = ""  # on the section's own line
     description: str = ""
     extra_schema: dict = field(default_factory=dict)  # e.g. patternProperties for renamed keys
 
@@ -81,6 +86,9 @@ class Section:
     # the workflow's tables (common.smk): which keys rerun what
     def untracked(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.config if s.role == "run")
+
+    def locations(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.config if s.role == "location")
 
     def added_off(self) -> dict:
         return {s.name: s.added_off for s in self.config if s.added_off is not NOTHING}
@@ -111,12 +119,16 @@ class Section:
 
     def yaml_lines(self) -> list[str]:
         """config.yaml's section: the key, its default, its meaning as a comment, aligned."""
-        lines = [f"{self.name}:"] + [f"  # {line}" for line in self.header]
+        head = f"{self.name}:"
+        lines = [f"{head.ljust(COMMENT_COLUMN - 1)} # {self.comment}" if self.comment else head]
+        lines += [f"  # {line}" for line in self.header]
         for s in self.config:
             if s.before:
                 lines.append(f"  # {s.before}")
             entry = f"  {s.name}: {yaml_value(s.default)}"
-            lines.append(f"{entry.ljust(COMMENT_COLUMN - 1)} # {s.meaning}" if s.meaning else entry)
+            first, *more = s.meaning.split("\n") if s.meaning else [""]
+            lines.append(f"{entry.ljust(COMMENT_COLUMN - 1)} # {first}" if first else entry)
+            lines += [f"{' ' * COMMENT_COLUMN}# {line}" for line in more]
         return lines
 
 

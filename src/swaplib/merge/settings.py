@@ -3,59 +3,33 @@
 `MergeSettings` is the config section itself: its fields are the section's keys with the same
 defaults. Most of them say how a face is drawn into a frame and may change by frame range (an
 overrides sheet: TSV first_frame, last_frame, setting, value; later rows win), which replaces
-DFL's interactive per-frame tweaking; `precision` and `overrides_dir` are the same for the whole
-video.
+DFL's interactive per-frame tweaking; those declared not per frame (`precision`, `overrides_dir`,
+`morph_factor`, `super_resolution_model`) are the same for the whole video. Every setting is
+declared once in swaplib.config.merge.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field, make_dataclass
 from pathlib import Path
 
-from swaplib.core.color import COLOR_TRANSFERS
+from swaplib.config.merge import MERGE, MODES, RENAMED, SHARPEN  # noqa: F401  # the values settings take
 from swaplib.core.errors import SwaplibError
 from swaplib.core.settings import from_section
-from swaplib.merge.enhance import NETWORKS
-from swaplib.merge.masks import MASKS
-from swaplib.model.base import PRECISIONS
 
-MODES = ("original", "overlay", "hist-match", "seamless", "seamless-hist-match", "raw-rgb", "raw-predict")
-SHARPEN = ("none", "box", "gaussian")
 OVERRIDE_COLUMNS = ("first_frame", "last_frame", "setting", "value")
-
+WHOLE_VIDEO = tuple(s.name for s in MERGE.settings if not s.per_frame)  # not for a frame range
 
 # ---------------------------------------------------------------------------------- settings
 
 
-@dataclass(frozen=True)
-class MergeSettings:
-    """Every merge setting: config.yaml `merge:` key for key, README "Merge settings"; checked on creation."""
-
-    mode: str = "overlay"
-    mask: str = "dst"
-    color_transfer: str = "rct"
-    # DeepFaceLab's mask modifiers, px of the mask at 4x the model's resolution (swaplib.merge.masks)
-    erode_mask_modifier: int = 25  # -400..400, ellipse erosion (negative: dilation)
-    blur_mask_modifier: int = 70  # 0..400, Gaussian kernel side
-    motion_blur: int = 0  # 0..100 % of the face's movement per frame
-    face_scale: int = 0  # -50..50 % bigger / smaller
-    sharpen: str = "none"
-    sharpen_amount: int = 0  # -100..100, DFL's blur/sharpen amount (negative blurs)
-    hist_match_threshold: int = 255
-    masked_hist_match: bool = True  # hist-match: statistics inside the mask (else over the whole crop)
-    image_denoise_power: int = 0  # 0..500, DeepFaceLab's: 100 = about 5.5 median passes (post.denoise_passes)
-    bicubic_degrade: int = 0  # 0..100
-    color_degrade: int = 0  # 0..100
-    precision: str = "auto"  # the model's (model.base.amp_dtype): auto is bf16 on GPUs and CPUs with native bf16
-    overrides_dir: str = "merge"  # where the workflow looks for {pair}.tsv, the overrides sheet
-    morph_factor: float = 1.0  # amp models: 0..1 of the source's code in the swap (DFL's default 1); others: none
-    super_resolution_power: int = 0  # 0..100, DFL's: the face drawn at 4x by Real-ESRGAN, blended by this share
-    super_resolution_model: str = "x4plus"  # which Real-ESRGAN network (swaplib.merge.enhance.NETWORKS)
+class _Checked:
+    """MergeSettings' behaviour: each value checked against its declaration (swaplib.config.merge)."""
 
     def __post_init__(self):
-        problems = [p for f in dataclasses.fields(self) if (p := _check(f.name, getattr(self, f.name)))]
+        problems = [problem for s in MERGE.settings if (problem := s.problem(getattr(self, s.name)))]
         if problems:
             raise SwaplibError("invalid merge settings: " + "; ".join(problems))
 
@@ -71,41 +45,12 @@ class MergeSettings:
         )
 
 
-_CHOICES = {"mode": MODES, "mask": MASKS, "color_transfer": COLOR_TRANSFERS, "sharpen": SHARPEN,
-            "precision": PRECISIONS, "super_resolution_model": tuple(NETWORKS)}
-WHOLE_VIDEO = ("precision", "overrides_dir", "morph_factor", "super_resolution_model")  # not for a frame range
-_RANGES = {
-    "erode_mask_modifier": (-400, 400), "blur_mask_modifier": (0, 400), "motion_blur": (0, 100),
-    "face_scale": (-50, 50), "sharpen_amount": (-100, 100), "hist_match_threshold": (0, 255),
-    "image_denoise_power": (0, 500), "bicubic_degrade": (0, 100), "color_degrade": (0, 100),
-    "morph_factor": (0, 1), "super_resolution_power": (0, 100),
-}
-_INTEGERS = {f.name for f in dataclasses.fields(MergeSettings) if f.type == "int"}
-_BOOLEANS = {f.name for f in dataclasses.fields(MergeSettings) if f.type == "bool"}
-# Keys of an older swaplib whose unit changed with the rename: a stop, never a silent new meaning.
-RENAMED = {
-    "erode": "erode_mask_modifier, -400..400 in DeepFaceLab's unit (px of the mask at 4x the model's "
-             "resolution), no longer a share of the face size",
-    "blur": "blur_mask_modifier, 0..400 in DeepFaceLab's unit (px of the mask at 4x the model's resolution), "
-            "no longer a share of the face size",
-    "denoise": "image_denoise_power, 0..500 in DeepFaceLab's unit (100 is about 5.5 median passes), no longer "
-               "100 = one pass",
-}
-
-
-def _check(name: str, value) -> str | None:
-    if name == "overrides_dir":
-        return None if isinstance(value, str) and value else f"overrides_dir must be a folder name, got {value!r}"
-    if name in _CHOICES:
-        return None if value in _CHOICES[name] else f"{name} {value!r} is not one of {', '.join(_CHOICES[name])}"
-    if name in _BOOLEANS:
-        return None if isinstance(value, bool) else f"{name} must be true or false, got {value!r}"
-    low, high = _RANGES[name]
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return f"{name} must be a number, got {value!r}"
-    if name in _INTEGERS and value != int(value):
-        return f"{name} must be a whole number, got {value!r}"
-    return None if low <= value <= high else f"{name} must be within {low}..{high}, got {value!r}"
+# Every merge setting: config.yaml's `merge:` section key for key, with its defaults (README "Merge
+# settings"), checked on creation; frozen, so that the settings of many frame ranges compare and hash.
+MergeSettings = make_dataclass("MergeSettings", [(s.name, object, field(default=s.default)) for s in MERGE.settings],
+                               bases=(_Checked,), frozen=True)
+MergeSettings.__module__ = __name__  # where it is made, for pickling and reprs
+_KINDS = {s.name: s.schema.get("type", "enum") for s in MERGE.settings}  # how an overrides sheet's cell reads
 
 
 def merge_settings(values: dict) -> MergeSettings:
@@ -168,22 +113,22 @@ def _override(cells: list[str], base: MergeSettings, where: str, number: int) ->
 
 
 def _parse_value(setting: str, text: str, where: str):
-    fields = {f.name: f.type for f in dataclasses.fields(MergeSettings)}
     if setting in RENAMED:
         raise SwaplibError(f"{where}: {setting} is now {RENAMED[setting]}")
-    if setting not in fields or setting in WHOLE_VIDEO:
-        known = ", ".join(name for name in fields if name not in WHOLE_VIDEO)
+    if setting not in _KINDS or setting in WHOLE_VIDEO:
+        known = ", ".join(name for name in _KINDS if name not in WHOLE_VIDEO)
         raise SwaplibError(f"{where}: {setting!r} is not a setting a frame range can change; known: {known}")
-    if fields[setting] == "str":
+    kind = _KINDS[setting]
+    if kind in ("string", "enum"):
         return text
-    if fields[setting] == "bool":
+    if kind == "boolean":
         if text.lower() not in ("true", "false"):
             raise SwaplibError(f"{where}: {setting} needs true or false, got {text!r}")
         return text.lower() == "true"
     try:
-        return float(text) if fields[setting] == "float" else int(text)
+        return float(text) if kind == "number" else int(text)
     except ValueError:
-        kind = "a number" if fields[setting] == "float" else "a whole number"
+        kind = "a number" if kind == "number" else "a whole number"
         raise SwaplibError(f"{where}: {setting} needs {kind}, got {text!r}") from None
 
 
