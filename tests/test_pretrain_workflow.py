@@ -75,7 +75,7 @@ def test_a_new_pair_trains_only_its_own_model(based_run, tmp_path, clip):
 def test_settings_of_the_models_alone_leave_the_base(based_run, tmp_path):
     run = copy_run(based_run, tmp_path)
     for name, train in (("longer", {"iterations": ITERATIONS + 10}), ("nowarp", {"random_warp": False}),
-                        ("budget", {"max_minutes": 30})):
+                        ("budget", {"max_minutes": 45})):  # not the default (30)
         (run / f"{name}.yaml").write_text(yaml.safe_dump({"train": train}))
         assert planned_jobs(run, "--configfile", f"{name}.yaml") == {"all": 1, **MODELS_AND_BELOW}, name
 
