@@ -23,11 +23,11 @@ import pandas as pd
 
 from swaplib.extract.detect.backends import make_detector
 from swaplib.extract.stage import extract_faces
+from swaplib.sort.contact_sheet import write_faceset_sheets
 from swaplib.sort.orders import ORDERS
 from swaplib.sort.scores import score_faces
 from swaplib.sort.select import select_faces
 from swaplib.sort.settings import SortSettings
-from swaplib.sort.sheet import write_faceset_sheets
 from swaplib.sort.stage import build_faceset
 from swaplib.tables.faces import read_faces
 

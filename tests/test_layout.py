@@ -26,7 +26,7 @@ LAYERS = [
     ("quality",),  # measures merged frames
     ("report",),  # the report's pages: of every stage's outputs
     ("sheet", "status"),  # status reads every stage's outputs and serves only the command line
-    ("swap",),
+    ("one_pair",),  # `swaplib swap`: one pair through the whole workflow
     ("cli",),
     ("__main__",),
 ]

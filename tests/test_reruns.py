@@ -94,7 +94,7 @@ def test_quality_code_reruns_only_quality(run):
 
 
 def test_contact_sheet_code_reruns_only_the_sheets(run):
-    change_code(run / "src/swaplib/sort/sheet.py")
+    change_code(run / "src/swaplib/sort/contact_sheet.py")
     assert planned_jobs(run) == only(sheets=2)
 
 

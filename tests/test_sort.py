@@ -14,9 +14,9 @@ from swaplib.core import codehash
 from swaplib.core.errors import SwaplibError
 from swaplib.extract.detect.backends import make_detector
 from swaplib.extract.stage import extract_faces
+from swaplib.sort.contact_sheet import write_faceset_sheets
 from swaplib.sort.curation import read_curation
 from swaplib.sort.orders import ORDERS
-from swaplib.sort.sheet import write_faceset_sheets
 from swaplib.sort.stage import build_faceset
 from swaplib.tables.faceset import ORDER_KEY, selected_faces
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from swaplib import swap
+from swaplib import one_pair as swap
 from swaplib.cli import main
 from swaplib.core.errors import SwaplibError
 from workflow_support import ITERATIONS, REPO, SMALL

@@ -13,7 +13,7 @@ import pytest
 
 from swaplib.core.errors import SwaplibError
 from swaplib.extract.stage import extract_faces
-from swaplib.sort.sheet import overlay_mask, write_faceset_sheets
+from swaplib.sort.contact_sheet import overlay_mask, write_faceset_sheets
 from swaplib.sort.stage import build_faceset
 from swaplib.tables.faces import read_faces
 from swaplib.xseg.labels import hull_labels, user_labels

@@ -214,8 +214,8 @@ def export(args: argparse.Namespace) -> tuple[str, int]:
             f"(tolerance {TOLERANCE:g})"), 0
 
 def swap(args: argparse.Namespace) -> tuple[str, int]:
-    """One pair through the workflow, in a work folder of its own (swaplib.swap)."""
-    from swaplib import swap as one_pair
+    """One pair through the workflow, in a work folder of its own (swaplib.one_pair)."""
+    from swaplib import one_pair
 
     return one_pair.swap(Path(args.source), Path(args.destination), Path(args.workdir) if args.workdir else None,
                          train={"preset": args.preset, "iterations": args.iterations},

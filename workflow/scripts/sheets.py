@@ -1,5 +1,5 @@
 from swaplib.core.jobs import run_job
-from swaplib.sort.sheet import write_faceset_sheets
+from swaplib.sort.contact_sheet import write_faceset_sheets
 
 run_job(
     snakemake,

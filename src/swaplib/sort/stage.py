@@ -6,7 +6,7 @@ faceset.parquet (swaplib.tables.faceset) keeps all columns of faces.parquet, the
 (training order, -1 when left out), `reason` ("" when selected), `curation` (the sheet's
 exclude/include for the face), `curation_note`, `order_score` (the value that placed it in
 `sort.order`). Curation is a reviewable TSV (see curation.py), never a deletion of files. The
-contact sheets to review it are drawn from the written face set (sort.sheet), by a step of their own.
+contact sheets to review it are drawn from the written face set (sort.contact_sheet), by a step of their own.
 """
 
 from __future__ import annotations

@@ -36,8 +36,8 @@ from swaplib.core.atomic import atomic_dir, atomic_path
 from swaplib.core.errors import SwaplibError
 from swaplib.core.images import read_image, shrink, write_image
 from swaplib.core.settings import is_whole
+from swaplib.sort.contact_sheet import THUMB_PX, face_tile, grey_mask, lay_out, overlay_mask, short_number
 from swaplib.sort.curation import Row, check_target, resolve
-from swaplib.sort.sheet import THUMB_PX, face_tile, grey_mask, lay_out, overlay_mask, short_number
 from swaplib.tables.faces import read_faces
 from swaplib.xseg.labels import hull_labels, label_files
 

@@ -23,7 +23,7 @@ from swaplib.core.errors import SwaplibError
 from swaplib.core.settings import deep_merge
 from swaplib.sheet import config_layers, validate_config, video_name
 
-# src/swaplib/swap.py in a checkout installed with `pip install -e .`: the workflow is beside src/.
+# src/swaplib/one_pair.py in a checkout installed with `pip install -e .`: the workflow is beside src/.
 CHECKOUT = Path(__file__).resolve().parents[2]
 WORKFLOW_FILES = ("Snakefile", "config.yaml", "profiles/default")
 SETTINGS = "swap.yaml"
