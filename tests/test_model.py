@@ -229,6 +229,21 @@ def test_only_amp_morphs():
         build_model(ModelConfig(**TINY_AMP)).use_morph_factor(1.5)
 
 
+@pytest.mark.parametrize("archi", ["df", "liae-ud", "amp"])
+def test_family_traits_name_what_the_network_has(archi):
+    """The trainer, the GAN and the base switch act on what a family's class declares: every layer it
+    names is one of the network's, and the code the true-face discriminator judges is its inter."""
+    model = build_model(ModelConfig(**(TINY_AMP if archi == "amp" else {**TINY, "archi": archi})))
+    layers = dict(model.named_children())
+    for name in model.FRESH_AFTER_BASE + model.FROZEN_WITHOUT_WARP:
+        assert isinstance(layers.get(name), torch.nn.Module), f"{archi}: {name} is not a layer of the network"
+    assert model.GAN_SIDES and set(model.GAN_SIDES) <= set(model.DECODERS)
+    assert not model.TRUE_FACE or isinstance(layers.get("inter"), torch.nn.Module)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    # what a base switch makes anew is trained afterwards (AMP's fixed inters are kept, never trained)
+    assert all(any(t.startswith(name + ".") for t in trainable) for name in model.FRESH_AFTER_BASE)
+
+
 @pytest.mark.parametrize("archi", ["df", "liae-ud"])
 def test_swap_is_dst_through_the_src_identity(archi):
     torch.manual_seed(0)

@@ -132,7 +132,7 @@ def test_each_term_is_absent_at_power_0_and_changes_the_right_gradients_above_it
     caplog.set_level(logging.INFO, logger="test")
     liae = model_config("tiny", archi="liae")
     _, adversarial = _gradients(liae, {"true_face_power": 0.01})
-    assert not adversarial and "true_face_power 0.01 is for the df family" in caplog.text
+    assert not adversarial and "true_face_power 0.01 is for a family with one code for both people" in caplog.text
 
 
 AMP_TINY = dict(resolution=64, ae_dims=16, e_dims=8, d_dims=8, d_mask_dims=4, inter_dims=16)

@@ -122,7 +122,7 @@ def test_random_hsv_shifts_only_the_source_input_within_dfl_bounds():
         Augmentation(random_hsv_power=0.5)
     with pytest.raises(SwaplibError, match="random_hsv_power must be within 0..0.3, got 0.5"):
         train_settings("tiny", random_hsv_power=0.5)
-    with pytest.raises(SwaplibError, match="face_style_power must be within 0..100, got 101; bg_style_power must be within 0..100, got -1"):
+    with pytest.raises(SwaplibError, match="face_style_power must be within 0..100, got 101; bg_style_power .* got -1"):
         train_settings("tiny", face_style_power=101, bg_style_power=-1)
 
 

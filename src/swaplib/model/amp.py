@@ -44,6 +44,9 @@ class CodeGrid(nn.Module):
 
 class AMPModel(SwapModel):
     MORPHS = True
+    # FRESH_AFTER_BASE stays empty: the inters are fixed projections the encoder and decoder learnt around
+    OWN_LOSS_TERMS = True  # DFL's AMP recipe: both DSSIM windows, its destination background loss
+    GAN_SIDES = ("src", "dst")  # AMP's GAN judges both people's reconstructions
 
     def __init__(self, cfg: ModelConfig):
         super().__init__(cfg)

@@ -97,8 +97,17 @@ def autocast(device: torch.device, dtype: torch.dtype | None):
 
 
 class SwapModel(nn.Module):
+    """What every family offers, and the traits by which it tells the trainer, the GAN and the
+    merge what they need to know of it: a family is its file, these class attributes set as they
+    are for it, and its line in build.FAMILIES; nothing outside model/ names a family."""
+
     DECODERS = ("src", "dst")
-    MORPHS = False  # whether the swap blends the identities by a morph factor (AMP)
+    MORPHS = False  # the swap blends the identities by a morph factor (AMP)
+    FRESH_AFTER_BASE: tuple[str, ...] = ()  # layers made anew when a model starts from a shared base
+    FROZEN_WITHOUT_WARP: tuple[str, ...] = ()  # layers training leaves as they are while random_warp is off
+    OWN_LOSS_TERMS = False  # its recipe's own terms: both DSSIM windows and the destination background loss
+    TRUE_FACE = False  # its code is one a discriminator can judge as source or not (true_face_power applies)
+    GAN_SIDES: tuple[str, ...] = ("src",)  # the identities whose reconstructions the GAN judges
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()

@@ -30,6 +30,7 @@ ARCHI_TYPES = ("df", "liae", "amp")
 ARCHI_OPTIONS = "udtc"
 OPTIONLESS = ("amp",)  # archi types with a fixed layout
 AMP_ONLY = ("inter_dims", "morph_factor")  # None for every other archi
+OWN_KEYS = {"amp": AMP_ONLY}  # the ModelConfig keys only that family has
 MORPH_FACTOR_RANGE = (0.1, 0.5)  # DFL's AMP training option
 
 
@@ -48,6 +49,12 @@ def parse_archi(archi: str) -> tuple[str, str]:
         raise SwaplibError(f"model archi {archi!r}: options must be distinct letters of "
                            f"'{ARCHI_OPTIONS}' after the dash (e.g. {kind}-ud)")
     return kind, "".join(o for o in ARCHI_OPTIONS if o in opts)
+
+
+def keys_it_lacks(archi: str) -> tuple[str, ...]:
+    """The ModelConfig keys of the other families, which a model of `archi` leaves None."""
+    kind = parse_archi(archi)[0]
+    return tuple(k for family, keys in OWN_KEYS.items() if family != kind for k in keys)
 
 
 @dataclass(frozen=True)

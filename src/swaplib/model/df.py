@@ -17,6 +17,8 @@ from swaplib.model.config import ModelConfig
 
 
 class DFModel(SwapModel):
+    FRESH_AFTER_BASE = ("inter",)  # DFL's switch from pretraining: a fresh inter, the rest kept
+    TRUE_FACE = True  # DFL's "true face": one inter code for both people, judged as the source's or not
     def __init__(self, cfg: ModelConfig):
         super().__init__(cfg)
         if cfg.kind != "df":

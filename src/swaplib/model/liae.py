@@ -21,6 +21,8 @@ from swaplib.model.config import ModelConfig
 
 
 class LIAEModel(SwapModel):
+    FRESH_AFTER_BASE = ("inter_AB", "inter_B")  # DFL's switch from pretraining: fresh inters, the rest kept
+    FROZEN_WITHOUT_WARP = ("inter_AB",)  # DFL: without warp, the shared code stays as it is
     def __init__(self, cfg: ModelConfig):
         super().__init__(cfg)
         if cfg.kind != "liae":

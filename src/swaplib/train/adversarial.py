@@ -68,11 +68,11 @@ class Adversarial:
                  channels_last: bool = False):
         self.s, self.device, self.log = s, device, log
         self.layout = torch.channels_last if channels_last else torch.contiguous_format
-        self.powers = {"gan": s.gan_power, "true_face": s.true_face_power if cfg.kind == "df" else 0.0}
-        self.gan_sides = ("src", "dst") if cfg.kind == "amp" else ("src",)  # AMP's GAN judges both
-        if s.true_face_power and cfg.kind != "df":
-            log.warning("true_face_power %g is for the df family (as in DFL); this model is %s: not used",
-                        s.true_face_power, cfg.archi)
+        self.powers = {"gan": s.gan_power, "true_face": s.true_face_power if model.TRUE_FACE else 0.0}
+        self.gan_sides = model.GAN_SIDES
+        if s.true_face_power and not model.TRUE_FACE:
+            log.warning("true_face_power %g is for a family with one code for both people (df, as in DFL); "
+                        "this model is %s: not used", s.true_face_power, cfg.archi)
         self.shapes: dict[str, dict] = {}  # what a saved discriminator must match to be resumed
         if self.powers["gan"]:
             self.shapes["gan"] = {"patch_size": s.gan_patch_size or cfg.resolution // 8, "dims": s.gan_dims}

@@ -109,15 +109,16 @@ class Trainer:
         auto_layout = device.type == "cuda" or self.amp is not None
         self.channels_last = s.channels_last if s.channels_last is not None else auto_layout
         self.model = self.model.to(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
-        if model_cfg.kind == "liae" and not s.random_warp:  # DFL: without warp, inter_AB stays as it is
-            self.model.inter_AB.requires_grad_(False)
+        if not s.random_warp:
+            for name in self.model.FROZEN_WITHOUT_WARP:
+                getattr(self.model, name).requires_grad_(False)
         self.opt = self.new_optimizer()
         self.adversarial = Adversarial(self.model, model_cfg, s, device, log, self.channels_last)  # GAN, true face
         self.run = RunState()
         self.ema: WeightAverage | None = None  # made in resume(), once the weights are what training starts from
         self.scaler = torch.amp.GradScaler("cuda") if self.amp == torch.float16 else None
-        self.own_amp_terms = model_cfg.kind == "amp"  # DFL's AMP recipe: both DSSIM windows, its background loss
-        self.kernels = ssim_kernels(model_cfg.resolution, device, both=self.own_amp_terms)
+        self.own_loss_terms = self.model.OWN_LOSS_TERMS
+        self.kernels = ssim_kernels(model_cfg.resolution, device, both=self.own_loss_terms)
         # the face and background style losses, on a swap pass of their own (they need the faces' masks)
         self.style = (StyleLosses.make(s.face_style_power, s.bg_style_power, model_cfg.resolution, device)
                       if faces.use_masks else None)
@@ -198,7 +199,7 @@ class Trainer:
                  precision_name(self.amp) + (" autocast" if self.amp else ""),
                  ", channels_last" if self.channels_last else "", s.optimizer, self.lr,
                  f", lr dropout {s.lr_dropout}" if s.lr_dropout < 1 else "")
-        if self.own_amp_terms:
+        if self.own_loss_terms:
             log.info("AMP's own recipe (recipe.json amp_version): DSSIM at both window sizes, the destination's "
                      "background loss%s", "; the GAN judges source and destination faces" if self.adversarial else "")
         return resumed_from
@@ -222,9 +223,8 @@ class Trainer:
         """DFL's switch from pretraining: the given encoder and decoder(s), fresh inter layer(s), a fresh optimizer."""
         self.model.load_state_dict(weights)
         fresh = build_model(self.cfg)
-        for name in ("inter", "inter_AB", "inter_B"):
-            if hasattr(self.model, name):
-                getattr(self.model, name).load_state_dict(getattr(fresh, name).state_dict())
+        for name in self.model.FRESH_AFTER_BASE:
+            getattr(self.model, name).load_state_dict(getattr(fresh, name).state_dict())
         self.opt = self.new_optimizer()
 
     def start_from_base(self) -> None:
@@ -324,7 +324,7 @@ class Trainer:
                 outputs = self.model.forward_pair(b["src_in"], b["dst_in"])
             swap = self.model(b["dst_in"], "src")[0] if self.style else None  # the swap: dst faces drawn as src
         losses = pair_losses(outputs, b, self.kernels, masked=masked, eyes_mouth=eyes_mouth,
-                             amp_background=self.own_amp_terms)
+                             amp_background=self.own_loss_terms)
         if self.style:  # DFL adds them to the source loss
             losses[0] = losses[0] + self.style(swap.float(), b)
         total = adversarial.generator_loss(losses[0] + losses[1], outputs, b, masked)

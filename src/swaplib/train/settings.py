@@ -13,7 +13,7 @@ from dataclasses import asdict, field, fields, make_dataclass
 from swaplib.config.declare import NOTHING
 from swaplib.config.train import DEFAULT_PRESET, PRESETS, TRAIN
 from swaplib.core.errors import SwaplibError
-from swaplib.model.config import AMP_ONLY, ModelConfig, parse_archi
+from swaplib.model.config import ModelConfig, keys_it_lacks
 
 ARCHITECTURE = TRAIN.architecture()  # the preset keys that shape the network (ModelConfig's fields)
 LR_DROPOUT = {True: dict(lr_dropout=0.3, lr_cos=500), False: dict(lr_dropout=1.0, lr_cos=0)}  # DFL's "y" / "n"
@@ -72,8 +72,8 @@ def resolve(preset: str = DEFAULT_PRESET, **given) -> tuple[ModelConfig, TrainSe
     if isinstance(given.get("lr_dropout"), bool):
         values.update(LR_DROPOUT[given.pop("lr_dropout")])
     values.update({k: v for k, v in given.items() if v is not None})
-    if parse_archi(values["archi"])[0] != "amp":  # the amp preset's own keys stay behind when archi leaves amp
-        values.update({k: given.get(k) for k in AMP_ONLY})
+    # a preset's family keys stay behind when archi leaves the family (amp's inter_dims on df)
+    values.update({k: given.get(k) for k in keys_it_lacks(values["archi"])})
     return ModelConfig(**{k: values.pop(k) for k in ARCHITECTURE}), TrainSettings(**values)
 
 
