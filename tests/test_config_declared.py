@@ -18,6 +18,8 @@ from swaplib.config import files
 from swaplib.config.declare import NOTHING, Section, Setting
 from swaplib.config.merge import MERGE
 from swaplib.config.train import AMP_PRESETS, PRECISIONS, PRESETS, PRETRAIN_RECIPE, PROGRESS, TRAIN
+from swaplib.core.errors import SwaplibError
+from swaplib.model.config import ARCHI_TYPES, parse_archi
 from workflow_support import REPO
 
 
@@ -68,6 +70,13 @@ def test_the_library_s_settings_object_is_made_from_the_declaration():
     assert set(ARCHITECTURE) == {f.name for f in dataclasses.fields(ModelConfig)}
 
 
+def _parses(archi: str) -> bool:
+    try:
+        return parse_archi(archi) is not None
+    except SwaplibError:
+        return False
+
+
 def test_declared_values_agree_with_the_modules_that_use_them():
     """Values kept beside modules the declarations cannot import without torch."""
     from swaplib.core.progress import PROGRESS_MODES
@@ -75,6 +84,10 @@ def test_declared_values_agree_with_the_modules_that_use_them():
 
     assert PRECISIONS == MODEL_PRECISIONS and PROGRESS == PROGRESS_MODES
     assert AMP_PRESETS == ("amp",) and all(PRESETS[name]["archi"] == "amp" for name in AMP_PRESETS)
+    archi = re.compile(next(s for s in TRAIN.settings if s.name == "archi").schema["pattern"])
+    for kind in ARCHI_TYPES + ("vae",):  # the schema takes every archi string parse_archi takes, no other family
+        for opts in ("", "-", "-u", "-udtc", "-x"):
+            assert bool(archi.match(kind + opts)) == _parses(kind + opts), kind + opts
     assert set(PRETRAIN_RECIPE) <= {s.name for s in TRAIN.settings}
     assert isinstance(json.loads((REPO / "src/swaplib/train/recipe.json").read_text())["amp_version"], int)
 

@@ -12,20 +12,25 @@
     io.py       model.safetensors: save_model and load_model, the one owner of the file format
 
 The architecture values come from outside (a training preset, or a model file's header): this
-package knows no presets. This file only re-exports the names callers use.
+package knows no presets. This file only re-exports the names callers use, each on first use.
 """
 
-from swaplib.model.amp import AMPModel
-from swaplib.model.base import PRECISIONS, SwapModel, amp_dtype, autocast, precision_name, resolve_device
-from swaplib.model.build import FAMILIES, build_model, count_parameters
-from swaplib.model.config import ARCHI_OPTIONS, ARCHI_TYPES, ModelConfig, parse_archi
-from swaplib.model.df import DFModel
-from swaplib.model.io import MODEL_FILE, MODEL_FORMAT, load_model, read_header, save_model
-from swaplib.model.liae import LIAEModel
-from swaplib.model.swap import swap_faces
+import importlib
 
-__all__ = [
-    "ARCHI_OPTIONS", "ARCHI_TYPES", "FAMILIES", "MODEL_FILE", "MODEL_FORMAT", "PRECISIONS", "AMPModel", "DFModel",
-    "LIAEModel", "ModelConfig", "SwapModel", "amp_dtype", "autocast", "build_model", "count_parameters",
-    "load_model", "parse_archi", "precision_name", "read_header", "resolve_device", "save_model", "swap_faces",
-]
+# name -> the module that defines it. Re-exported on first use (PEP 562), so that the torch-free
+# modules (config.py: ModelConfig and the archi strings) import without torch, as the workflow does.
+_DEFINED_IN = {
+    "AMPModel": "amp", "DFModel": "df", "LIAEModel": "liae", "SwapModel": "base", "PRECISIONS": "base",
+    "amp_dtype": "base", "autocast": "base", "precision_name": "base", "resolve_device": "base",
+    "FAMILIES": "build", "build_model": "build", "count_parameters": "build",
+    "ARCHI_OPTIONS": "config", "ARCHI_TYPES": "config", "ModelConfig": "config", "parse_archi": "config",
+    "MODEL_FILE": "io", "MODEL_FORMAT": "io", "load_model": "io", "read_header": "io", "save_model": "io",
+    "swap_faces": "swap",
+}
+__all__ = sorted(_DEFINED_IN)
+
+
+def __getattr__(name: str):
+    if name not in _DEFINED_IN:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_DEFINED_IN[name]}"), name)
