@@ -248,7 +248,7 @@ def test_the_verdict_thresholds_are_named_settings(scene, tmp_path):
     names = [f.name for f in fields(QualitySettings)]
     assert list(config) == names and set(schema["required"]) == set(schema["properties"]) == set(names)
     assert config == asdict(QualitySettings())
-    assert all(f"`{name}`" in (REPO / "README.md").read_text() for name in names)
+    assert all(f"`{name}`" in (REPO / "docs/quality.md").read_text() for name in names)
     with pytest.raises(SwaplibError, match="unknown"):
         quality_settings({"sharpness_min": 1})
     # A stricter sharpness threshold turns the same pasted swap into `nobody`.

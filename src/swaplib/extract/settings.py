@@ -21,7 +21,7 @@ MIN_SIZE_PX = 16  # smallest face crop
 
 @dataclass(frozen=True)
 class ExtractSettings:
-    """How faces are found, chosen, steadied and cut out (README "Extraction")."""
+    """How faces are found, chosen, steadied and cut out (docs/extraction.md)."""
 
     detector: str = "dlib-hog"  # a detect.backends.DETECTORS name (or an alias)
     landmarks: str = "auto"  # auto (the detector's own) or a LANDMARKERS name

@@ -45,8 +45,8 @@ class _Checked:
         )
 
 
-# Every merge setting: config.yaml's `merge:` section key for key, with its defaults (README "Merge
-# settings"), checked on creation; frozen, so that the settings of many frame ranges compare and hash.
+# Every merge setting: config.yaml's `merge:` section key for key, with its defaults (docs/merge.md),
+# checked on creation; frozen, so that the settings of many frame ranges compare and hash.
 MergeSettings = make_dataclass("MergeSettings", [(s.name, object, field(default=s.default)) for s in MERGE.settings],
                                bases=(_Checked,), frozen=True)
 MergeSettings.__module__ = __name__  # where it is made, for pickling and reprs

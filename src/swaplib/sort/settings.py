@@ -15,7 +15,7 @@ from swaplib.sort.orders import ORDERS
 
 @dataclass(frozen=True)
 class SortSettings:
-    """How a video's faces are scored, selected and ordered (README "Curation")."""
+    """How a video's faces are scored, selected and ordered (docs/curation.md)."""
 
     order: str = "best"  # training and review order: a key of sort.orders.ORDERS
     min_face_px: float = 48  # box side in the frame, px
@@ -51,7 +51,7 @@ class SortSettings:
 
 @dataclass(frozen=True)
 class CurationSettings:
-    """Where the curation sheets live and how the contact sheets are paged (README "Curation")."""
+    """Where the curation sheets live and how the contact sheets are paged (docs/curation.md)."""
 
     dir: str = "curation"  # curation/{video}.tsv
     faces_per_page: int = 256  # thumbnails per contact sheet page

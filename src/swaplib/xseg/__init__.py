@@ -7,5 +7,5 @@
     train.py      the crash-safe, resumable training (the swap models' state folder) and its outputs
     apply.py      the model file; masks for a video's kept faces, one PNG per face id
 
-Training and applying go through the workflow's xseg_train and xseg_masks rules (README "Masks").
+Training and applying go through the workflow's xseg_train and xseg_masks rules (docs/masks.md).
 """

@@ -1,4 +1,4 @@
-"""The segmentation settings: config.yaml `xseg:`, key for key, checked on creation (README "Masks")."""
+"""The segmentation settings: config.yaml `xseg:`, key for key, checked on creation (docs/masks.md)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,85 @@
+"""The settings tables of the stage pages in docs/, written from the declarations.
+
+A page asks for a section's table with the line `<!-- settings: NAME -->`; everything up to the
+line `<!-- /settings -->` is the table, rewritten by `python -m swaplib.config` (and compared by
+its --check), so a setting added to a declaration appears in its page without another edit."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from swaplib.config.declare import Section
+from swaplib.config.files import DECLARED
+
+DOCS = Path("docs")
+OPEN = re.compile(r"^<!-- settings: (?P<name>[a-z_]+) -->$")
+CLOSE = "<!-- /settings -->"
+
+
+def _value(value: Any) -> str:
+    return "`" + (json.dumps(value) if isinstance(value, (str, type(None), bool, list, dict)) else str(value)) + "`"
+
+
+def values_text(schema: dict) -> str:
+    """What values a schema fragment takes, in a few words: the choices, a range, or the type."""
+    if "enum" in schema:
+        return ", ".join(str(v) for v in schema["enum"] if v is not None)
+    kinds = schema.get("type", "")
+    kinds = [kinds] if isinstance(kinds, str) else list(kinds)
+    low, high = schema.get("minimum", schema.get("exclusiveMinimum")), schema.get("maximum")
+    if low is not None or high is not None:
+        left = "" if low is None else f"{low}{' (excluded)' if 'exclusiveMinimum' in schema else ''}"
+        return f"{left}..{'' if high is None else high}"
+    if "anyOf" in schema or "oneOf" in schema:
+        return " or ".join(values_text(option) for option in schema.get("anyOf", schema.get("oneOf")))
+    named = [k for k in kinds if k != "null"]
+    return " or ".join({"integer": "whole number", "boolean": "true/false"}.get(k, k) for k in named)
+
+
+def table(section: Section) -> list[str]:
+    """The section's settings as a Markdown table: key, default, values, meaning, whether a change reruns."""
+    lines = ["| key | default | values | meaning | a change reruns |", "|---|---|---|---|---|"]
+    for s in section.config:
+        reruns = {"run": "nothing", "location": "what reads the files it names"}.get(s.role, "its stage and after")
+        meaning = " ".join(s.meaning.split("\n")).replace("|", "\\|")
+        lines.append(f"| `{section.name}.{s.name}` | {_value(s.default)} | "
+                     f"{values_text(s.schema).replace('|', chr(92) + '|')} | {meaning} | {reruns} |")
+    return lines
+
+
+def _rewrite(text: str, page: Path) -> str:
+    sections = {section.name: section for section in DECLARED}
+    out, lines, i = [], text.splitlines(), 0
+    while i < len(lines):
+        out.append(lines[i])
+        opened = OPEN.match(lines[i])
+        i += 1
+        if not opened:
+            continue
+        if opened["name"] not in sections:
+            raise ValueError(f"{page}: no declared section {opened['name']!r} for its settings table; "
+                             f"declared: {', '.join(sections)}")
+        end = next((j for j in range(i, len(lines)) if lines[j] == CLOSE), None)
+        if end is None:
+            raise ValueError(f"{page}: {lines[i - 1]} has no {CLOSE} line after it")
+        out += table(sections[opened["name"]]) + [CLOSE]
+        i = end + 1
+    return "\n".join(out) + "\n"
+
+
+def rendered(root: Path) -> dict[Path, str]:
+    """Every page of docs/ that asks for a settings table, as the declarations make it."""
+    return {page: _rewrite(page.read_text(), page.relative_to(root))
+            for page in sorted((root / DOCS).glob("*.md")) if CLOSE in page.read_text()}
+
+
+def write(root: Path, check: bool = False) -> list[Path]:
+    """Write (or with `check`, only compare) the pages' tables; the pages that differed."""
+    differ = [path for path, text in rendered(root).items() if path.read_text() != text]
+    if not check:
+        for path in differ:
+            path.write_text(rendered(root)[path])
+    return differ
