@@ -5,6 +5,7 @@ the workflow reads them without torch, and a setting added to a declaration alon
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import re
 import shutil
@@ -14,10 +15,16 @@ import sys
 import pytest
 import yaml
 
-from swaplib.config import files
+from swaplib.config import extract, files, sort, video
 from swaplib.config.declare import NOTHING, Section, Setting
+from swaplib.config.extract import EXTRACT
+from swaplib.config.frames import FRAMES
 from swaplib.config.merge import MERGE
+from swaplib.config.quality import QUALITY
+from swaplib.config.sort import CURATION, SORT
 from swaplib.config.train import AMP_PRESETS, PRECISIONS, PRESETS, PRETRAIN_RECIPE, PROGRESS, TRAIN
+from swaplib.config.video import C2PA, VIDEO
+from swaplib.config.xseg import XSEG
 from swaplib.core.errors import SwaplibError
 from swaplib.model.config import ARCHI_TYPES, parse_archi
 from workflow_support import REPO
@@ -52,6 +59,49 @@ def test_the_merge_section_and_mergesettings_come_from_the_declaration():
     assert hash(MergeSettings()) == hash(MergeSettings())  # frame ranges' settings compare and hash
 
 
+def test_every_section_of_config_yaml_is_declared_and_c2pa_is_written_inside_video():
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    assert [section.name for section in files.DECLARED] == [key for key in config if key != "pairs"]
+    for section in files.DECLARED:
+        assert config[section.name] == section.defaults(), section.name
+        assert schema["properties"][section.name] == section.schema(), section.name
+    assert config["video"]["c2pa"] == C2PA.defaults() == {"enabled": True, "cert": "", "key": ""}
+    lines = (REPO / "config.yaml").read_text().splitlines()
+    at = lines.index("  c2pa:".ljust(27) + " # " + C2PA.comment)
+    assert lines[at + 1] == "    enabled: true".ljust(27) + " # " + C2PA["enabled"].meaning  # comments in their column
+    c2pa = VIDEO["c2pa"]
+    assert c2pa.problem({"enabled": False, "cert": "", "key": ""}) is None
+    assert c2pa.problem({"enabled": True, "cert": "", "key": "", "keys": ""}) and c2pa.problem({"enabled": "yes"})
+
+
+def _library_defaults(settings_type) -> dict:
+    return {f.name: f.default_factory() if f.default is dataclasses.MISSING else f.default
+            for f in dataclasses.fields(settings_type)}
+
+
+def test_the_library_s_settings_objects_keep_the_declared_defaults():
+    """The stages above config in LAYERS keep their own defaults: they are the declarations'."""
+    from swaplib.extract.settings import ExtractSettings
+    from swaplib.quality.figures import QualitySettings
+    from swaplib.sort.settings import CurationSettings, SortSettings
+    from swaplib.video.encode import DEFAULT_C2PA, encode_video
+    from swaplib.video.frames import extract_frames
+    from swaplib.video.signing import C2paSettings
+    from swaplib.xseg.settings import XSegSettings
+
+    assert _library_defaults(ExtractSettings) == EXTRACT.defaults()
+    assert _library_defaults(SortSettings) == SORT.defaults()
+    assert _library_defaults(CurationSettings).items() <= CURATION.defaults().items()
+    assert _library_defaults(XSegSettings) == XSEG.defaults()
+    assert _library_defaults(QualitySettings) == QUALITY.defaults()
+    assert _library_defaults(C2paSettings) == C2PA.defaults() and DEFAULT_C2PA == C2paSettings()
+    for function, section in ((extract_frames, FRAMES), (encode_video, VIDEO)):
+        keywords = inspect.signature(function).parameters
+        assert {s.name: keywords[s.name].default for s in section.settings if s.name != "c2pa"} == {
+            s.name: s.default for s in section.settings if s.name != "c2pa"}, function.__name__
+
+
 def test_the_library_s_settings_object_is_made_from_the_declaration():
     from swaplib.train.settings import ARCHITECTURE, RECIPE, SECTION, TrainSettings, train_settings
 
@@ -78,9 +128,16 @@ def _parses(archi: str) -> bool:
 
 
 def test_declared_values_agree_with_the_modules_that_use_them():
-    """Values kept beside modules the declarations cannot import without torch."""
+    """Values kept beside modules the declarations cannot import: without torch, or above config in LAYERS."""
     from swaplib.core.progress import PROGRESS_MODES
+    from swaplib.extract.align import FACE_TYPES
+    from swaplib.extract.detect.backends import ALIASES, DETECTORS, LANDMARKERS
+    from swaplib.extract.identity import SAME_PERSON, SELECT_MODES
     from swaplib.model.base import PRECISIONS as MODEL_PRECISIONS
+    from swaplib.sort.identity import IDENTITY_MODES
+    from swaplib.sort.orders import ORDERS
+    from swaplib.video.encode import X264_PRESETS
+    from swaplib.video.marks import LABEL_CORNERS
 
     assert PRECISIONS == MODEL_PRECISIONS and PROGRESS == PROGRESS_MODES
     assert AMP_PRESETS == ("amp",) and all(PRESETS[name]["archi"] == "amp" for name in AMP_PRESETS)
@@ -89,6 +146,11 @@ def test_declared_values_agree_with_the_modules_that_use_them():
         for opts in ("", "-", "-u", "-udtc", "-x"):
             assert bool(archi.match(kind + opts)) == _parses(kind + opts), kind + opts
     assert set(PRETRAIN_RECIPE) <= {s.name for s in TRAIN.settings}
+    assert set(extract.DETECTORS) == {*DETECTORS, *ALIASES} and extract.LANDMARKS == ("auto", *LANDMARKERS)
+    assert extract.FACE_TYPES == FACE_TYPES and extract.SELECT_MODES == SELECT_MODES
+    assert EXTRACT["tolerance"].default == QUALITY["same_person"].default == SAME_PERSON
+    assert set(sort.ORDERS) == set(ORDERS) and sort.IDENTITY_MODES == IDENTITY_MODES
+    assert video.X264_PRESETS == X264_PRESETS and video.LABEL_CORNERS == LABEL_CORNERS
     assert isinstance(json.loads((REPO / "src/swaplib/train/recipe.json").read_text())["amp_version"], int)
 
 
@@ -140,6 +202,25 @@ def test_a_setting_added_in_the_declaration_alone_reaches_config_schema_library_
     done = subprocess.run([*run, probe], capture_output=True, text=True, env=env)
     assert done.stdout.split() == ["300", "5", "True", "0"]
     assert re.search(r"invalid training settings: warp_until must be at least 0, got -1", done.stderr)
+
+
+def test_a_setting_added_to_the_quality_declaration_alone_reaches_config_yaml_and_the_schema(tmp_path):
+    """A copy of the checkout with one quality setting declared: the generator puts it in config.yaml (its last
+    line: quality is its last section) and in the schema's quality section."""
+    for name in ("src", "config.yaml", "workflow"):
+        (shutil.copytree if (REPO / name).is_dir() else shutil.copy)(REPO / name, tmp_path / name)
+    quality = tmp_path / "src/swaplib/config/quality.py"
+    new = '    Setting("min_faces", 10, {"type": "integer", "minimum": 1}, "fewer measured faces: no verdict"),\n'
+    quality.write_text(quality.read_text().replace("))\n", new + "))\n", 1))
+    env = {"PYTHONPATH": str(tmp_path / "src")}
+    subprocess.run([sys.executable, "-m", "swaplib.config", str(tmp_path)], check=True, env=env)
+    lines = (tmp_path / "config.yaml").read_text().splitlines()
+    assert lines[-1] == "  min_faces: 10".ljust(27) + " # fewer measured faces: no verdict"
+    assert yaml.safe_load((tmp_path / "config.yaml").read_text())["quality"]["min_faces"] == 10
+    schema = yaml.safe_load((tmp_path / "workflow/schemas/config.schema.yaml").read_text())["properties"]["quality"]
+    assert schema["properties"]["min_faces"] == {"type": "integer", "minimum": 1, "default": 10,
+                                                 "description": "fewer measured faces: no verdict"}
+    assert schema["required"][-1] == "min_faces"
 
 
 def test_yaml_lines_align_comments_and_quote_what_yaml_would_misread():

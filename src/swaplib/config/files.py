@@ -8,10 +8,18 @@ from pathlib import Path
 import yaml
 
 from swaplib.config.declare import Section
+from swaplib.config.extract import EXTRACT
+from swaplib.config.frames import FRAMES
 from swaplib.config.merge import MERGE
+from swaplib.config.pretrain import PRETRAIN
+from swaplib.config.quality import QUALITY
+from swaplib.config.sort import CURATION, SORT
 from swaplib.config.train import TRAIN
+from swaplib.config.video import VIDEO
+from swaplib.config.xseg import XSEG
 
-DECLARED = (TRAIN, MERGE)  # the sections made from declarations so far
+# Every section of config.yaml, in its order (`pairs:` is the sheet's path, no section).
+DECLARED = (FRAMES, EXTRACT, SORT, CURATION, XSEG, TRAIN, PRETRAIN, MERGE, VIDEO, QUALITY)
 CONFIG = Path("config.yaml")
 SCHEMA = Path("workflow/schemas/config.schema.yaml")
 
