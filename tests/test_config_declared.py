@@ -164,6 +164,19 @@ def test_the_workflow_s_rerun_tables_are_the_declaration_s():
                                  "true_face_power": 0, "inter_dims": None, "morph_factor": None, "masks": "hull"}
     assert TRAIN.only_with() == {"gan_patch_size": "gan_power", "gan_dims": "gan_power"}
     assert set(TRAIN.not_of_base()) == {"iterations", "max_minutes", "pretrain", "from_base", "masks"}
+    # common.smk's tables, each of every declared section: what they held when only train and merge
+    # were declared and the other sections' entries were written in it by hand.
+    assert _workflow_table(Section.untracked) == {"train": TRAIN.untracked(), "xseg": ("save_every", "device")}
+    assert _workflow_table(Section.added_off) == {"frames": {"allow_truncated": False}, "train": TRAIN.added_off(),
+                                                  "merge": MERGE.added_off(), "curation": {"show_masks": False}}
+    assert _workflow_table(Section.only_with) == {"train": TRAIN.only_with()}
+    assert _workflow_table(Section.locations) == {"extract": ("references",), "curation": ("dir",),
+                                                  "merge": MERGE.locations(), "xseg": ("labels_dir",)}
+
+
+def _workflow_table(table) -> dict:
+    """A rerun table as common.smk's `declared` makes it."""
+    return {section.name: table(section) for section in files.DECLARED if table(section)}
 
 
 def test_the_workflow_reads_the_declarations_without_torch():

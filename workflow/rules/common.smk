@@ -12,7 +12,8 @@ from snakemake.exceptions import WorkflowError
 REPO = Path(workflow.basedir)
 sys.path.insert(0, str(REPO / "src"))  # the library, also when it is not pip-installed
 
-from swaplib.config.merge import MERGE
+from swaplib.config.declare import Section
+from swaplib.config.files import DECLARED
 from swaplib.config.train import AMP_PRESETS, PRETRAIN_RECIPE, TRAIN
 from swaplib.core.codehash import script_hash
 from swaplib.core.errors import SwaplibError
@@ -61,37 +62,29 @@ def local(path):
 # A rule reruns when its inputs are newer, or when a param's value changed (the profiles' rerun
 # triggers: mtime, params, input, software-env). Every rule passes its config section whole, as
 # two params: `settings` (what its outputs depend on: a rerun trigger) and `run` (how the job
-# runs: not one), and its code as a content hash.
+# runs: not one), and its code as a content hash. Each table below holds what the declarations of
+# config.yaml's sections (swaplib.config) say of their settings, by section.
+
+
+def declared(table):
+    """A table by section: what `table` (a Section method) gives of each declared section, those with none left out."""
+    return {section.name: table(section) for section in DECLARED if table(section)}
+
 
 # Settings that change no output: how often training saves, backs up and previews, and how a job
 # runs (progress display, augmentation threads, which device, memory layout). They reach the job in
 # `run`, a SimpleNamespace: Snakemake's params trigger compares only builtin values (str, numbers,
 # lists, dicts, ...) and leaves any other object out, so changing them reruns nothing.
-UNTRACKED = {
-    "train": TRAIN.untracked(),
-    "xseg": ("save_every", "device"),
-}
+UNTRACKED = declared(Section.untracked)
 # Settings added after runs were made, at the value that does what the code did before they existed:
 # left out of `settings` at that value, so that a run made before them reruns nothing.
-ADDED_OFF = {
-    "frames": {"allow_truncated": False},
-    "train": TRAIN.added_off(),
-    "merge": MERGE.added_off(),
-    "curation": {"show_masks": False},
-}
+ADDED_OFF = declared(Section.added_off)
 # Settings that shape what another setting turns on: left out of `settings` while it is off (0, false),
 # so that they rerun nothing then.
-ONLY_WITH = {
-    "train": TRAIN.only_with(),
-}
+ONLY_WITH = declared(Section.only_with)
 # Settings that say where a rule's input files are: those files are inputs (their content reruns
 # what reads them), so the setting itself goes to no job and reruns nothing.
-LOCATIONS = {
-    "extract": ("references",),  # {video: photo}: each video's photo is an input of its faces job
-    "curation": ("dir",),
-    "merge": MERGE.locations(),
-    "xseg": ("labels_dir",),
-}
+LOCATIONS = declared(Section.locations)
 
 
 def sorted_keys(value):
