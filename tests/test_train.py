@@ -31,8 +31,7 @@ from swaplib.train import (
     train,
     train_settings,
 )
-from swaplib.train.loop import estimate
-from swaplib.train.outputs import PREVIEW_ROWS, row_labels
+from swaplib.train.outputs import PREVIEW_ROWS, estimate, row_labels
 
 R = 32
 CFG = model_config("tiny", resolution=R)

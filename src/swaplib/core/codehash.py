@@ -99,28 +99,69 @@ def _strip_docstrings(tree: ast.AST) -> ast.AST:
     return tree
 
 
-@cache
-def _file_digest(path: Path, mtime_ns: int, size: int) -> str:
-    """The normalised syntax tree of one file (cached per version of the file)."""
-    tree = _strip_docstrings(ast.parse(path.read_text(), filename=str(path)))
+LOG_CALLS = frozenset({"debug", "info", "warning", "error", "exception"})
+
+
+def _is_log_call(node: ast.AST) -> bool:
+    """A statement `log.info(...)`, `self.log.warning(...)`, `logger.debug(...)`: what a run says,
+    not what it computes."""
+    if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)):
+        return False
+    call = node.value.func
+    if not (isinstance(call, ast.Attribute) and call.attr in LOG_CALLS):
+        return False
+    owner = call.value
+    name = owner.id if isinstance(owner, ast.Name) else owner.attr if isinstance(owner, ast.Attribute) else ""
+    return name in ("log", "logger")
+
+
+def _computation_only(tree: ast.AST) -> ast.AST:
+    """`tree` less what a run says: its log calls, and the messages of the errors it raises."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
+            node.exc.args, node.exc.keywords = [], []
+        for name in ("body", "orelse", "finalbody"):
+            body = getattr(node, name, None)
+            if isinstance(body, list) and any(_is_log_call(statement) for statement in body):
+                setattr(node, name, [s for s in body if not _is_log_call(s)] or [ast.Pass()])
+    return tree
+
+
+def substance(source: str, computation_only: bool = False) -> str:
+    """Hash of a Python source's syntax tree without docstrings (computation_only: nor its log
+    calls and error messages)."""
+    tree = _strip_docstrings(ast.parse(source))
+    if computation_only:
+        tree = _computation_only(tree)
     return hashlib.sha256(ast.dump(tree, annotate_fields=False).encode()).hexdigest()
 
 
-def source_digest(path: str | Path) -> str:
-    """Hash of one Python file's substance: its syntax tree without docstrings."""
+@cache
+def _file_digest(path: Path, mtime_ns: int, size: int, computation_only: bool) -> str:
+    """One file's substance (cached per version of the file)."""
+    return substance(path.read_text(), computation_only)
+
+
+def source_digest(path: str | Path, computation_only: bool = False) -> str:
+    """Hash of one Python file's substance: its syntax tree without docstrings (computation_only:
+    nor its log calls and error messages)."""
     path = Path(path).resolve()
     stat = path.stat()
-    return _file_digest(path, stat.st_mtime_ns, stat.st_size)
+    return _file_digest(path, stat.st_mtime_ns, stat.st_size, computation_only)
 
 
-def code_hash(*modules: str, extra: tuple[str | Path, ...] = ()) -> str:
+def code_hash(*modules: str, extra: tuple[str | Path, ...] = (), leave_out: tuple[str, ...] = (),
+              computation_only: bool = False) -> str:
     """One hash of what `modules` compute with (see the module docstring), plus `extra` Python files
-    (a workflow script, say). 16 hex digits: a param that reads well in `snakemake --summary`."""
+    (a workflow script, say), less the modules of the closure named in `leave_out` and, with
+    `computation_only`, less every log call and error message. 16 hex digits: a param that reads
+    well in `snakemake --summary`."""
     digest = hashlib.sha256()
     for file in closure(*modules):
-        digest.update(f"{module_name(file)}:{source_digest(file)}\n".encode())
+        if module_name(file) not in leave_out:
+            digest.update(f"{module_name(file)}:{source_digest(file, computation_only)}\n".encode())
     for file in extra:
-        digest.update(f"{Path(file).name}:{source_digest(file)}\n".encode())
+        digest.update(f"{Path(file).name}:{source_digest(file, computation_only)}\n".encode())
     return digest.hexdigest()[:16]
 
 

@@ -25,7 +25,7 @@ import torch
 from swaplib.config.train import DEFAULT_PRESET, PRETRAIN_RECIPE
 from swaplib.core.errors import SwaplibError
 from swaplib.core.images import write_image
-from swaplib.core.progress import Progress, duration
+from swaplib.core.progress import Progress
 from swaplib.model.base import amp_dtype, autocast, precision_name, resolve_device
 from swaplib.model.build import build_model, count_parameters
 from swaplib.model.config import ModelConfig
@@ -35,7 +35,16 @@ from swaplib.train.data import Augmentation, Batches, BatchLoader, FaceData, com
 from swaplib.train.ema import WeightAverage
 from swaplib.train.losses import StyleLosses, pair_losses, ssim_kernels
 from swaplib.train.optim import cpu_state, make_optimizer
-from swaplib.train.outputs import fmt_loss, mean_losses, preview, write_history, write_plot
+from swaplib.train.outputs import (
+    ESTIMATE_AFTER,
+    estimate,
+    fmt_loss,
+    mean_losses,
+    preview,
+    watch,
+    write_history,
+    write_plot,
+)
 from swaplib.train.settings import TrainSettings, resolve
 from swaplib.train.signals import StopOnSignal
 from swaplib.train.state import CHECKPOINT_FORMAT, StateFolder, architecture_changes
@@ -385,31 +394,6 @@ class Trainer:
 # --------------------------------------------------------------------------- the loop
 
 
-def watch(trainer: Trainer, folder: Path) -> None:
-    """What a user watches a long training by: the latest preview, the loss history and its plot, in
-    the state folder (each written atomically, so a viewer never sees half a file)."""
-    write_image(folder / "preview-latest.jpg", trainer.preview())
-    write_history(folder / "loss.csv", trainer.run.history)
-    write_plot(folder / "loss.png", trainer.run.history)
-
-
-ESTIMATE_AFTER = 20  # steps measured before the run says how long it will take
-
-
-def estimate(progress: Progress, s: TrainSettings, device, amp, started: float, threads: int) -> str:
-    """How long this run will take on this machine, from the steps measured so far."""
-    per_step = 1 / max(progress.rate(), 1e-9)
-    left = (s.iterations - progress.done) * per_step
-    where = f"{device.type}, {precision_name(amp)}, {threads} thread{'s' if threads > 1 else ''}"
-    text = (f"estimate: {2 * s.batch_size / per_step:.1f} samples/s here ({where}): iteration {s.iterations} in "
-            f"about {duration(left)}")
-    if s.max_minutes and left > 60 * s.max_minutes - (time.perf_counter() - started):
-        reach = progress.done + int((60 * s.max_minutes - (time.perf_counter() - started)) / per_step)
-        text += (f", but max_minutes {s.max_minutes:g} stops it at about iteration {reach} (raise it, or set it "
-                 "to 0, to train to the end)")
-    return text
-
-
 def train(
     src_faces,
     dst_faces,
@@ -504,7 +488,7 @@ def train(
                 if s.save_every and it % s.save_every == 0 and it < s.iterations:
                     trainer.save()
                     trainer.rollbacks_in_a_row = 0
-                    watch(trainer, state.dir)
+                    watch(state.dir, trainer.preview(), trainer.run.history)
                 if s.preview_every and it % s.preview_every == 0:
                     write_image(state.dir / "previews" / f"preview_{it:07d}.jpg", trainer.preview())
             if trainer.run.iteration > trainer.run.last_saved or not state.checkpoint.exists():

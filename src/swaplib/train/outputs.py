@@ -1,7 +1,9 @@
-"""What training shows: the preview grid, the loss history (csv) and the loss plot."""
+"""What training shows: the preview grid, the loss history (csv) and the loss plot, the files a user
+watches a long training by, and the estimate of how long it will take."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import cv2
@@ -9,8 +11,11 @@ import numpy as np
 import torch
 
 from swaplib.core.atomic import atomic_path
-from swaplib.model.base import SwapModel, autocast
+from swaplib.core.images import write_image
+from swaplib.core.progress import Progress, duration
+from swaplib.model.base import SwapModel, autocast, precision_name
 from swaplib.train.data import FaceData
+from swaplib.train.settings import TrainSettings
 
 # The preview's rows, top to bottom, as their labels name them ("a > b": a's faces drawn as b).
 PREVIEW_ROWS = ("src", "src > src", "its mask", "dst", "dst > dst", "its mask", "dst > src (swap)", "swap mask")
@@ -95,3 +100,28 @@ def mean_losses(history: dict, last: int = 50) -> dict:
 
 def fmt_loss(x) -> str:
     return "n/a" if x is None else f"{x:.4f}"
+
+
+def watch(folder: Path, preview_image: np.ndarray, history: dict) -> None:
+    """What a user watches a long training by: the latest preview, the loss history and its plot, in
+    the state folder (each written atomically, so a viewer never sees half a file)."""
+    write_image(folder / "preview-latest.jpg", preview_image)
+    write_history(folder / "loss.csv", history)
+    write_plot(folder / "loss.png", history)
+
+
+ESTIMATE_AFTER = 20  # steps measured before the run says how long it will take
+
+
+def estimate(progress: Progress, s: TrainSettings, device, amp, started: float, threads: int) -> str:
+    """How long this run will take on this machine, from the steps measured so far."""
+    per_step = 1 / max(progress.rate(), 1e-9)
+    left = (s.iterations - progress.done) * per_step
+    where = f"{device.type}, {precision_name(amp)}, {threads} thread{'s' if threads > 1 else ''}"
+    text = (f"estimate: {2 * s.batch_size / per_step:.1f} samples/s here ({where}): iteration {s.iterations} in "
+            f"about {duration(left)}")
+    if s.max_minutes and left > 60 * s.max_minutes - (time.perf_counter() - started):
+        reach = progress.done + int((60 * s.max_minutes - (time.perf_counter() - started)) / per_step)
+        text += (f", but max_minutes {s.max_minutes:g} stops it at about iteration {reach} (raise it, or set it "
+                 "to 0, to train to the end)")
+    return text
