@@ -18,6 +18,7 @@ import pytest
 import torch
 
 from swaplib.core.errors import SwaplibError
+from swaplib.core.images import row_labels
 from swaplib.model import DFModel, load_model, swap_faces
 from swaplib.train import (
     BACKUPS,
@@ -31,7 +32,7 @@ from swaplib.train import (
     train,
     train_settings,
 )
-from swaplib.train.outputs import PREVIEW_ROWS, estimate, row_labels
+from swaplib.train.outputs import PREVIEW_ROWS, estimate
 
 R = 32
 CFG = model_config("tiny", resolution=R)

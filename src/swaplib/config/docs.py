@@ -34,20 +34,31 @@ def values_text(schema: dict) -> str:
         left = "" if low is None else f"{low}{' (excluded)' if 'exclusiveMinimum' in schema else ''}"
         return f"{left}..{'' if high is None else high}"
     if "anyOf" in schema or "oneOf" in schema:
-        return " or ".join(values_text(option) for option in schema.get("anyOf", schema.get("oneOf")))
+        options = (values_text(option) for option in schema.get("anyOf", schema.get("oneOf")))
+        return " or ".join(text for text in options if text)
     named = [k for k in kinds if k != "null"]
     return " or ".join({"integer": "whole number", "boolean": "true/false"}.get(k, k) for k in named)
 
 
-def table(section: Section) -> list[str]:
-    """The section's settings as a Markdown table: key, default, values, meaning, whether a change reruns."""
-    lines = ["| key | default | values | meaning | a change reruns |", "|---|---|---|---|---|"]
+def rows(section: Section, prefix: str = "") -> list[str]:
+    """One row per setting of `section` (a section inside it, such as video's c2pa, row by row)."""
+    inner = {part.name: part for part in getattr(section, "inner", ())}
+    key = f"{prefix}{section.name}."
+    out = []
     for s in section.config:
+        if s.name in inner:
+            out += rows(inner[s.name], key)
+            continue
         reruns = {"run": "nothing", "location": "what reads the files it names"}.get(s.role, "its stage and after")
         meaning = " ".join(s.meaning.split("\n")).replace("|", "\\|")
-        lines.append(f"| `{section.name}.{s.name}` | {_value(s.default)} | "
-                     f"{values_text(s.schema).replace('|', chr(92) + '|')} | {meaning} | {reruns} |")
-    return lines
+        out.append(f"| `{key}{s.name}` | {_value(s.default)} | "
+                   f"{values_text(s.schema).replace('|', chr(92) + '|')} | {meaning} | {reruns} |")
+    return out
+
+
+def table(section: Section) -> list[str]:
+    """The section's settings as a Markdown table: key, default, values, meaning, whether a change reruns."""
+    return ["| key | default | values | meaning | a change reruns |", "|---|---|---|---|---|", *rows(section)]
 
 
 def _rewrite(text: str, page: Path) -> str:

@@ -29,7 +29,7 @@ def _whole(low, high) -> dict:
     return {"type": "integer", "minimum": low, "maximum": high}
 
 
-MERGE = Section("merge", comment='README "Merge settings" says what each does', settings=(
+MERGE = Section("merge", comment='docs/merge.md says what each does', settings=(
     Setting("mode", "overlay", {"enum": list(MODES)}, "original, overlay, hist-match, seamless, seamless-hist-match, "
             "raw-rgb, raw-predict"),
     Setting("mask", "dst", {"enum": list(MASKS)},

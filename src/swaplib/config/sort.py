@@ -16,7 +16,7 @@ DEGREES = {"type": "number", "exclusiveMinimum": 0, "maximum": 180}
 
 SORT = Section("sort", settings=(
     Setting("order", "best", {"enum": list(ORDERS)},
-            "training and review order: best, blur, face-yaw, hist-similarity, ... (README)"),
+            "training and review order: best, blur, face-yaw, hist-similarity, ... (docs/curation.md)"),
     Setting("min_face_px", 48, {"type": "number", "minimum": 0},
             "leave out faces whose box in the frame is smaller than this"),
     Setting("max_face_px", None, {"type": ["number", "null"], "exclusiveMinimum": 0},

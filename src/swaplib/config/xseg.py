@@ -1,4 +1,4 @@
-"""config.yaml's `xseg:` section, declared once: the learned face segmentation (README "Masks"), its
+"""config.yaml's `xseg:` section, declared once: the learned face segmentation (docs/masks.md), its
 model, what it learns from and how it trains (swaplib.xseg.settings.XSegSettings checks the same
 keys; a test holds its defaults to these)."""
 
@@ -9,8 +9,8 @@ from swaplib.config.declare import Section, Setting
 WHOLE_FROM_1 = {"type": "integer", "minimum": 1}
 SHARE = {"type": "number", "minimum": 0, "maximum": 1}
 
-XSEG = Section("xseg", comment='learned face segmentation (README "Masks"): masks that leave out hands, hair, glasses',
-               description='learned face segmentation (README "Masks")', settings=(
+XSEG = Section("xseg", comment='learned face segmentation (docs/masks.md): masks that leave out hands, hair, glasses',
+               description='learned face segmentation (docs/masks.md)', settings=(
     Setting("enabled", False, {"type": "boolean"},
             "true: train the model and write results/videos/{video}/masks/ (false: nothing of it runs)"),
     Setting("name", "faces", {"type": "string", "minLength": 1, "pattern": "^[A-Za-z0-9_.-]+$"},

@@ -10,19 +10,29 @@
     signals.py    SIGINT/SIGTERM stop after the step in flight
     loop.py       the Trainer and the loop: train(); train_model() and pretrain_model(), the workflow's entries
     recipe.json   the recipe version: bump it when what training computes changes (see its "about")
+    recipe.py     the guard: which code computes a training step and its data (recipe.json's code_hash)
 
-The model file itself is swaplib.model.io's. This file only re-exports the names callers use.
+The model file itself is swaplib.model.io's. This file only re-exports the names callers use, each on first use.
 """
 
-from swaplib.config.train import PRESETS
-from swaplib.train.data import load_faces
-from swaplib.train.loop import Trainer, pretrain_model, train, train_model
-from swaplib.train.settings import TrainSettings, model_config, resolve, train_settings
-from swaplib.train.signals import TrainingInterrupted
-from swaplib.train.state import BACKUPS, BEST, CHECKPOINT, CHECKPOINT_FORMAT, PREV_CHECKPOINT, load_state
+import importlib
 
-__all__ = [
-    "BACKUPS", "BEST", "CHECKPOINT", "CHECKPOINT_FORMAT", "PREV_CHECKPOINT", "PRESETS", "TrainSettings", "Trainer",
-    "TrainingInterrupted", "load_faces", "load_state", "model_config", "pretrain_model", "resolve", "train",
-    "train_model", "train_settings",
-]
+# name -> the module that defines it. Re-exported on first use (PEP 562): a module that needs one part
+# of training (xseg's use of the state folder and signals, say) imports that part alone, and the
+# code hashes of the rules that use it cover that part alone.
+_DEFINED_IN = {
+    "PRESETS": "swaplib.config.train", "load_faces": "swaplib.train.data", "Trainer": "swaplib.train.loop",
+    "pretrain_model": "swaplib.train.loop", "train": "swaplib.train.loop", "train_model": "swaplib.train.loop",
+    "TrainSettings": "swaplib.train.settings", "model_config": "swaplib.train.settings",
+    "resolve": "swaplib.train.settings", "train_settings": "swaplib.train.settings",
+    "TrainingInterrupted": "swaplib.train.signals", "BACKUPS": "swaplib.train.state", "BEST": "swaplib.train.state",
+    "CHECKPOINT": "swaplib.train.state", "CHECKPOINT_FORMAT": "swaplib.train.state",
+    "PREV_CHECKPOINT": "swaplib.train.state", "load_state": "swaplib.train.state",
+}
+__all__ = sorted(_DEFINED_IN)
+
+
+def __getattr__(name: str):
+    if name not in _DEFINED_IN:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_DEFINED_IN[name]), name)

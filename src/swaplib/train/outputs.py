@@ -6,12 +6,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
 from swaplib.core.atomic import atomic_path
-from swaplib.core.images import write_image
+from swaplib.core.images import row_labels, write_image
 from swaplib.core.progress import Progress, duration
 from swaplib.model.base import SwapModel, autocast, precision_name
 from swaplib.train.data import FaceData
@@ -42,20 +41,6 @@ def preview(model: SwapModel, src: FaceData, dst: FaceData, device, amp, n: int 
     pad = lambda row: np.concatenate([row, blank(row)]) if len(row) < width else row
     grid = np.concatenate([np.concatenate(list(pad(r)), axis=1) for r in rows], axis=0)
     return np.concatenate([row_labels(PREVIEW_ROWS, s.shape[1]), grid], axis=1)
-
-
-def row_labels(labels, row_px: int) -> np.ndarray:
-    """A column of `labels`, one per row of height row_px, white on dark grey (BGR uint8), as wide as
-    the longest label; the text grows with the rows, so it stays readable at every resolution."""
-    scale = max(0.3, row_px / 160)
-    thickness = max(1, round(row_px / 96))
-    (text_w, text_h), _ = cv2.getTextSize(max(labels, key=len), cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
-    column = np.full((row_px * len(labels), text_w + 2 * max(4, row_px // 16), 3), 40, np.uint8)
-    for i, label in enumerate(labels):
-        y = i * row_px + (row_px + text_h) // 2
-        cv2.putText(column, label, (max(4, row_px // 16), y), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255),
-                    thickness, cv2.LINE_AA)
-    return column
 
 
 def write_history(path: Path, history: dict) -> None:

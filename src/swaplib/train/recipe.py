@@ -16,10 +16,11 @@ from pathlib import Path
 
 from swaplib.config import train as declared
 from swaplib.config.declare import NOTHING
-from swaplib.core.codehash import PACKAGE_DIR, code_hash
+from swaplib.core.codehash import PACKAGE_DIR, closure, code_hash, imported_modules, module_name
 
 RECIPE_FILE = Path(__file__).with_name("recipe.json")
-ENTRY = PACKAGE_DIR.parents[1] / "workflow" / "scripts" / "train.py"  # the train rule's script
+SCRIPTS = PACKAGE_DIR.parents[1] / "workflow" / "scripts"
+ENTRIES = (SCRIPTS / "train.py", SCRIPTS / "pretrain.py")  # the scripts of the rules recipe.json reruns
 # Modules of training's import closure that compute nothing a model learns.
 SHOWS_OR_KEEPS = (
     "train.outputs",  # the preview grid, loss history and plot, the watch files, the time estimate
@@ -29,6 +30,7 @@ SHOWS_OR_KEEPS = (
     "model.io",  # the model file's format and header
     "core.progress",  # the progress display
     "core.atomic",  # writing files whole
+    "core.jobs",  # how a workflow job runs: its log, its errors, its exit
 )
 DECLARATIONS = ("config", "config.declare", "config.train")  # taken by their values (declared_values)
 
@@ -42,8 +44,22 @@ def declared_values() -> dict:
             "hsv_power_max": declared.HSV_POWER_MAX}
 
 
+def _roots() -> list[str]:
+    return sorted(set().union(*(imported_modules(script) for script in ENTRIES)))
+
+
+def training_modules() -> set[str]:
+    """What the train and pretrain scripts import, transitively."""
+    return {module_name(file) for file in closure(*_roots())}
+
+
+def watched_modules() -> set[str]:
+    """The modules the guard hashes: training_modules() less SHOWS_OR_KEEPS and DECLARATIONS."""
+    return training_modules() - set(SHOWS_OR_KEEPS) - set(DECLARATIONS)
+
+
 def training_code_hash() -> str:
     """What recipe.json's code_hash must be (see the module docstring)."""
-    code = code_hash("train", extra=(ENTRY,), leave_out=SHOWS_OR_KEEPS + DECLARATIONS, computation_only=True)
+    code = code_hash(*_roots(), extra=ENTRIES, leave_out=SHOWS_OR_KEEPS + DECLARATIONS, computation_only=True)
     values = json.dumps(declared_values(), sort_keys=True)
     return hashlib.sha256(f"{code}\n{values}".encode()).hexdigest()[:16]

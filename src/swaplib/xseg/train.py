@@ -21,11 +21,10 @@ from torch.nn import functional as F
 
 from swaplib.core.atomic import atomic_path
 from swaplib.core.errors import SwaplibError
-from swaplib.core.images import write_image
+from swaplib.core.images import row_labels, write_image
 from swaplib.core.progress import Progress
 from swaplib.model.base import resolve_device
 from swaplib.model.io import save_model
-from swaplib.train.outputs import row_labels
 from swaplib.train.signals import StopOnSignal
 from swaplib.train.state import CHECKPOINT_FORMAT, StateFolder
 from swaplib.xseg.apply import predict
