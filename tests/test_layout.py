@@ -25,8 +25,10 @@ LAYERS = [
     ("merge",),
     ("quality",),  # measures merged frames
     ("report",),  # the report's pages: of every stage's outputs
+    ("workfolder",),  # where a run's folder keeps curation sheets, label marks, STOP requests
     ("sheet", "status"),  # status reads every stage's outputs and serves only the command line
     ("one_pair",),  # `swaplib swap`: one pair through the whole workflow
+    ("review",),  # `swaplib review`: the human steps in a browser
     ("cli",),
     ("__main__",),
 ]

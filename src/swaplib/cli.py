@@ -3,6 +3,7 @@
     swaplib swap SOURCE.mp4 DESTINATION.mp4   # one pair through the workflow, in a work folder of its own
     swaplib status              # where each model's training and each pair's stages stand
     swaplib stop MODEL          # end that training after the step in flight; the run goes on to merge
+    swaplib review              # the faces and trainings of a run, in the browser (127.0.0.1, with a token)
     swaplib export MODEL OUT.onnx
     swaplib curate VIDEO --exclude 000012_0 000040-000055 --note "eyes closed"
     swaplib verify results/pairs/PAIR.mp4
@@ -27,46 +28,15 @@ import json
 import sys
 from pathlib import Path
 
-import yaml
-
 from swaplib import __version__
 from swaplib.core.errors import SwaplibError
 from swaplib.sheet import video_name
 from swaplib.sort.curation import Row, append_curation, resolve
-from swaplib.sort.settings import CurationSettings, curation_settings
 from swaplib.tables.faces import read_faces
 from swaplib.video.credentials import TRAINED_ALGORITHMIC_MEDIA, read_manifest
 from swaplib.video.marks import SYNTHETIC_TAG, read_metadata_tags
-from swaplib.xseg.review import MARKS_FILE, REVIEW_KEYS, append_marks
-
-
-def _config_section(config_path: Path, name: str, what: str, hint: str = "") -> dict:
-    """One section of the workflow's config.yaml, a file that exists ({} where the section is missing)."""
-    try:
-        section = (yaml.safe_load(config_path.read_text()) or {}).get(name) or {}
-        if not isinstance(section, dict):
-            raise TypeError(f"{name} is not a mapping")
-        return section
-    except (yaml.YAMLError, AttributeError, TypeError) as exc:
-        raise SwaplibError(f"{config_path}: cannot read {what} ({exc}){hint}") from None
-
-
-def curation_dir(config_path: Path) -> Path:
-    """The workflow's curation folder: config.yaml's curation.dir (or its default), beside that config."""
-    if not config_path.is_file():
-        return Path(CurationSettings.dir)
-    section = _config_section(config_path, "curation", "curation.dir", "; pass --dir")
-    sheets = {key: value for key, value in section.items() if key not in REVIEW_KEYS}  # those: xseg.review's
-    try:
-        return config_path.parent / curation_settings(sheets).dir
-    except SwaplibError as exc:
-        raise SwaplibError(f"{config_path}: {exc}; pass --dir") from None
-
-
-def labels_dir(config_path: Path) -> Path:
-    """The workflow's labels folder: config.yaml's xseg.labels_dir (or "labels"), beside that config."""
-    section = _config_section(config_path, "xseg", "xseg.labels_dir") if config_path.is_file() else {}
-    return config_path.parent / (section.get("labels_dir") or "labels")
+from swaplib.workfolder import curation_dir, labels_dir, request_stop
+from swaplib.xseg.review import MARKS_FILE, append_marks
 
 
 def _config(args: argparse.Namespace) -> Path:
@@ -179,17 +149,17 @@ def _manifest_lines(manifest: dict) -> list[str]:
 
 def stop(args: argparse.Namespace) -> tuple[str, int]:
     """Ask a running training to stop: a STOP file in its state folder, which the loop checks every step."""
-    from swaplib.status import STOP_REQUEST, state_folders  # torch (the model header's reader): only here
-
-    folders = state_folders(_results(args), args.model)
-    state = next((folder for folder in folders if folder.is_dir()), None)
-    if state is None:
-        raise SwaplibError(f"no training state for '{args.model}' in {' or '.join(map(str, folders))}: is that the "
-                           f"model's name (the sheet's model column, or the pair's name) and the run's folder?")
-    (state / STOP_REQUEST).touch()
-    return (f"{state / STOP_REQUEST}: the training of '{args.model}' stops after the step in flight, saves, and writes "
+    request = request_stop(_results(args), args.model)
+    return (f"{request}: the training of '{args.model}' stops after the step in flight, saves, and writes "
             f"its model at the iteration reached; the run then goes on to merge. Raise train.iterations to go on "
             f"training later."), 0
+
+
+def review(args: argparse.Namespace) -> tuple[str, int]:
+    from swaplib.review.app import serve  # flask: only here
+
+    serve(Path(args.folder or args.workdir), port=args.port, open_browser=not args.no_browser)
+    return "review stopped", 0
 
 
 def show_status(args: argparse.Namespace) -> tuple[str, int]:
@@ -269,6 +239,17 @@ def parser() -> argparse.ArgumentParser:
     stat.add_argument("folder", nargs="?", help="the workflow's folder (the same as -w)")
     _workdir(stat)
     stat.set_defaults(run=show_status)
+    rev = commands.add_parser("review", help="the run's human steps in a browser: faces to keep or leave out, "
+                              "trainings to watch and stop",
+                              description="A local web app over a workflow folder, on 127.0.0.1 with a token in its "
+                              "address: each video's face set in its sort order to exclude, include, mark as reference "
+                              "or as needing a label (rows of the curation sheet and label marks, which the next run "
+                              "reads), what a rerun would redo, and each training's progress, preview and stop button.")
+    rev.add_argument("folder", nargs="?", help="the workflow's folder (the same as -w)")
+    _workdir(rev)
+    rev.add_argument("--port", type=int, default=0, help="the port to answer on (default: a free one)")
+    rev.add_argument("--no-browser", action="store_true", help="print the address only; open no browser")
+    rev.set_defaults(run=review)
     exp = commands.add_parser("export", help="a trained model's swap network as ONNX (for DeepFaceLive and others)",
                               description="Write a trained model's swap network as ONNX and check it with "
                               "onnxruntime on real face crops against the model itself (within a stated "

@@ -38,11 +38,6 @@ def model_file(results: Path, model: str) -> Path:
     return next((c for c in candidates if c.is_file()), candidates[0])
 
 
-def state_folders(results: Path, model: str) -> list[Path]:
-    """Where a model's (or a shared base's) training state would be, by its name."""
-    return [results / root / model / "state" for root in MODEL_ROOTS]
-
-
 @dataclass
 class ModelStatus:
     name: str

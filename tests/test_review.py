@@ -1,0 +1,220 @@
+"""`swaplib review`: the real server over a small real run, driven by headless Chromium (Selenium
+with Debian's chromium-driver), and every refusal of the server (token, Host, paths, bodies) with
+nothing written."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from swaplib.review.app import Server
+from swaplib.review.guard import TOKEN_HEADER
+from swaplib.sort.curation import read_rows
+from test_quality import PAIR, SMALL, small_run  # one small real run, shared with the quality and report tests
+from workflow_support import copy_run, planned_jobs, write_config
+
+pytestmark = pytest.mark.workflow
+WAIT_S = 120
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory, clip):
+    return small_run(tmp_path_factory, clip)
+
+
+@pytest.fixture
+def server(finished, tmp_path):
+    served = Server(copy_run(finished, tmp_path)).start()
+    yield served
+    served.stop()
+
+
+def ask(server: Server, path: str, *, token: str | None = "", host: str | None = None, method: str = "GET",
+        body: bytes | None = None, header_token: bool = False) -> tuple[int, dict]:
+    """(status, JSON body) of one request; token "" = the server's own, None = none."""
+    token = server.token if token == "" else token
+    url = f"http://127.0.0.1:{server.port}/{path}"
+    if token is not None and not header_token:
+        url += ("&" if "?" in url else "?") + f"token={token}"
+    request = urllib.request.Request(url, data=body, method=method)
+    if header_token and token is not None:
+        request.add_header(TOKEN_HEADER, token)
+    if host:
+        request.add_header("Host", host)
+    if body is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def video_of(server: Server) -> str:
+    status, body = ask(server, "api/videos")
+    assert status == 200 and body["videos"], body
+    return body["videos"][0]["name"]
+
+
+def test_the_server_refuses_what_it_must_and_writes_nothing(server):
+    root = server.folder.root
+    video = video_of(server)
+    files = lambda: {p.relative_to(root) for p in root.rglob("*") if ".snakemake" not in p.parts}
+    before = files()
+    assert ask(server, "api/videos", token=None) == (403, {"error": "no token: open the address swaplib review "
+                                                                    "printed (it ends with ?token=...)"})
+    assert ask(server, "api/videos", token="guess")[0] == 403
+    status, body = ask(server, "api/videos", host="example.com")
+    assert status == 403 and "foreign Host header" in body["error"]
+    assert ask(server, "api/videos", host=f"evil.example:{server.port}")[0] == 403  # a rebound name, the right port
+    for path in ("files/../config.yaml", "files/..%2F..%2Fetc%2Fpasswd", "files/results/../../x"):
+        status, body = ask(server, path)
+        assert status in (400, 404) and "error" in body, (path, status, body)
+    outside = root.parent / "outside.txt"
+    outside.write_text("not the work folder's")
+    (root / "link").symlink_to(outside)
+    status, body = ask(server, "files/link")
+    assert status == 400 and "leads outside the work folder" in body["error"]
+    curation = f"api/videos/{video}/curation"
+    good = json.dumps({"faces": ["000001_0"], "action": "exclude"}).encode()
+    assert ask(server, curation, method="POST", body=good)[0] == 403  # the token in the URL: not enough to write
+    for bad in (b"not json", b"[1, 2]", json.dumps({"faces": [], "action": "exclude"}).encode(),
+                json.dumps({"faces": ["000001_0"], "action": "delete"}).encode(),
+                json.dumps({"faces": ["999999_0"], "action": "exclude"}).encode(),
+                json.dumps({"faces": ["../x"], "action": "exclude"}).encode()):
+        status, body = ask(server, curation, method="POST", body=bad, header_token=True)
+        assert status == 400 and body["error"], (bad, status, body)
+    status, body = ask(server, "api/videos/..%2Fx/faces")
+    assert status in (400, 404)
+    assert ask(server, "api/models/nobody/stop", method="POST", body=b"{}", header_token=True)[0] == 400
+    assert files() - {Path("link")} == before  # nothing written
+
+    status, body = ask(server, curation, method="POST", body=good, header_token=True)
+    assert status == 200 and body["written"] == f"curation/{video}.tsv"
+    assert [(r.face, r.action) for r in read_rows(root / body["written"])] == [("000001_0", "exclude")]
+
+
+def test_two_tabs_writing_at_once_lose_no_row(server):
+    import concurrent.futures
+
+    video = video_of(server)
+    faces = [f"{i:06d}_0" for i in range(8)]
+    write = lambda face: ask(server, f"api/videos/{video}/curation", method="POST", header_token=True,
+                             body=json.dumps({"faces": [face], "action": "exclude"}).encode())
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        assert {status for status, _ in pool.map(write, faces)} == {200}
+    sheet = server.folder.curation_sheet(video)
+    assert sorted(r.face for r in read_rows(sheet)) == faces
+
+
+# ------------------------------------------------------------------------------------ in Chromium
+
+
+@pytest.fixture
+def browser():
+    chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and driver_path):
+        if os.environ.get("SWAPLIB_REQUIRE_BROWSER"):  # CI installs them: a skip there would hide a broken install
+            raise AssertionError("no chromium and chromium-driver here, but SWAPLIB_REQUIRE_BROWSER is set (.ci/run)")
+        pytest.skip("no chromium and chromium-driver here; apt-get install chromium chromium-driver to run this")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400,1000"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    driver.implicitly_wait(0)
+    yield driver
+    driver.quit()
+
+
+def wait_for(what, timeout: float = WAIT_S, every: float = 0.2):
+    """`what()`'s first true value, polled; AssertionError after `timeout` seconds."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = what()
+        except (NoSuchElementException, StaleElementReferenceException):  # the page redrew in between
+            value = None
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"waited {timeout} s in vain")
+
+
+def test_excluding_two_faces_in_the_page_writes_the_sheet_and_the_dry_run_says_what_reruns(server, browser):
+    from selenium.webdriver.common.by import By
+
+    root = server.folder.root
+    browser.get(server.url)
+    tiles = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#grid .face"))
+    chosen = [tile.get_attribute("data-face") for tile in tiles[:2]]
+    assert all(tile.find_element(By.TAG_NAME, "img").get_attribute("naturalWidth") != "0" for tile in tiles[:2])
+    for face in chosen:  # each click redraws the grid: find the tile anew
+        browser.find_element(By.CSS_SELECTOR, f'[data-face="{face}"]').click()
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#grid .face.chosen")) == 2
+    browser.find_element(By.CSS_SELECTOR, "[data-action=exclude]").click()
+    message = wait_for(lambda: "written to" in (text := browser.find_element(By.ID, "message").text) and text)
+    video = browser.find_element(By.ID, "video").get_attribute("value")
+    sheet = root / "curation" / f"{video}.tsv"
+    assert f"curation/{video}.tsv" in message
+    assert [(r.face, r.action) for r in read_rows(sheet)] == [(face, "exclude") for face in chosen]
+    # the page redraws from the workflow's files: the two faces now say so
+    wait_for(lambda: all("exclude" in browser.find_element(By.CSS_SELECTOR, f'[data-face="{face}"]').text
+                         for face in chosen))
+
+    browser.find_element(By.ID, "dry-run").click()
+    shown = wait_for(lambda: browser.find_element(By.ID, "dry-run-result").get_attribute("data-jobs"))
+    expected = planned_jobs(root)
+    assert json.loads(shown) == expected
+    assert {"faceset", "train", "merge", "video"} <= set(expected) and "faces" not in expected  # from sort on
+
+
+def test_a_training_stops_from_the_page(finished, tmp_path, browser):
+    from selenium.webdriver.common.by import By
+
+    root = copy_run(finished, tmp_path)
+    write_config(root, {**SMALL, "train": {**SMALL["train"], "iterations": 1_000_000, "save_every": 5}})
+    model = root / "results" / "models" / PAIR / "model.safetensors"
+    env = dict(os.environ, PYTHONPATH=str(root / "src"), PYTHONUNBUFFERED="1")
+    training = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "2", str(model.relative_to(root))],
+                                cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = Server(root).start()
+    try:
+        browser.get(server.url)
+        browser.find_element(By.ID, "tab-training").click()
+
+        def stop_button():
+            for block in browser.find_elements(By.CSS_SELECTOR, f'.model[data-model="{PAIR}"]'):
+                button = block.find_element(By.CLASS_NAME, "stop")
+                if button.is_enabled():
+                    return button
+            return None
+
+        wait_for(stop_button, every=1.0).click()  # enabled once the training has saved past where it was
+        assert browser.find_element(By.ID, "running").is_displayed()  # the page knows a run holds the folder
+        output, _ = training.communicate(timeout=WAIT_S)
+        assert training.returncode == 0, output
+        wait_for(lambda: "stopped (stop request)" in browser.find_element(
+            By.CSS_SELECTOR, f'.model[data-model="{PAIR}"] .state').text, every=1.0)
+    finally:
+        server.stop()
+        if training.poll() is None:
+            training.kill()
+    from swaplib.model.io import read_header
+
+    header = read_header(model)
+    assert header["stopped_by"] == "stop request" and SMALL["train"]["iterations"] < header["iterations"] < 1_000_000
