@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from swaplib.core.errors import SwaplibError
-from swaplib.core.images import row_labels
+from swaplib.core.grid_labels import row_labels
 from swaplib.model import DFModel, load_model, swap_faces
 from swaplib.train import (
     BACKUPS,

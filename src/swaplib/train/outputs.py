@@ -10,7 +10,8 @@ import numpy as np
 import torch
 
 from swaplib.core.atomic import atomic_path
-from swaplib.core.images import row_labels, write_image
+from swaplib.core.grid_labels import row_labels
+from swaplib.core.images import write_image
 from swaplib.core.progress import Progress, duration
 from swaplib.model.base import SwapModel, autocast, precision_name
 from swaplib.train.data import FaceData

@@ -24,6 +24,7 @@ ENTRIES = (SCRIPTS / "train.py", SCRIPTS / "pretrain.py")  # the scripts of the 
 # Modules of training's import closure that compute nothing a model learns.
 SHOWS_OR_KEEPS = (
     "train.outputs",  # the preview grid, loss history and plot, the watch files, the time estimate
+    "core.grid_labels",  # the preview's row names
     "train.state",  # the state folder: checkpoint files, CRCs, backups, bad files moved aside
     "train.signals",  # stop after the step in flight
     "train.threads",  # how many threads a step runs on (the same step either way)

@@ -21,7 +21,8 @@ from torch.nn import functional as F
 
 from swaplib.core.atomic import atomic_path
 from swaplib.core.errors import SwaplibError
-from swaplib.core.images import row_labels, write_image
+from swaplib.core.grid_labels import row_labels
+from swaplib.core.images import write_image
 from swaplib.core.progress import Progress
 from swaplib.model.base import resolve_device
 from swaplib.model.io import save_model
