@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from swaplib.core.errors import SwaplibError
-from swaplib.core.settings import deep_merge
+from swaplib.core.merging import deep_merge
 from swaplib.sheet import load_sheet, validate_config, video_references
 from workflow_support import REPO
 

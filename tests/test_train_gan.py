@@ -18,7 +18,7 @@ import torch
 
 from swaplib.config.train import PRETRAIN_RECIPE
 from swaplib.core.errors import SwaplibError
-from swaplib.core.settings import deep_merge
+from swaplib.core.merging import deep_merge
 from swaplib.model import DFModel, build_model, load_model
 from swaplib.model.discriminators import CodeDiscriminator, UNetPatchDiscriminator, patch_strides, receptive_field
 from swaplib.sheet import validate_config

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from swaplib.core.errors import SwaplibError
-from swaplib.core.settings import deep_merge
+from swaplib.core.merging import deep_merge
 from swaplib.sheet import validate_config
 from swaplib.train.settings import (
     ARCHITECTURE,

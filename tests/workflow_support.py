@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from swaplib.core.settings import deep_merge
+from swaplib.core.merging import deep_merge
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOW_FILES = ("Snakefile", "config.yaml", "workflow", "src", "envs", "profiles")

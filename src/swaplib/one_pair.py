@@ -20,7 +20,7 @@ import yaml
 
 from swaplib.core.atomic import atomic_path
 from swaplib.core.errors import SwaplibError
-from swaplib.core.settings import deep_merge
+from swaplib.core.merging import deep_merge
 from swaplib.sheet import config_layers, validate_config, video_name
 
 # src/swaplib/one_pair.py in a checkout installed with `pip install -e .`: the workflow is beside src/.

@@ -17,15 +17,6 @@ def from_section(settings_type, values: Mapping, section: str):
     return settings_type(**values)
 
 
-def deep_merge(base: dict, overrides: dict) -> dict:
-    """`overrides` over `base`, mappings merged key by key (as Snakemake merges --configfile files)."""
-    merged = dict(base)
-    for key, value in overrides.items():
-        both = isinstance(value, dict) and isinstance(base.get(key), dict)
-        merged[key] = deep_merge(base[key], value) if both else value
-    return merged
-
-
 def is_number(value) -> bool:
     """An int or float, not a bool (YAML's true is no number of faces)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
