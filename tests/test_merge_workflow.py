@@ -108,8 +108,6 @@ def test_an_old_merge_key_stops_the_run_naming_its_successor(run):
 
 
 def test_a_merge_overrides_sheet_reruns_merge_and_video_only(run):
-    if "def merge_overrides" not in (run / "workflow/rules/common.smk").read_text():
-        pytest.skip("common.smk has no merge_overrides input function yet (asked for in issue 6)")
     sheet = run / "merge" / f"{PAIR}.tsv"
     sheet.parent.mkdir(exist_ok=True)
     sheet.write_text("first_frame\tlast_frame\tsetting\tvalue\n2\t3\tcolor_transfer\tnone\n")

@@ -1,4 +1,5 @@
-# The sheet, the validated config, and the input functions of the workflow.
+# The sheet, the validated config, the rerun tables and params every rule uses, the shared base's
+# name, and the report's labels. Each stage's input functions: rules/{stage}_inputs.smk.
 
 import json
 import os
@@ -142,7 +143,7 @@ def recipe():
         raise WorkflowError(f"swaplib: {path}: cannot read the training recipe version ({exc})") from None
 
 
-# ---------------------------------------------------------------- input functions and params
+# ---------------------------------------------------------------- what every run asks for
 
 
 def all_videos(wildcards):
@@ -164,77 +165,6 @@ def all_videos(wildcards):
     return targets
 
 
-def video_file(wildcards):
-    """The video file, or every photo of a photo folder (so adding or changing a photo reruns frames)."""
-    path = VIDEOS[wildcards.video]
-    return [local(photo) for photo in photo_files(path)] if path.is_dir() else local(path)
-
-
-def video_source(wildcards):
-    """The video file or photo folder that the frames job reads."""
-    return local(VIDEOS[wildcards.video])
-
-
-def frames_settings(wildcards):
-    """The frames section for one video, with what cannot change its frames taken out: jpg_quality
-    where the frames are png, and the time settings (fps, start, end: None) for a photo folder."""
-    settings = tracked("frames")
-    if settings["format"] != "jpg":
-        settings["jpg_quality"] = 100
-    if VIDEOS[wildcards.video].is_dir():
-        settings.update(fps=None, start=None, end=None)
-    return settings
-
-
-def reference_photo(wildcards):
-    """The video's reference photo as a list (none: empty): an input, so replacing it reruns
-    extraction and a missing one stops the run naming the file."""
-    photo = REFERENCES.get(wildcards.video)
-    return [local(photo)] if photo else []
-
-
-def curation_file(wildcards):
-    """The optional curation sheet of a video: adding, editing or removing it reruns sort."""
-    path = Path(config["curation"]["dir"]) / f"{wildcards.video}.tsv"
-    return [str(path)] if path.exists() else []
-
-
-def sheet_inputs(wildcards):
-    """A video's face set and crops; with curation.show_masks, its XSeg masks to overlay."""
-    inputs = {
-        "faceset": f"results/videos/{wildcards.video}/faceset.parquet",
-        "faces": f"results/videos/{wildcards.video}/faces",
-    }
-    if config["curation"].get("show_masks"):
-        if not config["xseg"]["enabled"]:
-            raise WorkflowError("swaplib: curation.show_masks overlays the XSeg masks; set xseg.enabled: true")
-        inputs["masks"] = f"results/videos/{wildcards.video}/masks"
-    return inputs
-
-
-def model_videos(model):
-    rows = PAIRS[PAIRS["model"] == model]
-    return rows["source_video"].iloc[0], sorted(rows["destination_video"].unique())
-
-
-def train_inputs(wildcards):
-    source, destinations = model_videos(wildcards.model)
-    inputs = {
-        "src_faceset": f"results/videos/{source}/faceset.parquet",
-        "src_faces": f"results/videos/{source}/faces",
-        "dst_facesets": expand("results/videos/{video}/faceset.parquet", video=destinations),
-        "dst_faces": expand("results/videos/{video}/faces", video=destinations),
-    }
-    if config["train"].get("from_base"):
-        inputs["base"] = f"results/pretrained/{BASE}/model.safetensors"
-    if config["train"].get("masks") == "xseg":  # labels edited: XSeg, its masks, then this training rerun
-        if not config["xseg"]["enabled"]:
-            raise WorkflowError("swaplib: train.masks xseg trains on the XSeg masks; set xseg.enabled: true")
-        inputs["src_masks"] = f"results/videos/{source}/masks"
-        inputs["dst_masks"] = expand("results/videos/{video}/masks", video=destinations)
-    return inputs
-
-
 # ---------------------------------------------------------------- the shared base (pretrain)
 # What pretraining sets itself, the shape of the discriminators it so has none of (ONLY_WITH), and each
 # model's own budget and start (declared not of the base): none of them changes the base, so none of
@@ -253,69 +183,8 @@ def base_name():
 BASE = base_name()
 
 
-def base_settings():
-    """The base's settings param: the train section's architecture and recipe (less what pretraining
-    sets itself), its own budget, and the names of its sources (their faces are inputs)."""
-    train = {key: value for key, value in tracked("train").items() if key not in NOT_THE_BASES}
-    own = {key: value for key, value in config["pretrain"].items() if key != "sources"}
-    return sorted_keys({**train, **own, "sources": sorted(PRETRAIN_VIDEOS)})
-
-
-def pretrain_inputs(wildcards):
-    return {
-        "facesets": expand("results/videos/{video}/faceset.parquet", video=sorted(PRETRAIN_VIDEOS)),
-        "faces": expand("results/videos/{video}/faces", video=sorted(PRETRAIN_VIDEOS)),
-    }
-
-
-def merge_overrides(wildcards):
-    """The optional frame-range overrides of a pair's merge: adding, editing or removing it reruns merge."""
-    path = Path(config["merge"]["overrides_dir"]) / f"{wildcards.pair}.tsv"
-    return [str(path)] if path.exists() else []
-
-
-def merge_masks(wildcards):
-    """The mask kinds a pair's merge uses: merge.mask and the mask rows of its overrides sheet (whose
-    cells the merge job checks in full)."""
-    kinds = {config["merge"]["mask"]}
-    for path in merge_overrides(wildcards):
-        for line in Path(path).read_text(encoding="utf-8", errors="replace").splitlines():
-            cells = [cell.strip() for cell in line.split("\t")]
-            if len(cells) == 4 and cells[2] == "mask":
-                kinds.add(cells[3])
-    return kinds
-
-
-def merge_inputs(wildcards):
-    """A pair's destination frames and faces and its model; the segmentation model too where a mask
-    kind uses it (so that a labels file edited reruns the merge through it)."""
-    pair = PAIRS.loc[wildcards.pair]
-    video = pair["destination_video"]
-    inputs = {
-        "frames": f"results/videos/{video}/frames",
-        "info": f"results/videos/{video}/video.json",
-        "faces": f"results/videos/{video}/faces.parquet",
-        "model": f"results/models/{pair['model']}/model.safetensors",
-    }
-    xseg = sorted(kind for kind in merge_masks(wildcards) if "xseg" in kind)
-    if xseg and not config["xseg"]["enabled"]:
-        raise WorkflowError(
-            f"swaplib: merge mask {xseg[0]!r} (pair {wildcards.pair}) uses the XSeg masks; set xseg.enabled: "
-            f'true (README "Masks") or choose another mask'
-        )
-    if xseg:
-        inputs["xseg"] = f"results/xseg/{config['xseg']['name']}/model.safetensors"
-    return inputs
-
-
-def video_inputs(wildcards):
-    pair = PAIRS.loc[wildcards.pair]
-    return {
-        "merged": f"results/pairs/{wildcards.pair}/merged",
-        "info": f"results/videos/{pair['destination_video']}/video.json",
-        "source_info": f"results/videos/{pair['source_video']}/video.json",
-        "audio": local(pair["destination"]),
-    }
+# ---------------------------------------------------------------- what several stages use
+# (each stage's own input functions are in rules/{stage}_inputs.smk, beside its rules)
 
 
 def provenance(wildcards):
@@ -327,27 +196,6 @@ def provenance(wildcards):
         "destination": pair["destination"],
         "model": pair["model"],
     }
-
-
-def quality_inputs(wildcards):
-    """A pair's merged frames, its destination's frames and faces, both face sets (the identities), and
-    the model that merged (its resolution bounds the sharpness a swap can reach)."""
-    pair = PAIRS.loc[wildcards.pair]
-    source, destination = pair["source_video"], pair["destination_video"]
-    return {
-        "merged": f"results/pairs/{wildcards.pair}/merged",
-        "model": f"results/models/{pair['model']}/model.safetensors",
-        "frames": f"results/videos/{destination}/frames",
-        "faces": f"results/videos/{destination}/faces.parquet",
-        "dst_faceset": f"results/videos/{destination}/faceset.parquet",
-        "src_frames": f"results/videos/{source}/frames",
-        "src_faceset": f"results/videos/{source}/faceset.parquet",
-    }
-
-
-def quality_gallery(wildcards):
-    """The quality.gallery folder of photos, when one is set: its photos join the identification gallery."""
-    return [config["quality"]["gallery"]] if config["quality"].get("gallery") else []
 
 
 # ---------------------------------------------------------------- the report (snakemake --report)
@@ -426,72 +274,3 @@ def model_labels(shows):
         return {"shows": shows, "model": f"{name}: {source} → {', '.join(destinations)}"}
 
     return labels
-
-
-# ---------------------------------------------------------------- learned segmentation (xseg)
-
-
-def xseg_videos():
-    """The videos whose faces the segmentation model learns: xseg.videos, or every video."""
-    named = config["xseg"]["videos"]
-    unknown = sorted(set(named) - set(VIDEOS))
-    if unknown:
-        raise WorkflowError(
-            f"swaplib: config.yaml: xseg.videos names {', '.join(unknown)}, which the sheet does not "
-            f"have; videos: {', '.join(sorted(VIDEOS))}"
-        )
-    return sorted(named) if named else sorted(VIDEOS)
-
-
-def xseg_label_files(video):
-    """A video's label files (labels/{video}/*.json|png, as swaplib.xseg.labels reads them): inputs,
-    so adding, editing or removing one retrains the segmentation model and what uses it."""
-    folder = Path(config["xseg"]["labels_dir"]) / video
-    if not folder.is_dir():
-        return []
-    return sorted(
-        str(path)
-        for path in folder.iterdir()
-        if path.suffix.lower() in (".json", ".png") and not path.name.startswith(".")
-    )
-
-
-def xseg_train_inputs(wildcards):
-    videos = xseg_videos()
-    return {
-        "tables": expand("results/videos/{video}/faces.parquet", video=videos),
-        "faces": expand("results/videos/{video}/faces", video=videos),
-        "labels": [path for video in videos for path in xseg_label_files(video)],
-    }
-
-
-def label_review_inputs(wildcards):
-    """A video's faces and masks, its label files (a labelled face is not suggested again) and its
-    marks file (labels/{video}/to_label.tsv) if there is one."""
-    inputs = {
-        "table": f"results/videos/{wildcards.video}/faces.parquet",
-        "faces": f"results/videos/{wildcards.video}/faces",
-        "masks": f"results/videos/{wildcards.video}/masks",
-        "labels": xseg_label_files(wildcards.video),
-    }
-    marks = Path(config["xseg"]["labels_dir"]) / wildcards.video / "to_label.tsv"
-    if marks.is_file():
-        inputs["marks"] = str(marks)
-    return inputs
-
-
-def xseg_sources(wildcards):
-    """Each training video's table, crops and labels folder, for the job (not a rerun trigger: the
-    files are its inputs)."""
-    folder = Path(config["xseg"]["labels_dir"])
-    return SimpleNamespace(
-        videos=[
-            {
-                "name": video,
-                "table": f"results/videos/{video}/faces.parquet",
-                "faces": f"results/videos/{video}/faces",
-                "labels": str(folder / video),
-            }
-            for video in xseg_videos()
-        ]
-    )

@@ -1,3 +1,6 @@
+include: "faces_inputs.smk"
+
+
 rule faces:
     """Detect faces and 68 landmarks on every frame, keep the wanted person, smooth over time;
     write aligned crops and faces.parquet."""

@@ -1,3 +1,6 @@
+include: "faceset_inputs.smk"
+
+
 rule faceset:
     """Score every face, apply the filters and the curation sheet, and order the training set."""
     input:

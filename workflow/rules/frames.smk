@@ -1,3 +1,6 @@
+include: "frames_inputs.smk"
+
+
 rule frames:
     """Decode a video (or take a folder's photos) into numbered frame images; record their
     properties in video.json."""

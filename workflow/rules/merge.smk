@@ -1,3 +1,6 @@
+include: "merge_inputs.smk"
+
+
 rule merge:
     """Swap the face in every destination frame; frames without a face pass through, and faces
     that cannot be swapped are listed in merge.json with the reason."""

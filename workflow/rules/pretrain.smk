@@ -1,3 +1,6 @@
+include: "pretrain_inputs.smk"
+
+
 rule pretrain:
     """Train the shared base model: every face of pretrain.sources through both identities (DFL's
     pretraining), with the train section's architecture. A model with train.from_base starts from

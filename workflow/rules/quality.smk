@@ -1,3 +1,6 @@
+include: "quality_inputs.smk"
+
+
 # Measured swap quality per pair, and the pair's verdict page in `snakemake --report`.
 
 

@@ -1,3 +1,6 @@
+include: "train_inputs.smk"
+
+
 rule train:
     """Train a DFL model (DF or LIAE family, DFL's recipe) on the source face set and the
     destinations' face sets.

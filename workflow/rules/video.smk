@@ -1,3 +1,6 @@
+include: "video_inputs.smk"
+
+
 rule video:
     """Encode the merged frames at the destination's fps, with its audio, marked synthetic."""
     input:

@@ -1,3 +1,6 @@
+include: "xseg_inputs.smk"
+
+
 # Learned face segmentation (XSeg): with xseg.enabled, one model learns face from occluder on the
 # kept faces of xseg.videos (the landmark hulls with synthetic occluders, and the user's outlines in
 # labels/{video}/), and every video's kept faces get a mask from it. Off (the default), nothing here

@@ -1,0 +1,12 @@
+# The video's input functions: a pair's merged frames, its videos' info and the audio.
+# Beside video.smk, which includes it: Snakemake's lint wants rules and functions in files of their own.
+
+
+def video_inputs(wildcards):
+    pair = PAIRS.loc[wildcards.pair]
+    return {
+        "merged": f"results/pairs/{wildcards.pair}/merged",
+        "info": f"results/videos/{pair['destination_video']}/video.json",
+        "source_info": f"results/videos/{pair['source_video']}/video.json",
+        "audio": local(pair["destination"]),
+    }
