@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -218,3 +219,86 @@ def test_a_training_stops_from_the_page(finished, tmp_path, browser):
 
     header = read_header(model)
     assert header["stopped_by"] == "stop request" and SMALL["train"]["iterations"] < header["iterations"] < 1_000_000
+
+
+# ------------------------------------------------------------------------------------ the merger
+
+
+def assert_same_frame(drawn, written, frame: int) -> None:
+    """The page's frame is the merge stage's: the same code on the same inputs. The model sees the
+    face alone on the page and in batches of up to 32 in the stage, and the CPU's kernels for another
+    batch size may round a float differently: a pixel may differ by 1 level, a few of them at most."""
+    import numpy as np
+
+    assert drawn.shape == written.shape
+    differ = np.abs(drawn.astype(int) - written.astype(int))
+    assert differ.max() <= 1 and (differ > 0).any(-1).mean() < 0.001, \
+        f"frame {frame}: {int((differ > 0).any(-1).sum())} pixels differ, by up to {differ.max()}"
+
+
+def test_the_merge_page_draws_the_frame_the_merge_stage_wrote(server):
+    import cv2
+    import numpy as np
+
+    status, body = ask(server, "api/merge")
+    assert status == 200 and {d["name"] for d in body["declarations"]} >= {"mode", "mask", "color_transfer",
+                                                                           "erode_mask_modifier", "precision"}
+    pair = next(p for p in body["pairs"] if p["pair"] == PAIR)
+    merged = sorted((server.folder.root / "results" / "pairs" / PAIR / "merged").glob("*.png"))
+    for path in merged[:: max(1, len(merged) // 4)]:
+        frame = int(path.stem)
+        url = f"http://127.0.0.1:{server.port}/api/pairs/{PAIR}/frames/{frame}.png?token={server.token}"
+        with urllib.request.urlopen(url) as response:
+            drawn = cv2.imdecode(np.frombuffer(response.read(), np.uint8), cv2.IMREAD_COLOR)
+            assert float(response.headers["X-Draw-Seconds"]) >= 0
+        assert_same_frame(drawn, cv2.imread(str(path)), frame)
+    assert pair["first"] == int(merged[0].stem) and pair["last"] == int(merged[-1].stem)
+    for changes, why in (({"precision": "fp32"}, "not settings a frame may change: precision"),
+                         ({"erode_mask_modifier": 9999}, "must be within -400..400, got 9999")):
+        status, body = ask(server, f"api/pairs/{PAIR}/frames/1.png?changes={urllib.parse.quote(json.dumps(changes))}")
+        assert status == 400 and why in body["error"]
+    assert ask(server, f"api/pairs/{PAIR}/frames/1.png?changes=not-json")[0] == 400
+    assert ask(server, "api/pairs/nobody/frames/1.png")[0] == 400
+
+
+def test_a_change_from_a_frame_on_is_saved_drawn_and_rendered_with_merge_and_video_only(server, browser):
+    import cv2
+    import numpy as np
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    root = server.folder.root
+    pair = next(p for p in ask(server, "api/merge")[1]["pairs"] if p["pair"] == PAIR)
+    frame = (pair["first"] + pair["last"]) // 2 + 1  # a range from here on leaves the frames before it as they are
+    browser.get(server.url)
+    browser.find_element(By.ID, "tab-merge").click()
+    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#merge-settings label[data-setting=color_transfer]"))
+    browser.execute_script(f"const s = document.getElementById('frame'); s.value = {frame}; "
+                           "s.dispatchEvent(new Event('input'));")
+    wait_for(lambda: browser.find_element(By.ID, "merged-frame").get_attribute("data-frame") == str(frame))
+    Select(browser.find_element(By.CSS_SELECTOR, "label[data-setting=color_transfer] select")).select_by_value("none")
+    wait_for(lambda: "color_transfer" in (browser.find_element(By.ID, "merged-frame").get_attribute("data-changes")
+                                          or ""))
+    assert "ms" in browser.find_element(By.ID, "draw-time").text
+    Select(browser.find_element(By.ID, "scope")).select_by_value("from")
+    browser.find_element(By.ID, "apply").click()
+    wait_for(lambda: "Saved to" in browser.find_element(By.ID, "message").text)
+    sheet = root / "merge" / f"{PAIR}.tsv"
+    last = max(int(p.stem) for p in (root / "results" / "pairs" / PAIR / "merged").glob("*.png"))
+    assert sheet.read_text().splitlines() == ["first_frame\tlast_frame\tsetting\tvalue",
+                                              f"{frame}\t{last}\tcolor_transfer\tnone"]
+    assert {"merge", "video"} <= set(planned_jobs(root)) and "train" not in planned_jobs(root)
+
+    before = cv2.imread(str(root / "results" / "pairs" / PAIR / "merged" / f"{frame - 1:06d}.png"))
+    browser.find_element(By.ID, "render").click()
+    wait_for(lambda: browser.find_element(By.ID, "render-log").get_attribute("data-state") not in (None, "", "running"),
+             every=1.0)
+    assert browser.find_element(By.ID, "render-log").get_attribute("data-state") == "done"
+    assert json.loads(browser.find_element(By.ID, "render-log").get_attribute("data-rules")) == ["merge", "video"]
+    assert browser.find_element(By.ID, "rendered").is_displayed()
+    merged = root / "results" / "pairs" / PAIR / "merged"
+    assert np.array_equal(cv2.imread(str(merged / f"{frame - 1:06d}.png")), before)  # before the range: as it was
+    url = f"http://127.0.0.1:{server.port}/api/pairs/{PAIR}/frames/{frame}.png?token={server.token}"
+    with urllib.request.urlopen(url) as response:  # the sheet now says none from this frame on
+        drawn = cv2.imdecode(np.frombuffer(response.read(), np.uint8), cv2.IMREAD_COLOR)
+    assert_same_frame(drawn, cv2.imread(str(merged / f"{frame:06d}.png")), frame)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, make_dataclass
 from pathlib import Path
 
 from swaplib.config.merge import MERGE, MODES, RENAMED, SHARPEN  # noqa: F401  # the values settings take
+from swaplib.core.atomic import atomic_path
 from swaplib.core.errors import SwaplibError
 from swaplib.core.settings import from_section
 
@@ -135,3 +136,21 @@ def _parse_value(setting: str, text: str, where: str):
 def settings_for(frame: int, base: MergeSettings, overrides: list[Override]) -> MergeSettings:
     changes = {rule.setting: rule.value for rule in overrides if rule.first <= frame <= rule.last}
     return dataclasses.replace(base, **changes) if changes else base
+
+
+def append_overrides(path: str | os.PathLike, rows: list[tuple[int, int, str, object]], base: MergeSettings) -> None:
+    """Add (first_frame, last_frame, setting, value) rows to an overrides sheet, creating it with its
+    header; each row checked as read_overrides checks it, and the file replaced whole."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8") if path.exists() else "\t".join(OVERRIDE_COLUMNS) + "\n"
+    if path.exists():
+        read_overrides(path, base)  # refuse to add to a sheet that is already broken
+    if not text.endswith("\n"):
+        text += "\n"
+    for first, last, setting, value in rows:
+        cells = [str(first), str(last), setting, str(value).lower() if isinstance(value, bool) else str(value)]
+        _override(cells, base, f"{path}: new row {first}-{last} {setting}", 0)
+        text += "\t".join(cells) + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")

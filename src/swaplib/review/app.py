@@ -3,12 +3,14 @@ every request checked by swaplib.review.guard first. `serve` runs it on 127.0.0.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
+import time
 import webbrowser
 from pathlib import Path
 
-from flask import Flask, jsonify, request, send_file
+from flask import Flask, Response, jsonify, request, send_file
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import make_server
 
@@ -24,6 +26,7 @@ from swaplib.review.guard import (
     inside,
     new_token,
 )
+from swaplib.review.merger import Merger, declarations
 
 STATIC = Path(__file__).with_name("static")
 log = logging.getLogger("swaplib.review")
@@ -32,6 +35,7 @@ log = logging.getLogger("swaplib.review")
 def make_app(folder: Folder, token: str, port: int) -> Flask:
     """The app for `folder`, answering requests that carry `token` and name 127.0.0.1:`port`."""
     app = Flask(__name__, static_folder=None)
+    merger = Merger(folder.root, folder.snakemake(), folder.environment())
 
     @app.before_request
     def guard():
@@ -98,6 +102,44 @@ def make_app(folder: Folder, token: str, port: int) -> Flask:
     @app.post("/api/models/<model>/stop")
     def stop(model: str):
         return jsonify(written=str(folder.stop(model).relative_to(folder.root)))
+
+    @app.get("/api/merge")
+    def merge_page():
+        return jsonify(declarations=declarations(), pairs=merger.pairs(), render=merger.render_status())
+
+    @app.get("/api/pairs/<pair>/settings/<int:frame>")
+    def frame_settings(pair: str, frame: int):
+        return jsonify(merger.settings_at(pair, frame))
+
+    @app.get("/api/pairs/<pair>/frames/<int:frame>.png")
+    def merged_frame(pair: str, frame: int):
+        try:
+            changes = json.loads(request.args.get("changes") or "{}")
+        except ValueError:
+            raise Refused(400, "changes must be a JSON object of merge settings") from None
+        if not isinstance(changes, dict):
+            raise Refused(400, "changes must be a JSON object of merge settings")
+        started = time.perf_counter()
+        png = merger.draw(pair, frame, changes)
+        return Response(png, mimetype="image/png",
+                        headers={"X-Draw-Seconds": f"{time.perf_counter() - started:.4f}", "Cache-Control": "no-store"})
+
+    @app.post("/api/pairs/<pair>/overrides")
+    def save_overrides(pair: str):
+        body = _json_body()
+        changes = body.get("changes")
+        if not isinstance(changes, dict):
+            raise Refused(400, "changes must be a JSON object of merge settings")
+        sheet = merger.apply(pair, body.get("first"), body.get("last"), changes)
+        return jsonify(written=str(sheet.relative_to(folder.root)))
+
+    @app.post("/api/pairs/<pair>/render")
+    def render(pair: str):
+        return jsonify(merger.render(pair, running_elsewhere=folder.running()))
+
+    @app.get("/api/render")
+    def render_status():
+        return jsonify(merger.render_status())
 
     return app
 

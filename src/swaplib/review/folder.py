@@ -7,6 +7,7 @@ or of a video's label marks, and a training's STOP request: files the workflow a
 from __future__ import annotations
 
 import math
+import os
 import re
 import subprocess
 import sys
@@ -128,13 +129,18 @@ class Folder:
             return [sys.executable, "-m", "snakemake", "--cores", "1"]
         return snakemake_command(workflow_root(), self.root, None, "1", settings=self.root / SETTINGS)
 
+    def environment(self) -> dict:
+        """The environment Snakemake runs in: the jobs import the library of the folder's workflow."""
+        library = self.root / "src" if (self.root / "Snakefile").is_file() else workflow_root() / "src"
+        return dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(library), os.environ.get("PYTHONPATH")])))
+
     def dry_run(self) -> dict:
         """What a run would redo now, and why: Snakemake's dry run, its jobs counted per rule."""
         if self.running():
             return {"running": True, "jobs": {}, "text": "a workflow is running in this folder: its own log says "
                                                          "what it does; ask again when it has finished"}
         proc = subprocess.run([*self.snakemake(), "--dry-run", "--quiet", "rules"], cwd=self.root,
-                              capture_output=True, text=True, timeout=300)
+                              env=self.environment(), capture_output=True, text=True, timeout=300)
         text = proc.stdout + proc.stderr
         if proc.returncode != 0:
             raise SwaplibError(f"the dry run failed (exit status {proc.returncode}):\n{text.strip()[-2000:]}")

@@ -31,6 +31,7 @@ function show(view) {
   for (const section of document.querySelectorAll(".view")) section.hidden = section.id !== view;
   for (const tab of document.querySelectorAll(".tab")) tab.classList.toggle("active", tab.dataset.view === view);
   if (view === "training") loadModels();
+  if (view === "merge" && !merge.declarations) loadMerge().catch((error) => say(error.message, true));
 }
 
 for (const tab of document.querySelectorAll(".tab")) tab.addEventListener("click", () => show(tab.dataset.view));
@@ -159,6 +160,192 @@ $("dry-run").addEventListener("click", async () => {
   } catch (error) {
     $("dry-run-result").textContent = error.message;
   }
+});
+
+// ------------------------------------------------------------------------------------ merge
+
+// The merger: the controls are built from the merge settings' declarations (swaplib.config.merge),
+// so a new setting appears here without page code; each change redraws the frame with the merge
+// stage's own code on the server.
+const merge = { declarations: null, pairs: [], pair: null, current: {}, changes: {}, drawing: 0 };
+
+async function loadMerge() {
+  const { declarations, pairs, render } = await api("api/merge");
+  merge.declarations = declarations;
+  merge.pairs = pairs.filter((p) => p.ready);
+  const select = $("pair");
+  select.innerHTML = "";
+  for (const p of merge.pairs) {
+    const option = document.createElement("option");
+    option.value = p.pair;
+    option.textContent = `${p.pair} (${p.destination})`;
+    select.appendChild(option);
+  }
+  if (!merge.pairs.length) return say("No pair has frames and a model yet: run the workflow first.");
+  await choosePair(select.value);
+  if (render.state === "running") followRender();
+}
+
+async function choosePair(name) {
+  merge.pair = merge.pairs.find((p) => p.pair === name);
+  merge.changes = {};
+  const slider = $("frame");
+  slider.min = merge.pair.first;
+  slider.max = merge.pair.last;
+  slider.value = merge.pair.first;
+  await chooseFrame(merge.pair.first);
+}
+
+async function chooseFrame(frame) {
+  $("frame-number").textContent = frame;
+  const { settings, frame_file } = await api(`api/pairs/${encodeURIComponent(merge.pair.pair)}/settings/${frame}`);
+  merge.current = settings;
+  buildControls();
+  if (frame_file) $("destination-frame").src = fileUrl(frame_file);
+  redraw();
+}
+
+function control(d, value) {
+  const schema = d.schema;
+  if (schema.enum) {
+    const select = document.createElement("select");
+    for (const choice of schema.enum) select.add(new Option(choice, choice, false, choice === value));
+    return select;
+  }
+  if (schema.type === "boolean") {
+    const box = document.createElement("input");
+    box.type = "checkbox";
+    box.checked = Boolean(value);
+    return box;
+  }
+  const input = document.createElement("input");
+  input.type = "range";
+  input.min = schema.minimum ?? 0;
+  input.max = schema.maximum ?? 100;
+  input.step = schema.type === "integer" ? 1 : 0.01;
+  input.value = value;
+  return input;
+}
+
+function valueOf(d, input) {
+  if (d.schema.type === "boolean") return input.checked;
+  if (d.schema.enum) return input.value;
+  return d.schema.type === "integer" ? parseInt(input.value, 10) : parseFloat(input.value);
+}
+
+function buildControls() {
+  const form = $("merge-settings");
+  form.innerHTML = "";
+  for (const d of merge.declarations.filter((d) => d.per_frame)) {
+    const value = d.name in merge.changes ? merge.changes[d.name] : merge.current[d.name];
+    const label = document.createElement("label");
+    label.title = d.meaning;
+    label.dataset.setting = d.name;
+    const name = document.createElement("span");
+    name.textContent = d.name;
+    if (d.name in merge.changes) name.className = "changed";
+    const input = control(d, value);
+    const shown = document.createElement("output");
+    shown.textContent = d.schema.enum || d.schema.type === "boolean" ? "" : value;
+    input.addEventListener(input.type === "range" ? "input" : "change", () => {
+      const chosen = valueOf(d, input);
+      if (chosen === merge.current[d.name]) delete merge.changes[d.name];
+      else merge.changes[d.name] = chosen;
+      name.className = d.name in merge.changes ? "changed" : "";
+      shown.textContent = input.type === "range" ? chosen : "";
+      redraw();
+    });
+    label.append(name, input, shown);
+    form.appendChild(label);
+  }
+}
+
+async function redraw() {
+  const ticket = ++merge.drawing;  // a newer change wins over a drawing still on its way
+  const frame = $("frame").value;
+  const url = `api/pairs/${encodeURIComponent(merge.pair.pair)}/frames/${frame}.png?changes=` +
+    encodeURIComponent(JSON.stringify(merge.changes));
+  try {
+    const response = await fetch(url, { headers: { "X-Swaplib-Token": token } });
+    if (!response.ok) throw new Error((await response.json()).error);
+    const seconds = response.headers.get("X-Draw-Seconds");
+    const blob = await response.blob();
+    if (ticket !== merge.drawing) return;
+    const image = $("merged-frame");
+    if (image.src.startsWith("blob:")) URL.revokeObjectURL(image.src);
+    image.src = URL.createObjectURL(blob);
+    image.dataset.frame = frame;
+    image.dataset.changes = JSON.stringify(merge.changes);
+    $("draw-time").textContent = `drawn in ${(1000 * seconds).toFixed(0)} ms`;
+    showFrames();
+  } catch (error) {
+    say(error.message, true);
+  }
+}
+
+function showFrames() {
+  const show = $("show").value;
+  $("merged-frame").hidden = show === "destination";
+  $("destination-frame").hidden = show === "swap";
+}
+
+async function applyChanges() {
+  const frame = parseInt($("frame").value, 10);
+  const scope = $("scope").value;
+  const first = scope === "all" ? merge.pair.first : scope === "from" ? frame : parseInt($("range-first").value, 10);
+  const last = scope === "range" ? parseInt($("range-last").value, 10) : merge.pair.last;
+  try {
+    const { written } = await api(`api/pairs/${encodeURIComponent(merge.pair.pair)}/overrides`, {
+      method: "POST", body: JSON.stringify({ first, last, changes: merge.changes }),
+    });
+    say(`Saved to ${written} for frames ${first}-${last}; "Render the video" makes it.`);
+    merge.changes = {};
+    await chooseFrame(frame);
+  } catch (error) {
+    say(error.message, true);
+  }
+}
+
+async function followRender() {
+  $("render-progress").hidden = false;
+  for (;;) {
+    const status = await api("api/render");
+    $("render-log").textContent = (status.log || []).join("\n");
+    if (status.total) $("render-progress").value = status.done / status.total;
+    $("render-log").dataset.state = status.state;
+    if (status.state !== "running") {
+      $("render-log").dataset.rules = JSON.stringify(status.rules || []);
+      if (status.state === "done") {
+        const video = $("rendered");
+        video.src = fileUrl(status.video) + `&t=${Date.now()}`;
+        video.hidden = false;
+        say(`Rendered ${status.video}.`);
+      } else say(`Render ${status.state}: see its log below.`, true);
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+}
+
+$("pair").addEventListener("change", () => choosePair($("pair").value));
+$("frame").addEventListener("input", () => chooseFrame(parseInt($("frame").value, 10)));
+$("show").addEventListener("change", showFrames);
+$("apply").addEventListener("click", applyChanges);
+$("render").addEventListener("click", async () => {
+  try {
+    await api(`api/pairs/${encodeURIComponent(merge.pair.pair)}/render`, { method: "POST", body: "{}" });
+    followRender();
+  } catch (error) {
+    say(error.message, true);
+  }
+});
+document.addEventListener("keydown", (event) => {  // DFL's merger: , and . step through the frames
+  if ($("merge").hidden || event.target.tagName === "INPUT" || event.target.tagName === "SELECT") return;
+  const step = { ",": -1, ".": 1 }[event.key];
+  if (!step) return;
+  const slider = $("frame");
+  slider.value = Math.min(Math.max(parseInt(slider.value, 10) + step, slider.min), slider.max);
+  chooseFrame(parseInt(slider.value, 10));
 });
 
 // ------------------------------------------------------------------------------------ training
