@@ -97,6 +97,14 @@ def test_the_server_refuses_what_it_must_and_writes_nothing(server):
     status, body = ask(server, "api/videos/..%2Fx/faces")
     assert status in (400, 404)
     assert ask(server, "api/models/nobody/stop", method="POST", body=b"{}", header_token=True)[0] == 400
+    overrides = f"api/pairs/{PAIR}/overrides"
+    for bad in ({"first": 0, "last": 99999, "changes": {"color_transfer": "none"}},
+                {"first": 0, "last": 1, "changes": {"precision": "fp32"}},
+                {"first": 0, "last": 1, "changes": {"erode_mask_modifier": 9999}},
+                {"first": 0, "last": 1, "changes": {}}, {"first": "0", "last": 1, "changes": {"mode": "overlay"}}):
+        status, body = ask(server, overrides, method="POST", body=json.dumps(bad).encode(), header_token=True)
+        assert status == 400 and body["error"], (bad, status, body)
+    assert ask(server, "api/pairs/nobody/render", method="POST", body=b"{}", header_token=True)[0] == 400
     assert files() - {Path("link")} == before  # nothing written
 
     status, body = ask(server, curation, method="POST", body=good, header_token=True)
