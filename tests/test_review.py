@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from swaplib.core.errors import SwaplibError
 from swaplib.review.app import Server
 from swaplib.review.guard import TOKEN_HEADER
 from swaplib.sort.curation import read_rows
@@ -310,3 +311,32 @@ def test_a_change_from_a_frame_on_is_saved_drawn_and_rendered_with_merge_and_vid
     with urllib.request.urlopen(url) as response:  # the sheet now says none from this frame on
         drawn = cv2.imdecode(np.frombuffer(response.read(), np.uint8), cv2.IMREAD_COLOR)
     assert_same_frame(drawn, cv2.imread(str(merged / f"{frame:06d}.png")), frame)
+
+
+def test_train_on_raises_a_swap_folder_s_budget_and_trains_on(finished, tmp_path):
+    """A `swaplib swap` folder (its settings in swap.yaml): "train on" raises train.iterations there, as
+    `swaplib swap --iterations` does, and runs the model's training only, resuming where it stood."""
+    import yaml
+
+    from swaplib.model.io import read_header
+    from swaplib.review.folder import Folder
+
+    checkout = Folder(copy_run(finished, tmp_path / "checkout"))
+    with pytest.raises(SwaplibError, match="config.yaml holds this folder's training budget"):
+        checkout.train_on(PAIR, 5)
+    root = copy_run(finished, tmp_path / "swap")
+    (root / "Snakefile").unlink()  # the installation's workflow runs it, with its config.yaml and swap.yaml
+    (root / "swap.yaml").write_text(yaml.safe_dump({**SMALL, "pairs": "pairs.tsv"}, sort_keys=False))
+    folder = Folder(root)
+    model = root / "results" / "models" / PAIR / "model.safetensors"
+    before = read_header(model)["iterations"]
+    for bad in (0, -3, 2.5, True, "5"):
+        with pytest.raises(SwaplibError, match="at least 1"):
+            folder.train_on(PAIR, bad)
+    assert folder.train_on(PAIR, 5)["state"] == "running"
+    with pytest.raises(SwaplibError, match="already running"):
+        folder.train_on(PAIR, 5)
+    job = wait_for(lambda: folder.job()["state"] != "running" and folder.job(), every=1.0)
+    assert job["state"] == "done" and job["rules"] == ["train"], job
+    assert read_header(model)["iterations"] == before + 5
+    assert yaml.safe_load((root / "swap.yaml").read_text())["train"]["iterations"] == before + 5

@@ -62,20 +62,36 @@ def prepare(workdir: Path, source: Path, destination: Path, train: dict, root: P
     for path in (source, destination):
         if not path.exists():
             raise SwaplibError(f"{path}: no such video or photo folder")
-    settings_file = workdir / SETTINGS
-    saved = (yaml.safe_load(settings_file.read_text()) or {}) if settings_file.is_file() else {}
-    given = {key: value for key, value in train.items() if value is not None}
+    saved, given = _saved(workdir), {key: value for key, value in train.items() if value is not None}
     into = into or workdir
     sheet = "pairs.tsv" if into == workdir else str((into / "pairs.tsv").resolve())
-    settings = {**saved, "pairs": sheet, "train": {**saved.get("train", {}), **given}}
+    settings = {**_with_train(saved, given), "pairs": sheet}
     if root is not None:
-        _check(root, configfile, settings_file, saved, given)
+        _check(root, configfile, workdir / SETTINGS, saved, given)
     into.mkdir(parents=True, exist_ok=True)
     pair = pair_name(source, destination)
     _write_text(into / "pairs.tsv",
                 f"pair\tsource\tdestination\n{pair}\t{source.resolve()}\t{destination.resolve()}\n")
     _write_text(into / SETTINGS, yaml.safe_dump(settings, sort_keys=False))
     return pair
+
+
+def save_train_settings(workdir: Path, train: dict, root: Path, configfile: Path | None = None) -> None:
+    """`train` (None = not given) over the training settings in the work folder's swap.yaml, checked
+    first as prepare() checks them; the sheet stays as it is."""
+    saved, given = _saved(workdir), {key: value for key, value in train.items() if value is not None}
+    _check(root, configfile, workdir / SETTINGS, saved, given)
+    _write_text(workdir / SETTINGS, yaml.safe_dump(_with_train(saved, given), sort_keys=False))
+
+
+def _saved(workdir: Path) -> dict:
+    """The settings earlier calls kept in the work folder's swap.yaml ({} before the first)."""
+    settings_file = workdir / SETTINGS
+    return (yaml.safe_load(settings_file.read_text()) or {}) if settings_file.is_file() else {}
+
+
+def _with_train(saved: dict, given: dict) -> dict:
+    return {**saved, "train": {**saved.get("train", {}), **given}}
 
 
 def _check(root: Path, configfile: Path | None, settings_file: Path, saved: dict, given: dict) -> None:

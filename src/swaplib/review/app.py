@@ -35,7 +35,7 @@ log = logging.getLogger("swaplib.review")
 def make_app(folder: Folder, token: str, port: int) -> Flask:
     """The app for `folder`, answering requests that carry `token` and name 127.0.0.1:`port`."""
     app = Flask(__name__, static_folder=None)
-    merger = Merger(folder.root, folder.snakemake(), folder.environment())
+    merger = Merger(folder)
 
     @app.before_request
     def guard():
@@ -105,7 +105,7 @@ def make_app(folder: Folder, token: str, port: int) -> Flask:
 
     @app.get("/api/merge")
     def merge_page():
-        return jsonify(declarations=declarations(), pairs=merger.pairs(), render=merger.render_status())
+        return jsonify(declarations=declarations(), pairs=merger.pairs(), render=folder.job())
 
     @app.get("/api/pairs/<pair>/settings/<int:frame>")
     def frame_settings(pair: str, frame: int):
@@ -135,11 +135,19 @@ def make_app(folder: Folder, token: str, port: int) -> Flask:
 
     @app.post("/api/pairs/<pair>/render")
     def render(pair: str):
-        return jsonify(merger.render(pair, running_elsewhere=folder.running()))
+        return jsonify(merger.render(pair))
 
-    @app.get("/api/render")
-    def render_status():
-        return jsonify(merger.render_status())
+    @app.get("/api/job")
+    def job():
+        return jsonify(folder.job())
+
+    @app.post("/api/models/<model>/train-on")
+    def train_on(model: str):
+        body = _json_body()
+        minutes = body.get("minutes")
+        if minutes is not None and (isinstance(minutes, bool) or not isinstance(minutes, (int, float))):
+            raise Refused(400, "minutes must be a number (0: no limit) or left out")
+        return jsonify(folder.train_on(model, body.get("more"), minutes))
 
     return app
 

@@ -16,7 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from swaplib.core.errors import SwaplibError
-from swaplib.one_pair import SETTINGS, snakemake_command, workflow_root
+from swaplib.one_pair import SETTINGS, save_train_settings, snakemake_command, workflow_root
 from swaplib.sort.curation import ACTIONS, Row, append_curation, read_curation, read_rows, resolve
 from swaplib.status import collect
 from swaplib.tables.faces import read_faces
@@ -28,6 +28,7 @@ LABEL = "label"  # the action that marks a face for an outline (the label marks,
 # The scores a face's tile shows, in the face set's columns.
 SCORES = ("blur", "yaw", "pitch", "face_px", "identity")
 VIDEO_NAME = re.compile(r"^[\w.\- ]+$")
+STEPS = re.compile(r"(\d+) of (\d+) steps \((\d+)%\) done")  # Snakemake's progress line
 
 
 class Folder:
@@ -39,6 +40,7 @@ class Folder:
             raise SwaplibError(f"{root}: no such folder to review")
         self.results = self.root / "results"
         self._writing = threading.Lock()  # two tabs appending to one sheet: one after the other, no row lost
+        self._job: dict = {"state": "idle"}  # the one workflow run the app started, if any
 
     # ------------------------------------------------------------------ faces
 
@@ -165,6 +167,52 @@ class Folder:
             entry["id"] = name
             shown.append(entry)
         return {"models": shown, "pairs": [asdict(pair) for pair in pairs], "running": self.running()}
+
+    def train_on(self, model: str, more: int, minutes: float | None = None) -> dict:
+        """Raise a model's budget to `more` iterations past where it stands (and its minutes, if given)
+        in the folder's swap.yaml, as `swaplib swap --iterations` does, then train it on."""
+        if not (self.root / SETTINGS).is_file():
+            raise SwaplibError(f"{self.root / 'config.yaml'} holds this folder's training budget (train.iterations, "
+                               f"train.max_minutes): raise it there and run the workflow; the app changes the "
+                               f"settings of a `swaplib swap` folder (its {SETTINGS}) only")
+        if isinstance(more, bool) or not isinstance(more, int) or more < 1:
+            raise SwaplibError(f"more iterations must be a whole number of at least 1, got {more!r}")
+        status = next((m for m in self.models()["models"] if m["id"] == model), None)
+        if status is None:
+            raise SwaplibError(f"no model named {model!r} in this folder")
+        if self.running() or self._job.get("state") == "running":
+            raise SwaplibError("a workflow is already running in this folder: ask again when it has finished")
+        train = {"iterations": (status["iteration"] or 0) + more, "max_minutes": minutes}
+        save_train_settings(self.root, train, workflow_root())
+        return self.start(f"results/models/{model}/model.safetensors", f"training {model} to {train['iterations']}")
+
+    # ------------------------------------------------------------------ running the workflow
+
+    def start(self, target: str, what: str) -> dict:
+        """Run the workflow for `target` in the background (one run at a time, none beside another)."""
+        with self._writing:
+            if self.running() or self._job.get("state") == "running":
+                raise SwaplibError("a workflow is already running in this folder: ask again when it has finished")
+            process = subprocess.Popen([*self.snakemake(), target], cwd=self.root, env=self.environment(),
+                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            self._job = {"state": "running", "what": what, "target": target, "log": [], "done": 0, "total": None}
+            threading.Thread(target=self._follow, args=(process,), daemon=True).start()
+        return self.job()
+
+    def _follow(self, process: subprocess.Popen) -> None:
+        for line in process.stdout:
+            self._job["log"] = (self._job["log"] + [line.rstrip()])[-200:]
+            if match := STEPS.search(line):
+                self._job["done"], self._job["total"] = int(match[1]), int(match[2])
+        process.wait()
+        self._job["rules"] = sorted(set(re.findall(r"^(?:local)?rule (\w+):", "\n".join(self._job["log"]), flags=re.M)))
+        self._job["state"] = "done" if process.returncode == 0 else f"failed (exit status {process.returncode})"
+
+    def job(self) -> dict:
+        """The app's workflow run: what, its state, steps done of all, the rules it ran, its last lines."""
+        status = dict(self._job)
+        status["log"] = status.get("log", [])[-20:]
+        return status
 
     def stop(self, model: str) -> Path:
         if not VIDEO_NAME.match(model):

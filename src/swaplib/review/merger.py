@@ -8,8 +8,6 @@ frame range may change them), so a new merge setting appears on the page without
 from __future__ import annotations
 
 import dataclasses
-import re
-import subprocess
 import threading
 from pathlib import Path
 
@@ -31,7 +29,6 @@ from swaplib.one_pair import SETTINGS, workflow_root
 from swaplib.sheet import load_sheet
 
 PER_FRAME = tuple(s.name for s in MERGE.settings if s.per_frame)
-STEPS = re.compile(r"(\d+) of (\d+) steps \((\d+)%\) done")
 
 
 def declarations() -> list[dict]:
@@ -44,10 +41,9 @@ def declarations() -> list[dict]:
 class Merger:
     """The merges of one workflow folder: its pairs, their settings, their frames, their renders."""
 
-    def __init__(self, root: Path, snakemake: list[str], environment: dict):
-        self.root, self.snakemake, self.environment = root, snakemake, environment
+    def __init__(self, folder):
+        self.folder, self.root = folder, folder.root
         self._previews: dict[str, FramePreview] = {}
-        self._render: dict = {"state": "idle"}
         self._pairs: tuple | None = None  # (what it was read from, the pairs)
         self._config: tuple | None = None  # (the files' times, the config)
         self._lock = threading.Lock()
@@ -163,30 +159,7 @@ class Merger:
 
     # ------------------------------------------------------------------ rendering
 
-    def render(self, pair: str, running_elsewhere: bool) -> dict:
+    def render(self, pair: str) -> dict:
         """Run the workflow for the pair's video (its merge and encode), in the background."""
         self._pair(pair)
-        with self._lock:
-            if running_elsewhere or self._render.get("state") == "running":
-                raise SwaplibError("a workflow is already running in this folder: render when it has finished")
-            target = f"results/pairs/{pair}.mp4"
-            process = subprocess.Popen([*self.snakemake, target], cwd=self.root, env=self.environment,
-                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-            self._render = {"state": "running", "pair": pair, "video": target, "log": [], "done": 0, "total": None}
-            threading.Thread(target=self._follow, args=(process,), daemon=True).start()
-            return self.render_status()
-
-    def _follow(self, process: subprocess.Popen) -> None:
-        for line in process.stdout:
-            self._render["log"] = (self._render["log"] + [line.rstrip()])[-200:]
-            if match := STEPS.search(line):
-                self._render["done"], self._render["total"] = int(match[1]), int(match[2])
-        process.wait()
-        self._render["state"] = "done" if process.returncode == 0 else f"failed (exit status {process.returncode})"
-        self._render["rules"] = sorted(set(re.findall(r"^(?:local)?rule (\w+):", "\n".join(self._render["log"]),
-                                                      flags=re.M)))
-
-    def render_status(self) -> dict:
-        status = dict(self._render)
-        status["log"] = status.get("log", [])[-20:]
-        return status
+        return self.folder.start(f"results/pairs/{pair}.mp4", f"render {pair}")

@@ -309,7 +309,7 @@ async function applyChanges() {
 async function followRender() {
   $("render-progress").hidden = false;
   for (;;) {
-    const status = await api("api/render");
+    const status = await api("api/job");
     $("render-log").textContent = (status.log || []).join("\n");
     if (status.total) $("render-progress").value = status.done / status.total;
     $("render-log").dataset.state = status.state;
@@ -317,10 +317,12 @@ async function followRender() {
       $("render-log").dataset.rules = JSON.stringify(status.rules || []);
       if (status.state === "done") {
         const video = $("rendered");
-        video.src = fileUrl(status.video) + `&t=${Date.now()}`;
-        video.hidden = false;
-        say(`Rendered ${status.video}.`);
-      } else say(`Render ${status.state}: see its log below.`, true);
+        if (status.target.endsWith(".mp4")) {
+          video.src = fileUrl(status.target) + `&t=${Date.now()}`;
+          video.hidden = false;
+        }
+        say(`${status.what}: done.`);
+      } else say(`${status.what}: ${status.state}; see its log below.`, true);
       return;
     }
     await new Promise((resolve) => setTimeout(resolve, 1000));
@@ -367,13 +369,27 @@ async function loadModels() {
         <tr><td>loss src / dst</td><td>${losses}</td></tr>
         <tr><td>samples/s</td><td>${m.samples_per_s ?? "-"}</td></tr>
         <tr><td>time left</td><td>${m.time_left ?? "-"}</td></tr></table>
-        <button class="stop" ${m.state === "training" ? "" : "disabled"}>Stop after this step</button></div>
+        <button class="stop" ${m.state === "training" ? "" : "disabled"}>Stop after this step</button>
+        <div class="train-on">Train on <input class="more" type="number" min="1" value="1000" size="6"> iterations
+          <button class="go">Train on</button></div></div>
       ${m.preview ? `<img alt="preview of ${m.name}" src="${fileUrl(m.preview)}&t=${stamp}">` : ""}
       ${m.plot ? `<img alt="loss of ${m.name}" src="${fileUrl(m.plot)}&t=${stamp}">` : ""}`;
     div.querySelector(".stop").addEventListener("click", async () => {
       try {
         const { written } = await api(`api/models/${encodeURIComponent(m.id)}/stop`, { method: "POST", body: "{}" });
         say(`${m.id}: stop requested (${written}); the training saves and ends after the step in flight.`);
+        loadModels();
+      } catch (error) {
+        say(error.message, true);
+      }
+    });
+    div.querySelector(".go").addEventListener("click", async () => {
+      try {
+        const more = parseInt(div.querySelector(".more").value, 10);
+        const job = await api(`api/models/${encodeURIComponent(m.id)}/train-on`, {
+          method: "POST", body: JSON.stringify({ more }),
+        });
+        say(`${job.what}: started.`);
         loadModels();
       } catch (error) {
         say(error.message, true);
