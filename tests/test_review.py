@@ -313,6 +313,31 @@ def test_a_change_from_a_frame_on_is_saved_drawn_and_rendered_with_merge_and_vid
     assert_same_frame(drawn, cv2.imread(str(merged / f"{frame:06d}.png")), frame)
 
 
+def test_train_on_raises_a_checkout_s_budget_in_its_config_and_trains_on(finished, tmp_path):
+    """A checkout's folder (`make run`): "train on" sets train.iterations in its config.yaml (that line
+    alone) and runs the model's training only, resuming where it stood."""
+    import yaml
+
+    from swaplib.model.io import read_header
+    from swaplib.review.folder import Folder
+
+    root = copy_run(finished, tmp_path)
+    config = root / "config.yaml"
+    config.write_text(config.read_text().replace("train:\n", "train: # the recipe\n", 1))  # a comment to keep
+    folder = Folder(root)
+    model = root / "results" / "models" / PAIR / "model.safetensors"
+    before, lines = read_header(model)["iterations"], config.read_text().splitlines()
+    budget = yaml.safe_load(config.read_text())["train"]["iterations"]
+    assert folder.train_on(PAIR, 4)["state"] == "running"
+    job = wait_for(lambda: folder.job()["state"] != "running" and folder.job(), every=1.0)
+    assert job["state"] == "done" and job["rules"] == ["train"], job
+    assert read_header(model)["iterations"] == before + 4
+    after = config.read_text().splitlines()
+    changed = [(old, new) for old, new in zip(lines, after) if old != new]
+    assert len(after) == len(lines) and changed == [(f"  iterations: {budget}", f"  iterations: {before + 4}")]
+    assert yaml.safe_load(config.read_text())["train"]["iterations"] == before + 4
+
+
 def test_train_on_raises_a_swap_folder_s_budget_and_trains_on(finished, tmp_path):
     """A `swaplib swap` folder (its settings in swap.yaml): "train on" raises train.iterations there, as
     `swaplib swap --iterations` does, and runs the model's training only, resuming where it stood."""
@@ -321,9 +346,6 @@ def test_train_on_raises_a_swap_folder_s_budget_and_trains_on(finished, tmp_path
     from swaplib.model.io import read_header
     from swaplib.review.folder import Folder
 
-    checkout = Folder(copy_run(finished, tmp_path / "checkout"))
-    with pytest.raises(SwaplibError, match="config.yaml holds this folder's training budget"):
-        checkout.train_on(PAIR, 5)
     root = copy_run(finished, tmp_path / "swap")
     (root / "Snakefile").unlink()  # the installation's workflow runs it, with its config.yaml and swap.yaml
     (root / "swap.yaml").write_text(yaml.safe_dump({**SMALL, "pairs": "pairs.tsv"}, sort_keys=False))

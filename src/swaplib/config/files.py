@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from swaplib.config.declare import Section
+from swaplib.config.declare import Section, yaml_value
 from swaplib.config.extract import EXTRACT
 from swaplib.config.frames import FRAMES
 from swaplib.config.merge import MERGE
@@ -68,3 +68,25 @@ def write(root: Path, check: bool = False) -> list[Path]:
             if not check:
                 path.write_text(text)
     return differ
+
+
+def set_values(path: Path, section: str, values: dict) -> str:
+    """config.yaml's text with `values` set in `section`, every other line (comments, order, the
+    column the comments start at) as it was; a key the section lacks is added at its end."""
+    lines = path.read_text().splitlines()
+    heads = [i for i, line in enumerate(lines) if line.split("#")[0].rstrip() == f"{section}:"]
+    if not heads:
+        raise ValueError(f"{path}: no {section}: section to set {', '.join(values)} in")
+    end = heads[0] + 1
+    while end < len(lines) and (not lines[end].strip() or lines[end].startswith((" ", "#"))):
+        end += 1
+    for key, value in values.items():
+        entry = f"  {key}: {yaml_value(value)}"
+        at = next((i for i in range(heads[0] + 1, end) if lines[i].split(":")[0] == f"  {key}"), None)
+        if at is None:
+            lines.insert(end, entry)
+            end += 1
+            continue
+        comment = lines[at].find(" #", len(f"  {key}:"))
+        lines[at] = entry if comment < 0 else entry.ljust(comment) + lines[at][comment:]
+    return "\n".join(lines) + "\n"

@@ -15,8 +15,13 @@ import threading
 from dataclasses import asdict
 from pathlib import Path
 
+import yaml
+
+from swaplib.config.files import set_values
+from swaplib.core.atomic import atomic_path
 from swaplib.core.errors import SwaplibError
 from swaplib.one_pair import SETTINGS, save_train_settings, snakemake_command, workflow_root
+from swaplib.sheet import validate_config
 from swaplib.sort.curation import ACTIONS, Row, append_curation, read_curation, read_rows, resolve
 from swaplib.status import collect
 from swaplib.tables.faces import read_faces
@@ -170,11 +175,8 @@ class Folder:
 
     def train_on(self, model: str, more: int, minutes: float | None = None) -> dict:
         """Raise a model's budget to `more` iterations past where it stands (and its minutes, if given)
-        in the folder's swap.yaml, as `swaplib swap --iterations` does, then train it on."""
-        if not (self.root / SETTINGS).is_file():
-            raise SwaplibError(f"{self.root / 'config.yaml'} holds this folder's training budget (train.iterations, "
-                               f"train.max_minutes): raise it there and run the workflow; the app changes the "
-                               f"settings of a `swaplib swap` folder (its {SETTINGS}) only")
+        where the folder keeps it, then train it on: a `swaplib swap` folder's swap.yaml (as
+        `swaplib swap --iterations` does), or a checkout's config.yaml (that line alone, its comment kept)."""
         if isinstance(more, bool) or not isinstance(more, int) or more < 1:
             raise SwaplibError(f"more iterations must be a whole number of at least 1, got {more!r}")
         status = next((m for m in self.models()["models"] if m["id"] == model), None)
@@ -182,9 +184,24 @@ class Folder:
             raise SwaplibError(f"no model named {model!r} in this folder")
         if self.running() or self._job.get("state") == "running":
             raise SwaplibError("a workflow is already running in this folder: ask again when it has finished")
-        train = {"iterations": (status["iteration"] or 0) + more, "max_minutes": minutes}
-        save_train_settings(self.root, train, workflow_root())
+        train = {key: value for key, value in (("iterations", (status["iteration"] or 0) + more),
+                                               ("max_minutes", minutes)) if value is not None}
+        if (self.root / SETTINGS).is_file():
+            save_train_settings(self.root, train, workflow_root())
+        else:
+            self._raise_in_config(train)
         return self.start(f"results/models/{model}/model.safetensors", f"training {model} to {train['iterations']}")
+
+    def _raise_in_config(self, train: dict) -> None:
+        config = self.root / "config.yaml"
+        try:
+            text = set_values(config, "train", train)
+        except (OSError, ValueError) as exc:
+            raise SwaplibError(f"{config}: cannot set train.iterations there ({exc})") from None
+        validate_config(yaml.safe_load(text), workflow_root() / "workflow" / "schemas" / "config.schema.yaml",
+                        source=str(config))
+        with self._writing, atomic_path(config) as tmp:
+            tmp.write_text(text)
 
     # ------------------------------------------------------------------ running the workflow
 
