@@ -135,3 +135,63 @@ def test_an_amp_model_exports_with_its_morph_factor_in_the_graph(tmp_path, crops
     with pytest.raises(SwaplibError, match="morph_factor 0.5 is archi amp's; archi df-ud has no morph"):
         export_onnx(tiny_model(tmp_path / "df.safetensors"), tmp_path / "df.onnx", faces, morph_factor=0.5)
     assert not (tmp_path / "df.onnx").exists()
+
+
+# ---------------------------------------------------------------------------------------- DFL's DFM
+
+DFM_SPEC = {"inputs": ["in_face:0"], "outputs": ["out_face_mask:0", "out_celeb_face:0", "out_celeb_face_mask:0"]}
+
+
+def _dims(value_info) -> list:
+    return [d.dim_param or d.dim_value for d in value_info.type.tensor_type.shape.dim]
+
+
+@pytest.mark.parametrize("archi", ["df-ud", "liae-ud"])
+def test_a_dfm_is_deepfacelive_s_interface_and_draws_the_model_s_swap(tmp_path, crops_dir, archi, capsys,
+                                                                      torch_one_thread):
+    path, out = tiny_model(tmp_path / "model.safetensors", archi), tmp_path / "model.dfm"
+    assert main(["export", str(path), str(out), "--faces", str(crops_dir)]) == 0  # .dfm: the DFM interface
+    assert "as DFL's DFM, for DeepFaceLive" in capsys.readouterr().out
+    graph = onnx.load(out)
+    assert [i.name for i in graph.graph.input] == DFM_SPEC["inputs"]
+    assert [o.name for o in graph.graph.output] == DFM_SPEC["outputs"]  # DeepFaceLive unpacks them in this order
+    assert _dims(graph.graph.input[0]) == ["batch", R, R, 3]
+    assert [_dims(o) for o in graph.graph.output] == [["batch", R, R, c] for c in (1, 3, 1)]
+    meta = {p.key: p.value for p in graph.metadata_props}
+    assert meta["layout"] == "NHWC" and meta["interface"] == "DFM" and meta["channel_order"] == "BGR"
+
+    # As DeepFaceLive feeds it: NHWC float 0..1 BGR crops, a batch of another size than the check's.
+    faces = face_crops(sorted(crops_dir.glob("*.png"))[:3], R)
+    x = torch.from_numpy(faces).float().div(255)
+    face_mask, celeb, celeb_mask = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run(
+        None, {"in_face:0": x.numpy()})
+    model, _ = load_model(path)
+    swapped, swapped_mask = model.swap(x.permute(0, 3, 1, 2))
+    with torch.no_grad():
+        dst_mask = model.eval()(x.permute(0, 3, 1, 2), "dst")[1]
+    for got, expected in ((celeb, swapped), (celeb_mask, swapped_mask), (face_mask, dst_mask)):
+        assert np.abs(got - expected.permute(0, 2, 3, 1).numpy()).max() <= 1e-3
+    assert celeb.std() > 1e-3 and 0 <= face_mask.min() and face_mask.max() <= 1
+
+
+def test_an_amp_dfm_takes_the_morph_value_as_an_input(tmp_path, crops_dir, torch_one_thread):
+    from swaplib.model.export import export_dfm
+
+    torch.manual_seed(0)
+    model = build_model(model_config("amp", resolution=R, ae_dims=16, e_dims=8, d_dims=8, d_mask_dims=4,
+                                     inter_dims=16))
+    path, out = tmp_path / "amp.safetensors", tmp_path / "amp.dfm"
+    save_model(path, model, iterations=3, face_type="whole_face")
+    faces = face_crops(sorted(crops_dir.glob("*.png")), R)
+    done = export_dfm(path, out, faces)
+    assert done["max_abs_diff"] <= TOLERANCE and "morph_factor" not in done["metadata"]
+    graph = onnx.load(out)
+    assert [i.name for i in graph.graph.input] == ["in_face:0", "morph_value:0"]
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    x = torch.from_numpy(faces).float().div(255)
+    loaded, _ = load_model(path)
+    for morph in (1.0, 0.25, 0.0):
+        feed = {"in_face:0": x.numpy(), "morph_value:0": np.array([morph], np.float32)}
+        celeb = session.run(["out_celeb_face:0"], feed)[0]
+        expected = loaded.swap(x.permute(0, 3, 1, 2), morph)[0].permute(0, 2, 3, 1).numpy()
+        assert np.abs(celeb - expected).max() <= 1e-3, morph

@@ -169,19 +169,28 @@ def show_status(args: argparse.Namespace) -> tuple[str, int]:
 
 
 def export(args: argparse.Namespace) -> tuple[str, int]:
-    from swaplib.model.export import TOLERANCE, check_crops, export_onnx, face_crops  # torch: only when exporting
+    from swaplib.model.export import TOLERANCE, check_crops, export_dfm, export_onnx, face_crops  # torch: here only
     from swaplib.model.io import read_header
     from swaplib.status import model_file
 
     results = _results(args)
     path = model_file(results, args.model)
     header = read_header(path)
-    crops = check_crops(header, results / "videos", args.faces)
-    done = export_onnx(path, args.out, face_crops(crops, header["model_config"]["resolution"]))
-    R = done["metadata"]["resolution"]
-    return (f"{args.out}: {path} as ONNX (input 'face' (N,3,{R},{R}) float 0..1 BGR; outputs 'swapped' and 'mask'); "
-            f"onnxruntime matches PyTorch on {done['faces']} real face crops within {done['max_abs_diff']:.2g} "
-            f"(tolerance {TOLERANCE:g})"), 0
+    crops = face_crops(check_crops(header, results / "videos", args.faces), header["model_config"]["resolution"])
+    checked = ("onnxruntime matches PyTorch on {faces} real face crops within {max_abs_diff:.2g} "
+               "(tolerance {tolerance:g})")
+    if args.dfm or Path(args.out).suffix.lower() == ".dfm":
+        done = export_dfm(path, args.out, crops)
+        R = done["metadata"]["resolution"]
+        morph = " and 'morph_value:0' (1,)" if header["model_config"]["archi"] == "amp" else ""
+        said = (f"{args.out}: {path} as DFL's DFM, for DeepFaceLive (input 'in_face:0' (N,{R},{R},3) float 0..1 BGR"
+                f"{morph}; outputs 'out_face_mask:0', 'out_celeb_face:0', 'out_celeb_face_mask:0', NHWC)")
+    else:
+        done = export_onnx(path, args.out, crops)
+        R = done["metadata"]["resolution"]
+        said = (f"{args.out}: {path} as ONNX (input 'face' (N,3,{R},{R}) float 0..1 BGR; outputs 'swapped' and "
+                f"'mask')")
+    return f"{said}; " + checked.format(**done, tolerance=TOLERANCE), 0
 
 def swap(args: argparse.Namespace) -> tuple[str, int]:
     """One pair through the workflow, in a work folder of its own (swaplib.one_pair)."""
@@ -250,12 +259,14 @@ def parser() -> argparse.ArgumentParser:
     rev.add_argument("--port", type=int, default=0, help="the port to answer on (default: a free one)")
     rev.add_argument("--no-browser", action="store_true", help="print the address only; open no browser")
     rev.set_defaults(run=review)
-    exp = commands.add_parser("export", help="a trained model's swap network as ONNX (for DeepFaceLive and others)",
+    exp = commands.add_parser("export", help="a trained model's swap network as ONNX, or as DFL's DFM for DeepFaceLive",
                               description="Write a trained model's swap network as ONNX and check it with "
                               "onnxruntime on real face crops against the model itself (within a stated "
                               "tolerance): the file runs outside swaplib.")
     exp.add_argument("model", help="a model file (model.safetensors) or a model's name (results/models/NAME)")
-    exp.add_argument("out", help="the ONNX file to write (OUT.onnx)")
+    exp.add_argument("out", help="the file to write: OUT.onnx (swaplib's interface) or OUT.dfm (DFL's DFM)")
+    exp.add_argument("--dfm", action="store_true", help="DFL's DFM interface, which DeepFaceLive loads (also for any "
+                     "OUT ending in .dfm)")
     exp.add_argument("--faces", help="a folder of aligned face crops to check the export on (default: the "
                      "destination faces the model trained on, in the results folder)")
     _workdir(exp)

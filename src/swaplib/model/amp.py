@@ -87,6 +87,14 @@ class AMPModel(SwapModel):
         self.check_input(dst_faces)
         return self.decoder(self.morphed(self.latent(dst_faces), morph_factor))
 
+    def swap_pass_at(self, dst_faces: torch.Tensor, morph_value: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """swap_pass with the morph factor a tensor (an exported graph's input, DFL's morph_value): the
+        same channels, chosen by a 0/1 mask, so that the graph keeps the factor free."""
+        z = self.latent(dst_faces)
+        k = torch.floor(self.cfg.inter_dims * morph_value.reshape(-1)[:1])
+        from_src = (torch.arange(self.cfg.inter_dims, device=z.device) < k).to(z.dtype).view(1, -1, 1, 1)
+        return self.decoder(self.inter_src(z) * from_src + self.inter_dst(z) * (1 - from_src))
+
     def forward_pair(self, xs, xd):
         """Training: one encoder pass over src+dst and one decoder pass of 2B. The src faces' code takes
         int(inter_dims·morph_factor) channels from inter_src and the rest from inter_dst: a fresh random

@@ -1,6 +1,8 @@
-"""A trained model as ONNX, for tools outside swaplib (DeepFaceLive, for one, runs ONNX face swappers).
+"""A trained model as ONNX, for tools outside swaplib: swaplib's own interface, or DFL's DFM, which
+DeepFaceLive loads.
 
     export_onnx(model_path, out_path, faces)   the swap network → OUT.onnx, checked with onnxruntime
+    export_dfm(model_path, out_path, faces)    DFL's DFM interface → OUT.dfm, checked the same way
     face_crops(paths, resolution)              aligned crops from disk, as the check takes them
     check_crops(header, videos_dir, faces_dir) which crops: a folder's, or those the model trained on
 
@@ -9,6 +11,11 @@ float32 0..1 in swaplib's channel order, BGR (OpenCV's; the model gives back the
 outputs "swapped" (N,3,R,R) 0..1 in the same order and "mask" (N,1,R,R) 0..1. N is dynamic. What a
 consumer needs to feed it travels as ONNX metadata_props (METADATA_KEYS). An amp model's morph factor
 is part of the graph (export_onnx's morph_factor, by default the full swap, 1), and in its metadata.
+
+A DFM is DFL's exported model as DeepFaceLive reads it: input "in_face:0" (N,R,R,3) float 0..1 BGR
+(NHWC); outputs, in this order, "out_face_mask:0" (the destination decoder's mask of the face),
+"out_celeb_face:0" (the swap) and "out_celeb_face_mask:0" (its mask), all NHWC; an amp model takes a
+second input, "morph_value:0" (1,), the morph factor, free in the graph as DFL's is.
 
 onnx and onnxruntime are the optional `export` extra: imported here only, when a model is exported.
 """
@@ -38,6 +45,9 @@ TOLERANCE = 1e-4
 OPSET = 17
 CHECK_FACES = 8  # crops the check runs: enough to cover a batch > 1 (the dynamic axis), quick on a CPU
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+DFM_INPUT, DFM_MORPH = "in_face:0", "morph_value:0"
+DFM_OUTPUTS = ("out_face_mask:0", "out_celeb_face:0", "out_celeb_face_mask:0")
+DFM_OPSET = 13  # what DFL's DFMs use and DeepFaceLive's onnxruntime reads
 METADATA_KEYS = ("resolution", "face_type", "archi", "channel_order", "value_range", "layout", "swaplib_version",
                  "weights_sha256", "iterations")
 
@@ -51,6 +61,20 @@ class _Swap(nn.Module):
 
     def forward(self, face: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.model.swap_pass(face, self.model.swap_morph)
+
+
+class _Dfm(nn.Module):
+    """DFL's DFM interface over a model (see the module docstring)."""
+
+    def __init__(self, model: SwapModel):
+        super().__init__()
+        self.model = model
+
+    def forward(self, in_face: torch.Tensor, morph_value: torch.Tensor | None = None):
+        x = in_face.permute(0, 3, 1, 2)
+        celeb, celeb_mask = self.model.swap_pass(x) if morph_value is None else self.model.swap_pass_at(x, morph_value)
+        face_mask = self.model(x, "dst")[1]
+        return tuple(t.permute(0, 2, 3, 1) for t in (face_mask, celeb, celeb_mask))
 
 
 def _onnx():
@@ -104,17 +128,18 @@ def _metadata(header: dict, model: SwapModel) -> dict[str, str]:
     return {**{key: str(values[key]) for key in METADATA_KEYS}, **morph}
 
 
-def _graph(model: SwapModel) -> bytes:
-    """The ONNX bytes of the swap, traced on one face with the batch axis left free."""
-    R = model.cfg.resolution
+def _graph(module: nn.Module, example: tuple, inputs: list[str], outputs: list[str], opset: int = OPSET,
+           batched: tuple[str, ...] | None = None) -> bytes:
+    """The ONNX bytes of `module`, traced on `example`, the batch axis of `batched` (default: the
+    first input and every output) left free."""
     buffer = io.BytesIO()
-    axes = {name: {0: "batch"} for name in (INPUT, *OUTPUTS)}
+    axes = {name: {0: "batch"} for name in (batched or (inputs[0], *outputs))}
     with warnings.catch_warnings():
         # The TorchScript exporter (the torch.export one needs onnxscript; a swap network has no control flow
         # for it to keep) warns that it is the old one, and that input checks are traced as constants: both known.
         warnings.simplefilter("ignore")
-        torch.onnx.export(_Swap(model), (torch.rand(1, 3, R, R),), buffer, dynamo=False, input_names=[INPUT],
-                          output_names=list(OUTPUTS), dynamic_axes=axes, opset_version=OPSET)
+        torch.onnx.export(module, example, buffer, dynamo=False, input_names=inputs, output_names=outputs,
+                          dynamic_axes=axes, opset_version=opset)
     return buffer.getvalue()
 
 
@@ -141,7 +166,8 @@ def export_onnx(model_path: str | Path, out_path: str | Path, faces_bgr_uint8: n
     faces = np.asarray(faces_bgr_uint8)
     if faces.ndim != 4 or faces.shape[1:] != (R, R, 3) or not len(faces):
         raise SwaplibError(f"{model_path}: the export is checked on real face crops (N,{R},{R},3); got {faces.shape}")
-    graph = onnx.load_from_string(_graph(model))
+    R = model.cfg.resolution
+    graph = onnx.load_from_string(_graph(_Swap(model), (torch.rand(1, 3, R, R),), [INPUT], list(OUTPUTS)))
     metadata = _metadata(header, model)
     onnx.helper.set_model_props(graph, metadata)
     graph.doc_string = (f"swaplib face swap: input '{INPUT}' aligned destination crops (N,3,{R},{R}) float 0..1 BGR; "
@@ -155,3 +181,46 @@ def export_onnx(model_path: str | Path, out_path: str | Path, faces_bgr_uint8: n
     with atomic_path(out_path) as tmp:
         Path(tmp).write_bytes(data)
     return {"max_abs_diff": diff, "faces": len(faces), "metadata": metadata}
+
+
+def export_dfm(model_path: str | Path, out_path: str | Path, faces_bgr_uint8: np.ndarray,
+               tolerance: float = TOLERANCE) -> dict:
+    """Export a model file as DFL's DFM (the module docstring says its interface), after checking it
+    against PyTorch on `faces` (N,R,R,3) uint8 BGR, real aligned crops (an amp model at morph values 1
+    and 0.5). Nothing is written when the check fails. Returns {"max_abs_diff", "faces", "metadata"}."""
+    onnx, ort = _onnx()
+    model, header = load_model(model_path, "cpu", "fp32")
+    R = model.cfg.resolution
+    faces = np.asarray(faces_bgr_uint8)
+    if faces.ndim != 4 or faces.shape[1:] != (R, R, 3) or not len(faces):
+        raise SwaplibError(f"{model_path}: the export is checked on real face crops (N,{R},{R},3); got {faces.shape}")
+    inputs = [DFM_INPUT, DFM_MORPH] if model.MORPHS else [DFM_INPUT]
+    example = (torch.rand(1, R, R, 3), torch.tensor([1.0]))[: len(inputs)]
+    graph = onnx.load_from_string(_graph(_Dfm(model).eval(), example, inputs, list(DFM_OUTPUTS), DFM_OPSET))
+    for output, channels in zip(graph.graph.output, (1, 3, 1)):  # the tracer leaves them symbolic: fixed here
+        for dim, size in zip(output.type.tensor_type.shape.dim[1:], (R, R, channels)):
+            dim.dim_value = size
+    metadata = {**_metadata(header, model), "layout": "NHWC", "interface": "DFM"}
+    metadata.pop("morph_factor", None)  # an input here
+    onnx.helper.set_model_props(graph, metadata)
+    onnx.checker.check_model(graph)
+    data = graph.SerializeToString()
+
+    x = torch.from_numpy(np.ascontiguousarray(faces)).float().div(255)
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    diff = 0.0
+    for morph in (1.0, 0.5) if model.MORPHS else (1.0,):
+        feed = {DFM_INPUT: x.numpy(), **({DFM_MORPH: np.array([morph], np.float32)} if model.MORPHS else {})}
+        got = session.run(list(DFM_OUTPUTS), feed)
+        with torch.no_grad():
+            nchw = x.permute(0, 3, 1, 2)
+            celeb, celeb_mask = model.swap(nchw, morph)
+            expected = [model.eval()(nchw, "dst")[1], celeb, celeb_mask]
+        diff = max(diff, *(float(np.abs(g - e.permute(0, 2, 3, 1).numpy()).max()) for g, e in zip(got, expected)))
+    if not diff <= tolerance:  # also catches NaN
+        raise SwaplibError(f"{model_path}: the DFM export differs from PyTorch by up to {diff:.3g} on {len(faces)} "
+                           f"face crops (tolerance {tolerance:g}); {out_path} not written")
+    with atomic_path(out_path) as tmp:
+        Path(tmp).write_bytes(data)
+    return {"max_abs_diff": diff, "faces": len(faces), "metadata": metadata}
+
