@@ -20,9 +20,8 @@ from swaplib.core.columns import aligned
 from swaplib.core.errors import SwaplibError
 from swaplib.model.io import MODEL_FILE, read_header
 from swaplib.train.state import STOP_REQUEST
+from swaplib.workfolder import MODEL_ROOTS
 
-# Model folders under results/ and the log folder of the rule that trains them.
-MODEL_ROOTS = {"models": "train", "pretrained": "pretrain"}
 # swaplib.core.progress's line, as the train loop fills it in.
 PROGRESS_LINE = re.compile(r"iteration (?P<it>\d+)/(?P<total>\d+) \(\d+%\)\s+src \S+\s+dst \S+\s+"
                            r"(?P<samples>[\d.]+) samples/s.*?ETA (?P<eta>\S+)")

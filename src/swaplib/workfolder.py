@@ -12,7 +12,8 @@ from swaplib.sort.settings import CurationSettings, curation_settings
 from swaplib.train.state import STOP_REQUEST
 from swaplib.xseg.review import REVIEW_KEYS
 
-MODEL_ROOTS = ("models", "pretrained")  # results/ folders of trained models and of shared bases
+# results/ folders of trained models and of shared bases -> the rule (and log folder) that trains them
+MODEL_ROOTS = {"models": "train", "pretrained": "pretrain"}
 
 
 def _config_section(config_path: Path, name: str, what: str, hint: str = "") -> dict:

@@ -89,8 +89,8 @@ def rendered(root: Path) -> dict[Path, str]:
 
 def write(root: Path, check: bool = False) -> list[Path]:
     """Write (or with `check`, only compare) the pages' tables; the pages that differed."""
-    differ = [path for path, text in rendered(root).items() if path.read_text() != text]
+    pages = {path: text for path, text in rendered(root).items() if path.read_text() != text}
     if not check:
-        for path in differ:
-            path.write_text(rendered(root)[path])
-    return differ
+        for path, text in pages.items():
+            path.write_text(text)
+    return list(pages)

@@ -160,12 +160,8 @@ def export_onnx(model_path: str | Path, out_path: str | Path, faces_bgr_uint8: n
     morph_factor: an amp model's, fixed in the graph (0..1; other archis have none: 1).
     Returns {"max_abs_diff", "faces", "metadata"}."""
     onnx, _ = _onnx()
-    model, header = load_model(model_path, "cpu", "fp32")
+    model, header, faces = _model_and_crops(model_path, faces_bgr_uint8)
     model.use_morph_factor(morph_factor)
-    R = model.cfg.resolution
-    faces = np.asarray(faces_bgr_uint8)
-    if faces.ndim != 4 or faces.shape[1:] != (R, R, 3) or not len(faces):
-        raise SwaplibError(f"{model_path}: the export is checked on real face crops (N,{R},{R},3); got {faces.shape}")
     R = model.cfg.resolution
     graph = onnx.load_from_string(_graph(_Swap(model), (torch.rand(1, 3, R, R),), [INPUT], list(OUTPUTS)))
     metadata = _metadata(header, model)
@@ -175,12 +171,28 @@ def export_onnx(model_path: str | Path, out_path: str | Path, faces_bgr_uint8: n
     onnx.checker.check_model(graph)
     data = graph.SerializeToString()
     diff = max_difference(data, model, faces)
+    return _write_checked(data, diff, tolerance, model_path, out_path, "ONNX", len(faces), metadata)
+
+
+def _model_and_crops(model_path, faces_bgr_uint8) -> tuple[SwapModel, dict, np.ndarray]:
+    """The model in fp32 on the CPU, its header, and the crops to check it on, as (N,R,R,3)."""
+    model, header = load_model(model_path, "cpu", "fp32")
+    R = model.cfg.resolution
+    faces = np.asarray(faces_bgr_uint8)
+    if faces.ndim != 4 or faces.shape[1:] != (R, R, 3) or not len(faces):
+        raise SwaplibError(f"{model_path}: the export is checked on real face crops (N,{R},{R},3); got {faces.shape}")
+    return model, header, faces
+
+
+def _write_checked(data: bytes, diff: float, tolerance: float, model_path, out_path, what: str, faces: int,
+                   metadata: dict) -> dict:
+    """Write the export when onnxruntime matched PyTorch within `tolerance`; nothing otherwise."""
     if not diff <= tolerance:  # also catches NaN
-        raise SwaplibError(f"{model_path}: the ONNX export differs from PyTorch by up to {diff:.3g} on {len(faces)} "
+        raise SwaplibError(f"{model_path}: the {what} export differs from PyTorch by up to {diff:.3g} on {faces} "
                            f"face crops (tolerance {tolerance:g}); {out_path} not written")
     with atomic_path(out_path) as tmp:
         Path(tmp).write_bytes(data)
-    return {"max_abs_diff": diff, "faces": len(faces), "metadata": metadata}
+    return {"max_abs_diff": diff, "faces": faces, "metadata": metadata}
 
 
 def export_dfm(model_path: str | Path, out_path: str | Path, faces_bgr_uint8: np.ndarray,
@@ -189,11 +201,8 @@ def export_dfm(model_path: str | Path, out_path: str | Path, faces_bgr_uint8: np
     against PyTorch on `faces` (N,R,R,3) uint8 BGR, real aligned crops (an amp model at morph values 1
     and 0.5). Nothing is written when the check fails. Returns {"max_abs_diff", "faces", "metadata"}."""
     onnx, ort = _onnx()
-    model, header = load_model(model_path, "cpu", "fp32")
+    model, header, faces = _model_and_crops(model_path, faces_bgr_uint8)
     R = model.cfg.resolution
-    faces = np.asarray(faces_bgr_uint8)
-    if faces.ndim != 4 or faces.shape[1:] != (R, R, 3) or not len(faces):
-        raise SwaplibError(f"{model_path}: the export is checked on real face crops (N,{R},{R},3); got {faces.shape}")
     inputs = [DFM_INPUT, DFM_MORPH] if model.MORPHS else [DFM_INPUT]
     example = (torch.rand(1, R, R, 3), torch.tensor([1.0]))[: len(inputs)]
     graph = onnx.load_from_string(_graph(_Dfm(model).eval(), example, inputs, list(DFM_OUTPUTS), DFM_OPSET))
@@ -217,10 +226,5 @@ def export_dfm(model_path: str | Path, out_path: str | Path, faces_bgr_uint8: np
             celeb, celeb_mask = model.swap(nchw, morph)
             expected = [model.eval()(nchw, "dst")[1], celeb, celeb_mask]
         diff = max(diff, *(float(np.abs(g - e.permute(0, 2, 3, 1).numpy()).max()) for g, e in zip(got, expected)))
-    if not diff <= tolerance:  # also catches NaN
-        raise SwaplibError(f"{model_path}: the DFM export differs from PyTorch by up to {diff:.3g} on {len(faces)} "
-                           f"face crops (tolerance {tolerance:g}); {out_path} not written")
-    with atomic_path(out_path) as tmp:
-        Path(tmp).write_bytes(data)
-    return {"max_abs_diff": diff, "faces": len(faces), "metadata": metadata}
+    return _write_checked(data, diff, tolerance, model_path, out_path, "DFM", len(faces), metadata)
 
