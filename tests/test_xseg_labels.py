@@ -1,5 +1,5 @@
 """XSeg labels: LabelMe polygons and PNG masks on frames and on crops land on the right crop pixels,
-classes add and subtract, and a malformed file stops with its name and the reason."""
+classes add and subtract, and a malformed file stops with its name, the line and the reason."""
 
 from __future__ import annotations
 
@@ -115,7 +115,8 @@ def test_a_crop_file_wins_over_its_frame_file_and_strays_are_skipped(photo_face,
 
 
 BAD_FILES = {
-    "not JSON": ("{shapes: [", "not a readable LabelMe JSON file"),
+    "not JSON": ("{shapes: [", "not a readable LabelMe JSON file: Expecting property name enclosed in double "
+                               "quotes at line 1, column 2"),
     "no shapes": ('{"imagePath": "x.png"}', "not a LabelMe file (no 'shapes' list)"),
     "two points": ('{"shapes": [{"label": "hand", "points": [[1, 2], [3, 4]]}]}',
                    "shape 1 (hand): a polygon needs at least 3 points, it has 2"),
@@ -124,7 +125,13 @@ BAD_FILES = {
                "shape 1 (face): shape_type 'line' is not an area"),
     "text points": ('{"shapes": [{"label": "face", "points": [["a", 2], [3, 4], [5, 6]]}]}',
                     "points are not"),
+    "numbers as text": ('{"shapes": [{"label": "face", "points": [["1", 2], [3, 4], [5, 6]]}]}',
+                        "shape 1 (face): points are not a list of [x, y] numbers"),
+    "no points": ('{"shapes": [{"label": "hand"}]}', "shape 1 (hand): has no points"),
     "bad size": ('{"imageWidth": -3, "imageHeight": 10, "shapes": []}', "imageWidth/imageHeight must be positive"),
+    "its line": ('{\n "shapes": [\n  {"label": "face", "points": [[0, 0], [9, 0], [9, 9]]},\n'
+                 '  {"label": "hand", "points": [[1, 2]]}\n ]\n}',
+                 "shape 2 (hand): a polygon needs at least 3 points, it has 1 (line 4)"),
 }
 
 

@@ -58,6 +58,14 @@ def to_resolution(matrix: np.ndarray, crop_px: float, resolution: int) -> np.nda
     return scaled
 
 
+def drawn_frame_to_crop(matrix: np.ndarray, frame_width: float, drawn_width: float) -> np.ndarray:
+    """A face's (2, 3) frame -> crop affine for points on its frame drawn `drawn_width` px wide (a
+    frame label file's image, maybe at another size than the frame)."""
+    scaled = np.array(matrix, dtype=np.float64)
+    scaled[:, :2] *= frame_width / float(drawn_width)
+    return scaled
+
+
 def scale_points(points: np.ndarray, crop_px: float, resolution: int) -> np.ndarray:
     k = resolution / float(crop_px)
     return (np.asarray(points, dtype=np.float64) + 0.5) * k - 0.5
@@ -76,43 +84,94 @@ def hull_labels(faces: pd.DataFrame, resolution: int) -> np.ndarray:
 
 def read_labelme(path: Path) -> tuple[list[tuple[str, np.ndarray]], tuple[int, int] | None]:
     """[(class, (K, 2) polygon points in the labelled image's pixels)], (width, height) of that image
-    when the file says. SwaplibError naming the file and what is wrong with it."""
+    when the file says. SwaplibError naming the file, the line and what is wrong with it."""
     try:
-        doc = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError) as e:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as e:
         raise SwaplibError(f"{path}: not a readable LabelMe JSON file ({e})") from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise SwaplibError(f"{path}: not a readable LabelMe JSON file: {e.msg} at line {e.lineno}, "
+                           f"column {e.colno}") from None
+    return labelme_shapes(doc, path, _shape_lines(text))
+
+
+def labelme_shapes(doc, where: str | Path,
+                   lines: list[int] | None = None) -> tuple[list[tuple[str, np.ndarray]], tuple[int, int] | None]:
+    """read_labelme's result from a parsed LabelMe document; `where` names it in errors, and
+    `lines` (the line each shape starts on, where known) points into its file."""
     if not isinstance(doc, dict) or not isinstance(doc.get("shapes"), list):
-        raise SwaplibError(f"{path}: not a LabelMe file (no 'shapes' list)")
+        raise SwaplibError(f"{where}: not a LabelMe file (no 'shapes' list)")
     size = None
     if doc.get("imageWidth") is not None or doc.get("imageHeight") is not None:
         w, h = doc.get("imageWidth"), doc.get("imageHeight")
         if not (isinstance(w, int) and isinstance(h, int) and w > 0 and h > 0):
-            raise SwaplibError(f"{path}: imageWidth/imageHeight must be positive integers, got {w!r}/{h!r}")
+            raise SwaplibError(f"{where}: imageWidth/imageHeight must be positive integers, got {w!r}/{h!r}")
         size = (w, h)
     shapes = []
     for n, shape in enumerate(doc["shapes"], 1):
-        where = f"{path}: shape {n}"
+        line = f" (line {lines[n - 1]})" if lines and n <= len(lines) else ""
         if not isinstance(shape, dict) or not isinstance(shape.get("label"), str) or not shape["label"].strip():
-            raise SwaplibError(f"{where} has no label (face, occlusion, hand, ...)")
+            raise SwaplibError(f"{where}: shape {n} has no label (face, occlusion, hand, ...){line}")
+        fail = lambda why, n=n, label=shape["label"], line=line: SwaplibError(
+            f"{where}: shape {n} ({label}): {why}{line}")
+        if shape.get("points") is None:
+            raise fail("has no points")
+        points = _points(shape["points"])
+        if points is None:
+            raise fail("points are not a list of [x, y] numbers")
         kind = shape.get("shape_type") or "polygon"
-        try:
-            points = np.asarray(shape.get("points"), dtype=np.float64)
-        except (TypeError, ValueError):
-            raise SwaplibError(f"{where} ({shape['label']}): points are not [x, y] numbers") from None
-        if points.ndim != 2 or points.shape[1] != 2 or not np.isfinite(points).all():
-            raise SwaplibError(f"{where} ({shape['label']}): points are not a list of [x, y] numbers")
         if kind == "rectangle":
             if len(points) != 2:
-                raise SwaplibError(f"{where} ({shape['label']}): a rectangle has 2 points, not {len(points)}")
+                raise fail(f"a rectangle has 2 points, not {len(points)}")
             (x0, y0), (x1, y1) = points
             points = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
         elif kind != "polygon":
-            raise SwaplibError(f"{where} ({shape['label']}): shape_type {kind!r} is not an area; draw polygons "
-                               f"or rectangles")
+            raise fail(f"shape_type {kind!r} is not an area; draw polygons or rectangles")
         if len(points) < 3:
-            raise SwaplibError(f"{where} ({shape['label']}): a polygon needs at least 3 points, it has {len(points)}")
+            raise fail(f"a polygon needs at least 3 points, it has {len(points)}")
         shapes.append((shape["label"].strip().lower(), points))
     return shapes, size
+
+
+def _points(given) -> np.ndarray | None:
+    """(K, 2) float64 of a list of [x, y] numbers (JSON numbers only: not text, not true/false);
+    None where `given` is not one."""
+    if not isinstance(given, list) or not all(
+            isinstance(point, list) and len(point) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in point) for point in given):
+        return None
+    points = np.array(given, dtype=np.float64).reshape(-1, 2)
+    return points if np.isfinite(points).all() else None
+
+
+def _shape_lines(text: str) -> list[int]:
+    """The line each element of the document's "shapes" list starts on (text: valid JSON), found by
+    walking the top-level object with the JSON decoder itself. [] where the document is no object."""
+    decoder, blank = json.JSONDecoder(), re.compile(r"[ \t\n\r]*")
+    skip = lambda i: blank.match(text, i).end()
+    starts: list[int] = []
+    i = skip(0)
+    if not text.startswith("{", i):
+        return []
+    i = skip(i + 1)
+    while text[i] != "}":
+        key, i = decoder.raw_decode(text, i)
+        i = skip(skip(i) + 1)  # past the colon
+        if key == "shapes" and text[i] == "[":  # a repeated key: the last one counts, as json.loads does
+            starts, i = [], skip(i + 1)
+            while text[i] != "]":
+                starts.append(text.count("\n", 0, i) + 1)
+                _, i = decoder.raw_decode(text, i)
+                i = skip(i)
+                i = skip(i + 1) if text[i] == "," else i
+            i += 1
+        else:
+            _, i = decoder.raw_decode(text, i)
+        i = skip(i)
+        i = skip(i + 1) if text[i] == "," else i
+    return starts
 
 
 def draw_shapes(base: np.ndarray, shapes: list[tuple[str, np.ndarray]], to_mask) -> np.ndarray:
@@ -171,9 +230,8 @@ def user_labels(folder: str | Path | None, faces: pd.DataFrame, hull: np.ndarray
                 matrix = to_resolution(np.array([[1.0, 0, 0], [0, 1.0, 0]]), drawn_w, resolution)
             else:  # frame pixels (of a frame drawn at another size: scaled to the frame's)
                 drawn_w = labelled[0] if labelled else (png.shape[1] if png is not None else frame_sizes[i, 0])
-                drawn_to_crop = matrices[i].copy()
-                drawn_to_crop[:, :2] *= frame_sizes[i, 0] / drawn_w
-                matrix = to_resolution(drawn_to_crop, sizes[i], resolution)
+                matrix = to_resolution(drawn_frame_to_crop(matrices[i], frame_sizes[i, 0], drawn_w), sizes[i],
+                                       resolution)
             if shapes is not None:
                 has_face = any(label == FACE_CLASS for label, _ in shapes)
                 base = np.zeros_like(hull[i]) if has_face else hull[i]
