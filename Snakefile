@@ -36,6 +36,7 @@ include: "workflow/rules/xseg.smk"
 # Jobs of seconds run in the snakemake that plans the run, never as cluster jobs (profiles/slurm);
 # a local run runs every job here anyway.
 localrules:
+    faces_to_check,
     label_review,
     model_page,
     pair_pages,

@@ -1,7 +1,7 @@
 """Extraction speed per detector backend, and crop jitter with and without smoothing.
 
     .venv/bin/python bench/extract.py [--threads 2] [--backends dlib-hog,dlib-cnn,fan] [--frames N]
-                                      [--no-jitter] [--jitter-face-type head]
+                                      [--no-jitter] [--jitter-face-type head] [--retry]
 
 Speed: `extract_faces` (read frames, detect, landmarks, embeddings, tracking, smoothing, align,
 write crops and table) on the frames of each clip of ../shared/data, decoded to PNG beforehand
@@ -13,6 +13,10 @@ gives the time of one S3FD pass per frame and of one 2DFAN4 fit per face instead
 Jitter: mean frame-to-frame movement of the eye region in the aligned crops of each
 single-person clip (phase correlation on the crops' pixels, see swaplib.smoothing.eye_jitter),
 with extract.smooth off and on (default settings).
+
+Retry (--retry): extract.rotate and extract.second_pass off and on (dlib-hog, smoothing on), on
+every clip, the clips turned 90 degrees, and the photos: frames with a face, faces found, eye
+jitter (single-person clips) and wall time per frame.
 """
 
 from __future__ import annotations
@@ -58,11 +62,12 @@ def cpu_seconds() -> float:
 
 
 def timed_extract(frames: Path, out: Path, detector, threads: int, smooth: bool = True, size: int = 256,
-                  face_type: str = "whole_face"):
+                  face_type: str = "whole_face", photos: bool = False):
     """(table, wall seconds, CPU seconds) of one extraction."""
     started, cpu = time.perf_counter(), cpu_seconds()
     table = extract_faces(frames, out / "faces", out / "faces.parquet", detector=detector, size=size,
-                          face_type=face_type, smooth=smooth, threads=threads)
+                          face_type=face_type, smooth=smooth and not photos, threads=threads, photos=photos,
+                          fps=None if photos else 25.0)
     return table, time.perf_counter() - started, cpu_seconds() - cpu
 
 
@@ -137,6 +142,45 @@ def jitter_rows(clips: dict[str, Path], threads: int, work: Path, face_type: str
     return rows
 
 
+RETRY_SETTINGS = {"plain": {}, "rotate": {"rotate": True}, "second pass": {"second_pass": True},
+                  "both": {"rotate": True, "second_pass": True}}
+
+
+def turned(frames: Path, folder: Path) -> Path:
+    """The frames turned 90 degrees clockwise (a phone video read without its rotation flag)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in sorted(frames.iterdir()):
+        cv2.imwrite(str(folder / path.name), cv2.rotate(read_image(path), cv2.ROTATE_90_CLOCKWISE))
+    return folder
+
+
+def retry_rows(clips: dict[str, Path], photos: Path, threads: int, work: Path) -> list[dict]:
+    inputs = {**{stem: (frames, False) for stem, frames in clips.items()},
+              "lp_d20 turned 90": (turned(clips["lp_d20_young_man_talking"], work / "turned"), False),
+              "photos": (photos, True)}
+    rows = []
+    for name, (frames, are_photos) in inputs.items():
+        count = len(list(frames.iterdir()))
+        for label, options in RETRY_SETTINGS.items():
+            out = work / f"retry_{name}_{label}".replace(" ", "_")
+            try:
+                table, seconds, _ = timed_extract(frames, out, make_detector("dlib-hog", **options), threads,
+                                                  photos=are_photos)
+            except Exception as err:  # no face at all without the retry
+                print(f"  {name} {label}: {err}", file=sys.stderr)
+                rows.append({"input": name, "setting": label, "frames": count, "with a face": 0, "faces": 0,
+                             "eye jitter px": float("nan"), "ms/frame": float("nan")})
+                continue
+            kept = table[table["kept"]]
+            jitter = float("nan")
+            if not are_photos and name != HARD:
+                jitter = eye_jitter(kept["frame"].to_numpy(), [read_image(out / "faces" / f) for f in kept["file"]],
+                                    "whole_face")
+            rows.append({"input": name, "setting": label, "frames": count, "with a face": table["frame"].nunique(),
+                         "faces": len(table), "eye jitter px": jitter, "ms/frame": 1000 * seconds / count})
+    return rows
+
+
 def print_table(rows: list[dict], floats: str = "{:.2f}") -> None:
     import pandas as pd
 
@@ -151,6 +195,7 @@ def main() -> None:
     parser.add_argument("--slow-frames", type=int, default=10, help="frames per clip for dlib-cnn")
     parser.add_argument("--no-jitter", action="store_true", help="skip the jitter table")
     parser.add_argument("--jitter-face-type", default="whole_face", help="face type of the jitter table's crops")
+    parser.add_argument("--retry", action="store_true", help="only the rotation retry and second pass table")
     args = parser.parse_args()
     if not (DATA / "clips").is_dir():
         sys.exit(f"test media not found at {DATA} (set SWAPLIB_TEST_DATA)")
@@ -162,6 +207,11 @@ def main() -> None:
         work = Path(tmp)
         clips = {p.stem: decode(p, work / "frames" / p.stem, args.frames)
                  for p in sorted((DATA / "clips").glob("*.mp4"))}
+        if args.retry:
+            print("rotation retry and second pass (dlib-hog, whole_face 256 px, smoothing on; eye jitter: px at "
+                  "256 px, mean frame-to-frame movement of the eye region):")
+            print_table(retry_rows(clips, DATA / "photos", args.threads, work), "{:.3f}")
+            return
         rows = []
         for backend in backends:
             if backend == "fan":

@@ -167,10 +167,12 @@ def test_the_workflow_s_rerun_tables_are_the_declaration_s():
     # common.smk's tables, each of every declared section: what they held when only train and merge
     # were declared and the other sections' entries were written in it by hand.
     assert _workflow_table(Section.untracked) == {"train": TRAIN.untracked(), "xseg": ("save_every", "device")}
+    # Settings added since (off at their added_off value, so finished runs rerun nothing for them).
     assert _workflow_table(Section.added_off) == {"frames": {"allow_truncated": False}, "train": TRAIN.added_off(),
-                                                  "merge": MERGE.added_off(), "curation": {"show_masks": False}}
+                                                  "merge": MERGE.added_off(), "curation": {"show_masks": False},
+                                                  "extract": {"rotate": False, "second_pass": False}}
     assert _workflow_table(Section.only_with) == {"train": TRAIN.only_with()}
-    assert _workflow_table(Section.locations) == {"extract": ("references",), "curation": ("dir",),
+    assert _workflow_table(Section.locations) == {"extract": ("references", "manual_faces"), "curation": ("dir",),
                                                   "merge": MERGE.locations(), "xseg": ("labels_dir",)}
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from swaplib.core.errors import SwaplibError
 from swaplib.extract.detect.backends import make_detector
-from swaplib.extract.detect.base import Detection, Detector, dlib_model_path
+from swaplib.extract.detect.base import Detection, Detector, dlib_model_path, turn_matrix
 from swaplib.extract.detect.dlib_backends import DlibDetector
 
 
@@ -124,10 +124,61 @@ def test_large_frame_is_searched_shrunk_but_fitted_at_full_size(photo):
     assert error < 0.03 * face_height
 
 
+def first_frame(clip, stem: str) -> np.ndarray:
+    capture = cv2.VideoCapture(str(clip(stem)))
+    ok, frame = capture.read()
+    assert ok, stem
+    return frame
+
+
+@pytest.mark.parametrize("turn", [cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_90_COUNTERCLOCKWISE, cv2.ROTATE_180])
+def test_rotation_retry_finds_a_turned_face_plain_detection_misses(detector, clip, turn):
+    frame = first_frame(clip, "lp_d20_young_man_talking")
+    [upright] = detector.detect(frame)
+    turned = cv2.rotate(frame, turn)
+    assert detector.detect(turned) == []  # dlib's HOG is frontal: a face on its side is not found
+    [found] = make_detector("dlib-hog", rotate=True).detect(turned)
+    x0, y0, x1, y1 = found.box
+    assert x0 < found.landmarks[:, 0].mean() < x1 and y0 < found.landmarks[:, 1].mean() < y1
+    # The face fitted upright there, carried into the turned frame: the upright face's points, turned.
+    k = {cv2.ROTATE_90_COUNTERCLOCKWISE: 1, cv2.ROTATE_180: 2, cv2.ROTATE_90_CLOCKWISE: 3}[turn]
+    matrix = turn_matrix(k, frame.shape)
+    np.testing.assert_allclose(found.landmarks, upright.landmarks @ matrix[:, :2].T + matrix[:, 2], atol=1e-3)
+
+
+def test_rotation_retry_leaves_frames_with_a_face_alone(clip):
+    frame = first_frame(clip, "lp_d20_young_man_talking")
+    finder = make_detector("dlib-hog").finder
+    calls = []
+    counting = type("Counting", (), {"name": "counting", "default_min_score": 0.0, "uses_torch": False,
+                                     "find": lambda self, rgb, up, score: calls.append(rgb.shape) or finder.find(
+                                         rgb, up, score)})()
+    landmarker = make_detector("dlib-hog").landmarker
+    assert len(Detector(counting, landmarker, rotate=True).detect(frame)) == 1
+    assert calls == [frame.shape]  # found upright: no turned search
+    calls.clear()
+    assert Detector(counting, landmarker, rotate=True, multiscale=False).detect(np.zeros((64, 48, 3), np.uint8)) == []
+    assert calls == [(64, 48, 3), (48, 64, 3), (48, 64, 3), (64, 48, 3)]  # upright, 90, 270, 180
+
+
+def test_second_pass_fits_a_tilted_face_closer(detector, clip):
+    frame = first_frame(clip, "lp_d20_young_man_talking")
+    [upright] = detector.detect(frame)
+    height, width = frame.shape[:2]
+    tilt = cv2.getRotationMatrix2D((width / 2, height / 2), 25, 1.0)
+    tilted = cv2.warpAffine(frame, tilt, (width, height), borderMode=cv2.BORDER_REPLICATE)
+    truth = upright.landmarks @ tilt[:, :2].T + tilt[:, 2]  # dlib's upright fit, tilted with the frame
+    [first] = detector.detect(tilted)
+    [second] = make_detector("dlib-hog", second_pass=True).detect(tilted)
+    error = lambda face: np.linalg.norm(face.landmarks - truth, axis=1).mean()
+    assert error(second) < 0.8 * error(first)
+    assert second.box == first.box
+
+
 class FlatFinder:
     """A box finder that returns fixed boxes (to test the search policy alone)."""
 
-    name, default_min_score = "flat", 0.0
+    name, default_min_score, uses_torch = "flat", 0.0, False
 
     def __init__(self, boxes, scores):
         self.boxes, self.scores, self.calls = np.array(boxes, float), np.array(scores, float), []
@@ -138,7 +189,7 @@ class FlatFinder:
 
 
 class CentreLandmarker:
-    name = "centre"
+    name, uses_torch = "centre", False
 
     def fit(self, rgb, boxes):
         centres = (boxes[:, :2] + boxes[:, 2:]) / 2

@@ -138,7 +138,7 @@ def test_same_table_in_one_process_or_several(tmp_path, write_frames):
 class TorchLikeDetector:
     """Stands in for the fan backend: marked as torch-based, finds one fixed face."""
 
-    uses_torch = True
+    name, uses_torch = "torch-like", True
 
     def __init__(self, landmarks: np.ndarray):
         self.landmarks = landmarks.astype(np.float32)

@@ -147,8 +147,8 @@ def recipe():
 
 
 def all_videos(wildcards):
-    """Every pair's video, quality and pages, every video's contact sheets, and every model's settings
-    page (for review and the report); with xseg.enabled, every video's masks too."""
+    """Every pair's video, quality and pages, every video's contact sheets and frames to check, and
+    every model's settings page (for review and the report); with xseg.enabled, every video's masks."""
     pair_files = ["{pair}.mp4", "{pair}/quality.json", "{pair}/quality.html", "{pair}/player.html"]
     pair_files.append("{pair}/quality_table.html")
     models = expand("results/models/{model}/settings.html", model=MODELS)
@@ -157,6 +157,7 @@ def all_videos(wildcards):
     targets = (
         expand([f"results/pairs/{name}" for name in pair_files], pair=PAIRS.index)
         + expand("results/videos/{video}/sheets", video=sorted(VIDEOS))
+        + expand("results/videos/{video}/to_check.tsv", video=sorted(VIDEOS))
         + models
     )
     if config["xseg"]["enabled"]:

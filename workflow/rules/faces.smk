@@ -9,6 +9,7 @@ rule faces:
         info="results/videos/{video}/video.json",
         # The video's reference photo (sheet column or extract.references), if any.
         reference=reference_photo,
+        manual=manual_faces,
     output:
         faces=directory("results/videos/{video}/faces"),
         table="results/videos/{video}/faces.parquet",
@@ -28,3 +29,22 @@ rule faces:
         code=code("faces.py"),
     script:
         "../scripts/faces.py"
+
+
+rule faces_to_check:
+    """The frames extraction doubts (a missed face, a landmark jump, a low score, a crop turned away
+    from its neighbours): to_check.tsv, which `swaplib review` shows with the landmarks drawn."""
+    input:
+        table="results/videos/{video}/faces.parquet",
+        frames="results/videos/{video}/frames",
+        info="results/videos/{video}/video.json",
+    output:
+        "results/videos/{video}/to_check.tsv",
+    log:
+        "logs/faces_to_check/{video}.log",
+    conda:
+        ENV
+    params:
+        code=code("faces_to_check.py"),
+    script:
+        "../scripts/faces_to_check.py"

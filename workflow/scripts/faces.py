@@ -3,6 +3,7 @@ from swaplib.extract.stage import extract_faces
 from swaplib.video.frames import read_info
 
 reference = snakemake.input.reference  # a one-item list when extract.references names a photo
+manual = snakemake.input.manual  # a one-item list when the video has faces placed by hand
 
 
 def extract():
@@ -12,6 +13,7 @@ def extract():
         snakemake.output.faces,
         snakemake.output.table,
         reference=reference[0] if reference else None,
+        manual=manual[0] if manual else None,
         fps=info["fps"],
         photos=info.get("kind") == "photos",
         threads=snakemake.threads,

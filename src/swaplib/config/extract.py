@@ -25,6 +25,10 @@ EXTRACT = Section("extract", settings=(
     Setting("upsample", 0, {"type": "integer", "minimum": 0, "maximum": 3},
             "search the frame doubled N times: finds faces half as small each, ~4x slower"),
     Setting("multiscale", True, BOOLEAN, "search a frame with no face found again at twice the scale (small faces)"),
+    Setting("rotate", False, BOOLEAN, "search a frame with no face found again turned by 90, 270 and 180 degrees",
+            added_off=False),
+    Setting("second_pass", False, BOOLEAN, "fit the landmarks again on the face turned upright (tilted heads)",
+            added_off=False),
     Setting("min_size", 0, {"type": "number", "minimum": 0}, "leave out faces whose box side is below this, px"),
     Setting("min_score", None, {"type": ["number", "null"]},
             "detector confidence threshold (null = the detector's default)"),
@@ -37,6 +41,10 @@ EXTRACT = Section("extract", settings=(
     # reruns nothing.
     Setting("references", {}, {"type": "object", "additionalProperties": {"type": "string", "minLength": 1}},
             "{video name: photo}: keep only that person's faces there (or the sheet's *_reference columns)",
+            role="location"),
+    # Each video's file is an input of its faces job (faces_inputs.smk), so the folder itself reruns nothing.
+    Setting("manual_faces", "manual_faces", {"type": "string", "minLength": 1},
+            "folder of the faces placed by hand ({video}.json, written by swaplib review), merged in",
             role="location"),
     Setting("tolerance", 0.6, {"type": "number", "exclusiveMinimum": 0, "maximum": 2},
             "embedding distance under which a face is the reference person"),

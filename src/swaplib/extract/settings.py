@@ -7,13 +7,14 @@ reference photo; the stage gets the one photo of its video as `reference`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from swaplib.core.errors import SwaplibError
 from swaplib.core.images import IMAGE_FORMATS
 from swaplib.core.settings import from_section, is_number, is_whole
 from swaplib.extract.align import check_face_type
 from swaplib.extract.detect.backends import ALIASES, DETECTORS, LANDMARKERS
+from swaplib.extract.detect.base import SEARCH_OPTIONS
 from swaplib.extract.identity import SAME_PERSON, SELECT_MODES
 
 MIN_SIZE_PX = 16  # smallest face crop
@@ -28,12 +29,15 @@ class ExtractSettings:
     fan_weights: str | None = None  # folder of the fan weight files (None: $TORCH_HOME/hub/checkpoints)
     upsample: int = 0  # search the frame doubled this many times (finds faces half as small each)
     multiscale: bool = True  # search a frame with no face again at twice the scale
+    rotate: bool = False  # ... and turned by 90, 270 and 180 degrees
+    second_pass: bool = False  # fit the landmarks again on the face turned upright
     min_size: float = 0  # leave out faces whose box side is below this, px
     min_score: float | None = None  # detector confidence threshold (None: the detector's default)
     size: int = 256  # aligned face crop, px
     face_type: str = "whole_face"
     select: str = "largest"  # largest (per frame) or all
     references: dict = field(default_factory=dict)  # video name -> reference photo (the workflow's)
+    manual_faces: str = "manual_faces"  # folder of {video}.json (the workflow's; extract_faces takes `manual`)
     tolerance: float = SAME_PERSON  # embedding distance under which a face is the reference person
     embed_every: int = 5  # embed every face of every Nth frame
     smooth: bool = True  # steady the landmarks along each face's track
@@ -80,12 +84,15 @@ class ExtractSettings:
 
     @property
     def detector_options(self) -> dict:
-        """The keyword arguments of detect.backends.make_detector that these settings give."""
-        return {"landmarks": self.landmarks, "weights": self.fan_weights, "upsample": self.upsample,
-                "multiscale": self.multiscale, "min_size": self.min_size, "min_score": self.min_score}
+        """The keyword arguments of detect.backends.make_detector that these settings give: the
+        landmarker, the fan parts' weights and the search policy's options."""
+        return {"landmarks": self.landmarks, "weights": self.fan_weights,
+                **{name: getattr(self, name) for name in POLICY_KEYS}}
 
 
-DETECTOR_KEYS = ("landmarks", "fan_weights", "upsample", "multiscale", "min_size", "min_score")
+# The settings that build a detector by name (a detector built already brings its own).
+POLICY_KEYS = tuple(name for name in SEARCH_OPTIONS if name in {f.name for f in fields(ExtractSettings)})
+DETECTOR_KEYS = ("landmarks", "fan_weights", *POLICY_KEYS)
 
 
 def extract_settings(values: dict) -> ExtractSettings:

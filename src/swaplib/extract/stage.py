@@ -31,8 +31,9 @@ from swaplib.core.images import frame_files, read_image, write_image
 from swaplib.core.progress import PROGRESS_MODES, Progress
 from swaplib.extract import align
 from swaplib.extract.detect.backends import make_detector
-from swaplib.extract.detect.base import Detector, to_rgb_uint8
+from swaplib.extract.detect.base import Detection, FaceDetector, to_rgb_uint8
 from swaplib.extract.identity import FaceEmbedder, distances, keep_faces, reference_embedding
+from swaplib.extract.manual import ManualFace, box_of, check_in_frame, merge_faces, read_manual_faces
 from swaplib.extract.settings import DETECTOR_KEYS, ExtractSettings, extract_settings
 from swaplib.extract.smoothing import assign_tracks, face_motion, smooth_landmarks, smooth_series, to_grey
 from swaplib.tables.faces import EMBEDDING_SIZE, FACE_COLUMNS
@@ -52,20 +53,17 @@ HEAD_SHIFT_SMOOTHING = 0.25
 class _Work:
     """What the worker processes need; set before they are forked, so models load only once."""
 
-    detector: Detector
+    detector: FaceDetector
     embedder: FaceEmbedder
     embed_every: int
     size: int
     motion: bool  # measure each face's shift since the previous frame (for smoothing)
+    manual: dict[int, list[ManualFace]]  # the faces placed by hand, by frame
+    manual_path: Path | None  # their file, for errors
     last_grey: tuple[Path, np.ndarray] | None = None  # this process's last frame, often the next one's previous
 
 
 _WORK: _Work | None = None
-
-
-def _uses_torch(detector) -> bool:
-    parts = (detector, getattr(detector, "finder", None), getattr(detector, "landmarker", None))
-    return any(getattr(part, "uses_torch", False) for part in parts)
 
 
 @contextlib.contextmanager
@@ -78,8 +76,8 @@ def _frame_pool(work: _Work, threads: int) -> Iterator[Callable[[Callable, Itera
     """
     global _WORK
     _WORK = work
-    if threads <= 1 or _uses_torch(work.detector):
-        if _uses_torch(work.detector):
+    if threads <= 1 or work.detector.uses_torch:
+        if work.detector.uses_torch:
             import torch
 
             torch.set_num_threads(max(threads, 1))
@@ -98,12 +96,14 @@ def _frame_pool(work: _Work, threads: int) -> Iterator[Callable[[Callable, Itera
         cv2.setNumThreads(cv2_threads)
 
 
-def _find_faces(task: tuple[int, Path, Path | None]) -> tuple:
+def _find_faces(task: tuple[int, int, Path, Path | None]) -> tuple:
     """Pass 1 on one frame: (frame h w, detections, embeddings or None when not measured here,
     each face's motion since the previous frame (F, 2), NaN where not measured)."""
-    position, path, previous = task
+    position, number, path, previous = task
     image = read_image(path)
     detections = _WORK.detector.detect(image)
+    if number in _WORK.manual:
+        detections = merge_faces(detections, _WORK.manual[number], _placed(image, _WORK.manual[number]))
     # Every face of a frame with several faces (to tell them apart), else every Nth frame's.
     measure = len(detections) > 1 or (detections and position % _WORK.embed_every == 0)
     embeddings = None
@@ -122,6 +122,20 @@ def _find_faces(task: tuple[int, Path, Path | None]) -> tuple:
             motion = np.array([face_motion(before, grey, d.box) for d in detections])
         _WORK.last_grey = (path, grey)
     return image.shape[:2], detections, embeddings, motion
+
+
+def _placed(image: np.ndarray, faces: list[ManualFace]) -> list[Detection]:
+    """A frame's manual faces as detections (score NaN): their landmarks as placed, or fitted in their box."""
+    for face in faces:
+        check_in_frame(face, image.shape[:2], f"{_WORK.manual_path}: the face on frame {face.frame}")
+    boxed = [face for face in faces if face.landmarks is None]
+    fitted = iter(_WORK.detector.fit(image, np.array([face.box for face in boxed])) if boxed else [])
+    placed = []
+    for face in faces:
+        points = face.landmarks if face.landmarks is not None else next(fitted)
+        placed.append(Detection(box=face.box or box_of(points), score=float("nan"),
+                                landmarks=np.asarray(points, np.float32)))
+    return placed
 
 
 def _embed_faces(task: tuple[Path, np.ndarray]) -> np.ndarray:
@@ -180,14 +194,14 @@ def _check_job(threads: int, progress: str) -> None:
         raise SwaplibError(f"unknown progress mode {progress!r}; choose one of: {', '.join(PROGRESS_MODES)}")
 
 
-def _detector(detector: str | Detector, settings: ExtractSettings, section: dict) -> Detector:
+def _detector(detector: str | FaceDetector, settings: ExtractSettings, section: dict) -> FaceDetector:
     """The detector: built from the settings when named, else the one given (whose own options hold)."""
     if isinstance(detector, str):
         return make_detector(settings.detector, **settings.detector_options)
     given = sorted(set(section) & set(DETECTOR_KEYS))
     if given:
         raise SwaplibError(f"{', '.join(given)}: options of a detector by name; this one is built already "
-                           f"({getattr(detector, 'name', type(detector).__name__)})")
+                           f"({detector.name})")
     return detector
 
 
@@ -196,8 +210,9 @@ def extract_faces(
     faces_dir: str | os.PathLike,
     table_path: str | os.PathLike,
     *,
-    detector: str | Detector = "dlib-hog",
+    detector: str | FaceDetector = "dlib-hog",
     reference: str | os.PathLike | None = None,
+    manual: str | os.PathLike | None = None,
     fps: float | None = 25.0,
     photos: bool = False,
     threads: int = 1,
@@ -210,7 +225,8 @@ def extract_faces(
     defaults). detector: its name (the section's `detector`, built with the section's landmarks,
     fan_weights, upsample, ...), or a detector built already (detect.backends.make_detector),
     which then brings its own options. reference: the reference photo of this video (the
-    workflow's pick from the section's `references`).
+    workflow's pick from the section's `references`). manual: the video's manual faces file
+    (swaplib.extract.manual), merged in on their frames.
     select: "largest" keeps the largest face of each frame, "all" every face; with a reference
     photo, the face of that person (embedding within `tolerance`) instead. Faces not kept are
     rows with kept False and the reason in left_out, and get no crop. embed_every: embed every
@@ -234,17 +250,21 @@ def extract_faces(
     if smooth and not fps:
         raise SwaplibError(f"smoothing the landmarks needs the video's frame rate, got fps {fps!r}")
     frames = frame_files(frames_dir)
-    name = getattr(detector, "name", type(detector).__name__)
+    name = detector.name
     logger.info("extracting %s faces (%d px, %s detector, %d threads) from %d %s of %s", face_type, size, name,
                 threads, len(frames), "photos" if photos else "frames", frames_dir)
     embedder = FaceEmbedder()
     reference_vector = reference_embedding(reference, detector, embedder) if reference else None
     numbers, paths = [n for n, _ in frames], {n: p for n, p in frames}
     # A photo's faces would all be embedded as track starts anyway: do it while the image is loaded.
+    placed = read_manual_faces(manual)
+    missing = sorted(set(placed) - set(numbers))
+    if missing:
+        raise SwaplibError(f"{manual}: frame {missing[0]} is not a frame of {frames_dir}")
     work = _Work(detector=detector, embedder=embedder, embed_every=1 if photos else settings.embed_every, size=size,
-                 motion=smooth)
+                 motion=smooth, manual=placed, manual_path=Path(manual) if manual else None)
     # Each frame's previous one, when there is one (a frame-number gap is no motion to measure).
-    tasks = [(i, path, paths.get(number - 1)) for i, (number, path) in enumerate(frames)]
+    tasks = [(i, number, path, paths.get(number - 1)) for i, (number, path) in enumerate(frames)]
 
     with _frame_pool(work, threads) as frame_map:
         results = frame_map(_find_faces, tasks)
@@ -263,8 +283,13 @@ def extract_faces(
                                f"is this reference person (distance > {tolerance})")
         landmarks = found.landmarks
         if smooth:
-            landmarks = smooth_landmarks(found.frames, tracks, landmarks, found.motion, fps=fps,
-                                         min_cutoff=smooth_cutoff, beta=smooth_beta)
+            # A person's points are no detector's tremble: kept as placed, and left out of their
+            # neighbours' filter (which then runs as if that frame had had no face).
+            found_here = ~np.isnan(found.scores)
+            landmarks = landmarks.copy()
+            landmarks[found_here] = smooth_landmarks(
+                found.frames[found_here], tracks[found_here], landmarks[found_here], found.motion[found_here],
+                fps=fps, min_cutoff=smooth_cutoff, beta=smooth_beta)
         shifts = [None] * len(landmarks)
         if face_type == "head" and smooth:  # its yaw shift rides on the trembling jaw points: steady it too
             shifts = smooth_series(found.frames, tracks, [align.head_shift(p) for p in landmarks], fps=fps,

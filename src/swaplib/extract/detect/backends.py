@@ -26,7 +26,7 @@ def make_detector(
     weights, device, download, flip: where the fan parts read their weight files ("" or None:
     $TORCH_HOME/hub/checkpoints), where they run, whether missing files are fetched, and whether
     FAN also reads the mirrored face (better, twice the time); unused by the dlib parts.
-    options: upsample, min_score, min_size, multiscale, max_side, max_faces (see Detector).
+    options: the search policy's (detect.base.SearchPolicy: upsample, min_score, rotate, ...).
     """
     name = ALIASES.get(name, name)
     if name not in DETECTORS:
@@ -44,7 +44,4 @@ def make_detector(
                               device=device, download=download, flip=flip)
     finder = s3fd if name == "fan" else {"dlib-hog": HogFinder, "dlib-cnn": MmodFinder}[name]()
     landmarker = fan if landmarks == "fan" else DlibLandmarker()
-    try:
-        return Detector(finder, landmarker, **options)
-    except TypeError as err:
-        raise SwaplibError(f"face detector {name!r}: bad options {options}: {err}") from None
+    return Detector(finder, landmarker, **options)

@@ -46,6 +46,7 @@ class HogFinder:
 
     name = "dlib-hog"
     default_min_score = 0.0  # dlib's own threshold; negative finds more (and more false) faces
+    uses_torch = False
 
     def __init__(self):
         self._model = _hog_model()
@@ -61,6 +62,7 @@ class MmodFinder:
 
     name = "dlib-cnn"
     default_min_score = 0.0
+    uses_torch = False
 
     def __init__(self):
         self._model = _mmod_model()
@@ -75,6 +77,7 @@ class DlibLandmarker:
     """dlib's 68-point shape predictor (an ensemble of regression trees, <1 ms per face)."""
 
     name = "dlib"
+    uses_torch = False
 
     def __init__(self):
         import dlib
