@@ -154,10 +154,18 @@ def turned(frames: Path, folder: Path) -> Path:
     return folder
 
 
+def numbered(photos: Path, folder: Path) -> Path:
+    """The photos as NNNNNN.jpg, the frames stage's names for a folder of photos."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for number, path in enumerate(sorted(photos.glob("*.jpg"))):
+        (folder / f"{number:06d}.jpg").write_bytes(path.read_bytes())
+    return folder
+
+
 def retry_rows(clips: dict[str, Path], photos: Path, threads: int, work: Path) -> list[dict]:
     inputs = {**{stem: (frames, False) for stem, frames in clips.items()},
               "lp_d20 turned 90": (turned(clips["lp_d20_young_man_talking"], work / "turned"), False),
-              "photos": (photos, True)}
+              "photos": (numbered(photos, work / "photos"), True)}
     rows = []
     for name, (frames, are_photos) in inputs.items():
         count = len(list(frames.iterdir()))

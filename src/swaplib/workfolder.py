@@ -1,5 +1,5 @@
 """What a workflow folder holds where, for the commands and the review app that work in it: the
-curation and labels folders its config.yaml names, and a training's STOP request."""
+curation, labels and manual faces folders its config.yaml names, and a training's STOP request."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 import yaml
 
+from swaplib.config.extract import EXTRACT
 from swaplib.core.errors import SwaplibError
 from swaplib.sort.settings import CurationSettings, curation_settings
 from swaplib.train.state import STOP_REQUEST
@@ -37,6 +38,13 @@ def curation_dir(config_path: Path) -> Path:
         return config_path.parent / curation_settings(sheets).dir
     except SwaplibError as exc:
         raise SwaplibError(f"{config_path}: {exc}; pass --dir") from None
+
+
+def manual_faces_dir(config_path: Path) -> Path:
+    """The workflow's manual faces folder: config.yaml's extract.manual_faces (or its default), beside
+    that config."""
+    section = _config_section(config_path, "extract", "extract.manual_faces") if config_path.is_file() else {}
+    return config_path.parent / (section.get("manual_faces") or EXTRACT["manual_faces"].default)
 
 
 def labels_dir(config_path: Path) -> Path:

@@ -59,12 +59,13 @@ def read_manual_faces(path: str | os.PathLike | None) -> dict[int, list[ManualFa
         raise SwaplibError(f"{path}: a manual faces file is {{\"faces\": [...]}}")
     faces: dict[int, list[ManualFace]] = {}
     for number, entry in enumerate(data["faces"], 1):
-        face = _face(entry, f"{path}: face {number}")
+        face = face_from_json(entry, f"{path}: face {number}")
         faces.setdefault(face.frame, []).append(face)
     return faces
 
 
-def _face(entry, where: str) -> ManualFace:
+def face_from_json(entry, where: str) -> ManualFace:
+    """One face of the file, checked (errors start with `where`)."""
     if not isinstance(entry, dict):
         raise SwaplibError(f"{where}: each face is an object with frame and box or landmarks, got {entry!r}")
     unknown = sorted(set(entry) - {"frame", "box", "landmarks"})
