@@ -26,6 +26,7 @@ from swaplib.review.guard import (
     inside,
     new_token,
 )
+from swaplib.review.masks import add_mask_routes
 from swaplib.review.merger import Merger, declarations
 
 STATIC = Path(__file__).with_name("static")
@@ -149,6 +150,7 @@ def make_app(folder: Folder, token: str, port: int) -> Flask:
             raise Refused(400, "minutes must be a number (0: no limit) or left out")
         return jsonify(folder.train_on(model, body.get("more"), minutes))
 
+    add_mask_routes(app, folder)
     return app
 
 
