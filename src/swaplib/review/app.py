@@ -16,6 +16,7 @@ from werkzeug.serving import make_server
 
 from swaplib.core.errors import SwaplibError
 from swaplib.review.folder import Folder
+from swaplib.review.frames import add_frame_routes
 from swaplib.review.guard import (
     TOKEN_COOKIE,
     TOKEN_HEADER,
@@ -151,6 +152,7 @@ def make_app(folder: Folder, token: str, port: int) -> Flask:
         return jsonify(folder.train_on(model, body.get("more"), minutes))
 
     add_mask_routes(app, folder)
+    add_frame_routes(app, folder)
     return app
 
 
