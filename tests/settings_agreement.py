@@ -9,7 +9,8 @@ settings dataclass (or the keyword arguments of the function a rule calls) have 
 the schema's `default:` and the library's default of each key are config.yaml's value (a settings
 dataclass as a default stands for its fields); a settings dataclass must also accept the shipped
 section as it is. `ignore`: the library's keywords that are
-not settings (the job's inputs, threads, progress). Every disagreement is named in one message.
+not settings (the job's inputs, threads, progress); `workflow`: the section's keys the workflow reads
+itself (which files a run makes), no keyword of the library. Every disagreement is named in one message.
 """
 
 from __future__ import annotations
@@ -24,12 +25,14 @@ REPO = Path(__file__).resolve().parents[1]
 _MISSING = "<none>"
 
 
-def assert_agreement(section: str, target, ignore: tuple[str, ...] = ()) -> None:
+def assert_agreement(section: str, target, ignore: tuple[str, ...] = (), workflow: tuple[str, ...] = ()) -> None:
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
     for key in section.split("."):
         config, schema = config[key], schema["properties"][key]
-    properties = schema["properties"]
+    assert set(workflow) <= set(config) & set(schema["properties"]), f"{section}: {workflow} not in config.yaml"
+    config = {key: value for key, value in config.items() if key not in workflow}
+    properties = {key: value for key, value in schema["properties"].items() if key not in workflow}
     library = {key: value for key, value in library_defaults(target).items() if key not in ignore}
     problems = [
         f"{where} has no {key!r}"
@@ -37,7 +40,7 @@ def assert_agreement(section: str, target, ignore: tuple[str, ...] = ()) -> None
         for key in sorted(set(config) | set(properties) | set(library))
         if key not in keys
     ]
-    required = set(schema.get("required", ()))
+    required = set(schema.get("required", ())) - set(workflow)
     if required != set(properties):
         problems.append(f"the schema requires {sorted(required)}, not every key of it {sorted(properties)}")
     for key in sorted(set(config) & set(properties) & set(library)):

@@ -200,6 +200,30 @@ def test_pixels_outside_the_dilated_mask_are_the_destinations(scene, tmp_path, m
         assert np.abs(merged - original)[hull > 0].mean() > 3
 
 
+def test_the_mask_sequence_is_the_merge_s_mask_frame_for_frame(scene, tmp_path):
+    out, mask_dir = tmp_path / "merged", tmp_path / "merged_mask"
+    run(scene, out, masks_dir=mask_dir)
+    assert sorted(p.name for p in mask_dir.iterdir()) == sorted(p.name for p in (scene / "frames").iterdir())
+    for path in sorted((scene / "frames").iterdir()):
+        original, merged = image(path), image(out / path.name)
+        mask = cv2.imread(str(mask_dir / path.name), cv2.IMREAD_UNCHANGED)
+        assert mask.shape == original.shape[:2] and mask.dtype == np.uint8
+        changed = np.abs(merged - original).max(axis=2) > 0
+        if int(path.stem) in FACELESS:
+            assert mask.max() == 0 and not changed.any()
+            continue
+        # The merge changed pixels where its mask covers the frame, and nowhere else.
+        assert not changed[mask == 0].any() and changed[mask == 255].mean() > 0.9
+        assert changed[mask > 0].mean() > 0.8
+
+
+def test_raw_predict_masks_are_the_predicted_crops_masks(scene, tmp_path):
+    run(scene, tmp_path / "m", mode="raw-predict", masks_dir=tmp_path / "masks")
+    shapes = {cv2.imread(str(p), cv2.IMREAD_UNCHANGED).shape for p in (tmp_path / "masks").iterdir()}
+    assert shapes == {(64, 64)}
+    assert cv2.imread(str(tmp_path / "masks" / "000002.png"), cv2.IMREAD_UNCHANGED).max() == 0  # faceless
+
+
 def test_original_mode_copies_every_frame(scene, tmp_path):
     report = run(scene, tmp_path / "m", mode="original")
     assert report["swapped"] == 0 and report["failed"] == 0

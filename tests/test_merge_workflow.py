@@ -30,6 +30,7 @@ SMALL = {
 }
 VIDEO = f"results/pairs/{PAIR}.mp4"
 REVIEW = f"results/pairs/{PAIR}.review.mp4"
+MASK = f"results/pairs/{PAIR}.mask.mp4"
 
 
 def planned(run, target, *options):
@@ -88,6 +89,30 @@ def test_review_video_is_made_on_request(run):
     snakemake(run, REVIEW)
     info = probe(run / REVIEW)
     assert (info.width, info.height, info.frame_count) == (960, 480, FRAMES)
+
+
+def test_the_mask_video_is_the_merge_masks_frame_for_frame_and_marked(run):
+    import av
+    import cv2
+    import numpy as np
+
+    masks = sorted((run / f"results/pairs/{PAIR}/merged_mask").glob("*.png"))
+    assert len(masks) == FRAMES  # the merge writes them whatever mask_output says
+    write_config(run, {**SMALL, "video": {"mask_output": "video"}}, name="mask_video.yaml")
+    assert planned(run, "all", "--configfile", "mask_video.yaml").get("mask_video") == 1  # a target of the run
+    assert "mask_video" not in planned(run, "all")  # only when asked for
+    assert planned(run, MASK) == {"mask_video": 1}
+    snakemake(run, MASK)
+    with av.open(str(run / MASK)) as container:
+        assert not container.streams.audio  # a matte: no sound
+        frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+    assert len(frames) == FRAMES
+    for frame, path in zip(frames, masks):  # lossless and unlabelled: the masks themselves
+        assert np.array_equal(frame[..., 0], cv2.imread(str(path), cv2.IMREAD_UNCHANGED))
+    sidecar = json.loads((run / f"results/pairs/{PAIR}.mask.provenance.json").read_text())
+    assert sidecar["synthetic"] is True and sidecar["visible_label"] is None and "matte" in sidecar["picture"]
+    assert read_metadata_tags(run / MASK)["comment"] == SYNTHETIC_TAG
+    assert read_manifest(run / MASK)["present"]
 
 
 def test_a_video_setting_reruns_the_video_only(run):

@@ -148,7 +148,8 @@ def recipe():
 
 def all_videos(wildcards):
     """Every pair's video, quality and pages, every video's contact sheets and frames to check, and
-    every model's settings page (for review and the report); with xseg.enabled, every video's masks."""
+    every model's settings page (for review and the report); with video.mask_output video, every
+    pair's mask video; with xseg.enabled, every video's masks."""
     pair_files = ["{pair}.mp4", "{pair}/quality.json", "{pair}/quality.html", "{pair}/player.html"]
     pair_files.append("{pair}/quality_table.html")
     models = expand("results/models/{model}/settings.html", model=MODELS)
@@ -160,6 +161,8 @@ def all_videos(wildcards):
         + expand("results/videos/{video}/to_check.tsv", video=sorted(VIDEOS))
         + models
     )
+    if config["video"]["mask_output"] == "video":
+        targets += expand("results/pairs/{pair}.mask.mp4", pair=PAIRS.index)
     if config["xseg"]["enabled"]:
         targets += expand("results/videos/{video}/masks", video=sorted(VIDEOS))
         targets += expand("results/videos/{video}/to_label", video=xseg_videos())

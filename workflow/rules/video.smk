@@ -42,3 +42,24 @@ use rule video as review with:
         "logs/review/{pair}.log",
     benchmark:
         "benchmarks/review/{pair}.tsv"
+
+
+use rule video as mask_video with:
+    """The merge masks (white where a swapped face covers the frame) as a lossless video beside the
+    swap, frame for frame, for compositing: with video.mask_output video. No visible label (it would
+    be part of the matte); the container tags, the sidecar and the C2PA manifest say synthetic."""
+    input:
+        unpack(mask_video_inputs),
+        merge_report="results/pairs/{pair}/merge.json",
+    output:
+        video="results/pairs/{pair}.mask.mp4",
+        provenance="results/pairs/{pair}.mask.provenance.json",
+    log:
+        "logs/mask_video/{pair}.log",
+    benchmark:
+        "benchmarks/mask_video/{pair}.tsv"
+    params:
+        settings=lambda wildcards: {**tracked("video"), "lossless": True, "label": ""},
+        run=untracked("video"),
+        provenance=lambda wildcards: {**provenance(wildcards), "picture": MASK_PICTURE},
+        code=code("video.py"),

@@ -10,3 +10,14 @@ def video_inputs(wildcards):
         "source_info": f"results/videos/{pair['source_video']}/video.json",
         "audio": local(pair["destination"]),
     }
+
+
+def mask_video_inputs(wildcards):
+    """The pair's merge masks in place of its merged frames, and no audio (a matte)."""
+    inputs = {**video_inputs(wildcards), "merged": f"results/pairs/{wildcards.pair}/merged_mask"}
+    del inputs["audio"]
+    return inputs
+
+
+# What a mask video's sidecar says its pictures are.
+MASK_PICTURE = "the merge mask: white where a swapped face covers the frame, a matte for compositing"

@@ -9,6 +9,7 @@ run_job(
         snakemake.input.model,
         snakemake.output.merged,
         report=snakemake.output.report,
+        masks_dir=snakemake.output.masks,  # each frame's merge mask, for compositing
         overrides=snakemake.input.overrides[0] if snakemake.input.overrides else None,
         xseg_model=snakemake.input.get("xseg"),  # with an xseg-* mask
         threads=snakemake.threads,

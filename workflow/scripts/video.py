@@ -12,7 +12,7 @@ def encode():
         snakemake.input.merged,
         snakemake.output.video,
         fps=info["fps_fraction"],
-        audio_source=snakemake.input.audio,
+        audio_source=snakemake.input.get("audio"),  # none for the mask video
         audio_start=info.get("start") or 0.0,  # frames cut from the destination keep their audio in sync
         # the inputs as their frames stage hashed them, not hashed again here
         provenance={**params.provenance, "source": input_record(read_info(snakemake.input.source_info)),

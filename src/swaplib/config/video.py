@@ -64,5 +64,9 @@ VIDEO = Enclosing("video", inner=(C2PA,), settings=(
     Setting("label", "SYNTHETIC", {"type": "string"}, "visible label burnt into every swapped video (\"\" for none)"),
     Setting("label_corner", "bottom-left", {"enum": list(LABEL_CORNERS)},
             "bottom-left, bottom-right, top-left or top-right"),
+    # Which files a run makes (the mask video is a rule's output of its own), so it reruns nothing.
+    Setting("mask_output", "frames", {"enum": ["frames", "video"]},
+            "the merge mask for compositing: frames (results/pairs/{pair}/merged_mask/, grey PNGs, always\n"
+            "written) or video (also {pair}.mask.mp4, lossless)", role="location"),
     within(C2PA),
 ))

@@ -64,6 +64,7 @@ class FrameResult:
     swapped: int  # faces swapped
     failures: list  # (face_id, reason) of faces left as they were
     notes: list  # (face_id, note), e.g. a seamless clone that fell back to overlay
+    mask: np.ndarray | None = None  # uint8 (h, w) of the image: where the swapped faces cover it (DFL's merged mask)
 
 
 def merge_frame(frame: np.ndarray, faces: list[Face], settings: MergeSettings,
@@ -77,7 +78,7 @@ def merge_frame(frame: np.ndarray, faces: list[Face], settings: MergeSettings,
             if settings.super_resolution_power:
                 face = enhanced(face, frame, settings.super_resolution_power, enhancer)
             if settings.mode == "raw-predict":
-                return FrameResult(face.predicted, 1, failures, notes)
+                return FrameResult(face.predicted, 1, failures, notes, _crop_mask(face))
             layers.append(_face_layer(frame, face, settings, notes))
         except FaceFailed as reason:
             failures.append((face.face_id, str(reason)))
@@ -90,7 +91,22 @@ def merge_frame(frame: np.ndarray, faces: list[Face], settings: MergeSettings,
     if settings.color_degrade:
         out = out.astype(np.float32)
         out = to_uint8(out + (reduce_colors(out) - out) * (settings.color_degrade / 100))
-    return FrameResult(out, len(layers), failures, notes)
+    return FrameResult(out, len(layers), failures, notes, _frame_mask(frame.shape[:2], layers))
+
+
+def _frame_mask(shape: tuple[int, int], layers: list[_Layer]) -> np.ndarray:
+    """Where the faces cover the frame, 0..255: the largest alpha of any face at each pixel."""
+    mask = np.zeros(shape, np.float32)
+    for layer in layers:
+        y0, y1, x0, x1 = layer.box
+        np.maximum(mask[y0:y1, x0:x1], layer.alpha, out=mask[y0:y1, x0:x1])
+    return to_uint8(mask * 255)
+
+
+def _crop_mask(face: Face) -> np.ndarray:
+    """The predicted face's own mask at the size of its prediction (raw-predict's picture)."""
+    size = face.predicted.shape[1], face.predicted.shape[0]
+    return to_uint8(cv2.resize(face.prd_mask.astype(np.float32), size, interpolation=cv2.INTER_LINEAR) * 255)
 
 
 def _blend(under: np.ndarray, over: np.ndarray, alpha: np.ndarray) -> np.ndarray:

@@ -15,6 +15,7 @@ import os
 import shutil
 import time
 from collections import deque
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,9 +114,12 @@ def merge_video(
     threads: int | None = None,
     device: str = "auto",
     batch_size: int = 32,
+    masks_dir: str | os.PathLike | None = None,
     **section,
 ) -> dict:
     """Write every frame of `frames_dir` to `out_dir` (same names), swapped where a face was found.
+    masks_dir: also each frame's merge mask there (grey PNG of the same name: white where a swapped
+    face covers the frame, black where nothing was swapped), DFL's merged_mask for compositing.
 
     section: the config's merge section, key for key (MergeSettings: mode, mask, color_transfer,
     precision, ...; missing keys take its defaults). overrides: optional frame range sheet.
@@ -146,9 +150,9 @@ def merge_video(
     merger = _VideoMerger(model, device, faces, faces_table, batch_size,
                           dst_masks=any(masks.uses_dst_decoder(kind) for kind in kinds), xseg=xseg,
                           xseg_prd=any(masks.uses_xseg_prd(kind) for kind in kinds), enhancer=enhancer)
-    with atomic_dir(out_dir) as tmp, _torch_threads(threads, model.amp):
+    with atomic_dir(out_dir) as tmp, _optional_dir(masks_dir) as masks_tmp, _torch_threads(threads, model.amp):
         merging, cpu = time.perf_counter(), time.process_time()
-        records = merger.run(jobs, Path(tmp), threads or torch.get_num_threads())
+        records = merger.run(jobs, Path(tmp), threads or torch.get_num_threads(), masks_tmp)
         seconds = {"total": time.perf_counter() - started, "merging": time.perf_counter() - merging,
                    "merging_cpu": time.process_time() - cpu}  # all threads; less affected by a busy machine
         summary = _report(records, base, rules, overrides, _model_record(model_path, meta), device, model.amp,
@@ -160,6 +164,16 @@ def merge_video(
     log.info("%d frames: %d swapped, %d without a face, %d failed (%.1f frames/s)", summary["frames"],
              summary["swapped"], summary["without_face"], summary["failed"], summary["frames_per_second"])
     return summary
+
+
+@contextlib.contextmanager
+def _optional_dir(path: str | os.PathLike | None) -> Iterator[Path | None]:
+    """atomic_dir(path), or None where no path is given."""
+    if path is None:
+        yield None
+        return
+    with atomic_dir(path) as tmp:
+        yield Path(tmp)
 
 
 @contextlib.contextmanager
@@ -195,7 +209,7 @@ class _VideoMerger:
         self.resolution = model.cfg.resolution
         self.motion = _motion(faces)
 
-    def run(self, jobs: list[_Job], out: Path, threads: int) -> list[dict]:
+    def run(self, jobs: list[_Job], out: Path, threads: int, mask_dir: Path | None = None) -> list[dict]:
         chunks = _chunks(jobs, self.batch_size)
         records: list[dict] = []
         with ThreadPoolExecutor(max(1, threads)) as pool, Progress(len(jobs), "frames merged", log=log) as progress:
@@ -206,7 +220,7 @@ class _VideoMerger:
                 if k + 1 < len(chunks):  # read ahead while the model works
                     reading = [pool.submit(self._read, job) for job in chunks[k + 1]]
                 self._predict(ready)
-                writing.append([pool.submit(self._finish, job, out) for job in ready])
+                writing.append([pool.submit(self._finish, job, out, mask_dir) for job in ready])
                 if len(writing) > 1:  # keep at most two chunks of frames in memory
                     records += [future.result() for future in writing.popleft()]
                 progress.update(len(chunk))
@@ -233,7 +247,7 @@ class _VideoMerger:
         predict_faces(self.model, faces, dst_masks=self.dst_masks, device=self.device, batch_size=self.batch_size,
                       xseg=self.xseg, xseg_prd=self.xseg_prd)
 
-    def _finish(self, job: _Job, out: Path) -> dict:
+    def _finish(self, job: _Job, out: Path, mask_dir: Path | None) -> dict:
         target = out / job.path.name
         raw = job.settings.mode == "raw-predict"
         if self._swaps(job):
@@ -247,6 +261,8 @@ class _VideoMerger:
             _write(target, result.image)
         else:  # nothing swapped: the destination's own bytes
             _pass_through(job.path, target)
+        if mask_dir is not None:
+            _write(mask_dir / f"{job.path.stem}.png", result.mask if result.swapped else _nothing(target))
         for face_id, reason in result.failures:
             log.warning("%s: face %s not swapped: %s", job.path.name, face_id, reason)
         job.image = job.faces = None  # free the frame as soon as it is written
@@ -306,6 +322,12 @@ def _write(path: Path, image: np.ndarray) -> None:
               if path.suffix == ".png" else [cv2.IMWRITE_JPEG_QUALITY, 95])
     if not cv2.imwrite(str(path), image, params):
         raise SwaplibError(f"{path}: could not write the merged frame (disk full?)")
+
+
+def _nothing(written: Path) -> np.ndarray:
+    """The mask of a frame where nothing was swapped: black, the size of what was written for it."""
+    height, width = cv2.imread(str(written), cv2.IMREAD_UNCHANGED).shape[:2]
+    return np.zeros((height, width), np.uint8)
 
 
 def _pass_through(src: Path, dst: Path) -> None:
