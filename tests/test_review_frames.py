@@ -12,24 +12,12 @@ import pytest
 import test_review
 from swaplib.extract.manual import read_manual_faces
 from swaplib.review.app import Server
-from test_quality import small_run
 from test_review import ask, wait_for
-from workflow_support import copy_run, planned_jobs
+from workflow_support import planned_jobs
 
 pytestmark = pytest.mark.workflow
-browser = test_review.browser  # headless Chromium (skipped where it is not installed)
-
-
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory, clip):
-    return small_run(tmp_path_factory, clip)
-
-
-@pytest.fixture
-def server(finished, tmp_path):
-    served = Server(copy_run(finished, tmp_path)).start()
-    yield served
-    served.stop()
+# test_review's fixtures: headless Chromium, the small run, and the app served over a copy of it.
+browser, finished, server = test_review.browser, test_review.finished, test_review.server
 
 
 def videos_of(server: Server) -> list[str]:

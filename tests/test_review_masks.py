@@ -17,19 +17,15 @@ from swaplib.review.app import Server
 from swaplib.review.folder import Folder
 from swaplib.tables.faces import read_faces
 from swaplib.xseg.labels import face_labels, hull_labels
-from test_quality import SMALL, small_run
+from test_quality import SMALL
 from test_review import ask, wait_for
 from workflow_support import copy_run, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
-browser = test_review.browser  # headless Chromium (skipped where it is not installed)
+# test_review's fixtures: headless Chromium, the small run, and the app served over a copy of it.
+browser, finished, server = test_review.browser, test_review.finished, test_review.server
 XSEG = {"enabled": True, "resolution": 32, "width": 4, "iterations": 4, "batch_size": 4, "save_every": 2}
 LABELME_FIELDS = ["version", "flags", "shapes", "imagePath", "imageData", "imageHeight", "imageWidth"]
-
-
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory, clip):
-    return small_run(tmp_path_factory, clip)
 
 
 @pytest.fixture(scope="module")
@@ -40,13 +36,6 @@ def with_xseg(finished, tmp_path_factory):
     videos = sorted(p.name for p in (run / "results" / "videos").iterdir())
     snakemake(run, *[f"results/videos/{video}/{what}" for video in videos for what in ("masks", "to_label")])
     return run
-
-
-@pytest.fixture
-def server(finished, tmp_path):
-    served = Server(copy_run(finished, tmp_path)).start()
-    yield served
-    served.stop()
 
 
 def a_face(root, video: str | None = None):

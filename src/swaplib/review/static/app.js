@@ -21,6 +21,14 @@ function say(text, error = false) {
   $("message").className = error ? "error" : "";
 }
 
+// The videos with a face set, as the options of a tab's video chooser; returns them.
+async function videoChoices(select) {
+  const { videos } = await api("api/videos");
+  select.innerHTML = "";
+  for (const video of videos) select.add(new Option(video.name, video.name));
+  return videos;
+}
+
 function fileUrl(relative) {
   return `files/${relative.split("/").map(encodeURIComponent).join("/")}?token=${encodeURIComponent(token)}`;
 }

@@ -1,6 +1,6 @@
 // The frames tab: the frames extraction doubts, a frame drawn with its faces' boxes and 68 landmarks,
 // and the faces placed by hand there (a point dragged, or a box drawn where a face was missed), saved
-// as the video's manual faces file. Uses app.js's $, api, say and fileUrl. Points are kept in frame
+// as the video's manual faces file. Uses app.js's $, api, say, videoChoices and fileUrl. Points are kept in frame
 // pixels, as the file holds them.
 "use strict";
 
@@ -11,11 +11,7 @@
   const view = { video: null, frame: null, image: null, faces: [], zoom: 1, drag: null, boxing: false, dirty: false };
 
   async function loadVideos() {
-    const { videos } = await api("api/videos");
-    const select = $("frames-video");
-    select.innerHTML = "";
-    for (const video of videos) select.add(new Option(video.name, video.name));
-    if (videos.length) await loadDoubts(select.value);
+    if ((await videoChoices($("frames-video"))).length) await loadDoubts($("frames-video").value);
   }
 
   async function loadDoubts(video) {

@@ -1,6 +1,6 @@
 // The masks tab: a face's crop with its mask now (the XSeg stage's, or the landmark hull), polygons
 // drawn on it with the mouse, saved as the face's LabelMe file where the XSeg stage reads them.
-// Uses app.js's $, api, say and fileUrl. Points are kept in the label file's image pixels (the
+// Uses app.js's $, api, say, videoChoices and fileUrl. Points are kept in the label file's image pixels (the
 // crop's, for a file the editor starts), so shapes it did not touch go back exactly as they came.
 "use strict";
 
@@ -11,11 +11,7 @@
   const masks = { video: null, face: null, shapes: [], drawing: [], dirty: false, crop: null, overlay: null };
 
   async function loadVideos() {
-    const { videos } = await api("api/videos");
-    const select = $("mask-video");
-    select.innerHTML = "";
-    for (const video of videos) select.add(new Option(video.name, video.name));
-    if (videos.length) await loadFaces(select.value);
+    if ((await videoChoices($("mask-video"))).length) await loadFaces($("mask-video").value);
   }
 
   async function loadFaces(video) {
