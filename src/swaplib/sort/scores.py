@@ -20,6 +20,7 @@ import pandas as pd
 from swaplib.core.images import read_image, shrink
 from swaplib.extract.align import hull_mask, invert
 from swaplib.extract.pose import head_pose
+from swaplib.sort.cpbd import cpbd
 from swaplib.tables.faces import landmarks_array, matrices_array
 
 WORK_PX = 256  # image scores are measured on crops scaled down to at most this size
@@ -28,8 +29,9 @@ TINY_PX = 16  # grey miniature for pixel differences (duplicates, absolute-pixel
 HIST_BINS = 32  # per BGR channel
 DARK = 8  # grey level at or below which a pixel counts as black
 CORE_POINTS = slice(17, 68)  # brows, eyes, nose, mouth: the jaw line slides with head turns
+COARSE_LAPLACIAN = 11  # aperture (px) of DFL's motion-blur measure
 
-IMAGE_SCORES = ["blur", "motion_blur", "brightness", "hue", "black"]
+IMAGE_SCORES = ["blur", "motion_blur", "brightness", "hue", "black", "cpbd", "coarse_sharpness"]
 GEOMETRY_SCORES = ["yaw", "pitch", "roll", "face_px", "distance", "one_face"]
 SCORE_COLUMNS = IMAGE_SCORES + GEOMETRY_SCORES + ["identity"]
 
@@ -41,9 +43,11 @@ class Features:
     hist: np.ndarray  # (N, 3 * HIST_BINS) float32, each channel's histogram sums to 1
     tiny: np.ndarray  # (N, TINY_PX * TINY_PX) float32 grey in 0..1
     aligned: np.ndarray  # (N, 68, 2) landmarks in the crop, as a share of the crop size
+    crops: np.ndarray | None = None  # (N, side, side, 3) uint8 at most WORK_PX, for the orders that need pixels
 
     def take(self, rows: np.ndarray) -> Features:
-        return Features(self.hist[rows], self.tiny[rows], self.aligned[rows])
+        crops = None if self.crops is None else self.crops[rows]
+        return Features(self.hist[rows], self.tiny[rows], self.aligned[rows], crops)
 
 
 def crop_landmarks(faces: pd.DataFrame) -> np.ndarray:
@@ -95,11 +99,20 @@ def _outside_frame(matrix: np.ndarray, frame_wh: tuple[int, int], crop_px: int) 
 _HUE_COS, _HUE_SIN = np.cos(np.arange(180) * np.pi / 90), np.sin(np.arange(180) * np.pi / 90)
 
 
+def _laplacian_variance(gray: np.ndarray, mask: np.ndarray, aperture: int = 1) -> float:
+    """Variance of the Laplacian inside the mask (masked statistics in OpenCV: no copies of the pixels).
+    A wider aperture smooths with binomial weights that add up to 2^(2 * aperture - 4); dividing
+    them out keeps the score in the 3 px Laplacian's units (DFL's reads in the 10^11)."""
+    gain = 2.0 ** (2 * aperture - 4) if aperture > 1 else 1.0
+    laplacian = cv2.Laplacian(gray, cv2.CV_32F, ksize=aperture, scale=1 / gain)
+    return float(cv2.meanStdDev(laplacian, mask=mask)[1][0, 0] ** 2)
+
+
 def _sharpness(gray: np.ndarray, mask: np.ndarray) -> tuple[float, float, float]:
-    """Variance of the Laplacian (DFL's blur) and the gradient direction balance: the normalised
+    """Variance of the Laplacian (faceswap's blur) and the gradient direction balance: the normalised
     structure tensor, a point in the unit disc that motion blur moves (it erases the gradients
-    along the motion; see score_faces). Masked means in OpenCV: no copies of the pixels."""
-    blur = float(cv2.meanStdDev(cv2.Laplacian(gray, cv2.CV_32F), mask=mask)[1][0, 0] ** 2)
+    along the motion; see score_faces)."""
+    blur = _laplacian_variance(gray, mask)
     gx, gy = cv2.Sobel(gray, cv2.CV_32F, 1, 0), cv2.Sobel(gray, cv2.CV_32F, 0, 1)
     jxx, jyy, jxy = (cv2.mean(cv2.multiply(a, b), mask=mask)[0] for a, b in ((gx, gx), (gy, gy), (gx, gy)))
     energy = jxx + jyy + 1e-6
@@ -122,8 +135,16 @@ def _miniature(crop: np.ndarray) -> np.ndarray:
     return cv2.resize(grey, (TINY_PX, TINY_PX), interpolation=cv2.INTER_AREA)
 
 
-def _image_scores(path: Path, landmarks: np.ndarray, matrix: np.ndarray, frame_wh: tuple[int, int], crop_px: int):
-    """One crop's (blur, balance x, balance y, brightness, hue, black), histogram, miniature."""
+def _dfl_sharpness(gray: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
+    """DFL's two sharpness measures, inside the hull: CPBD (its blur sort) and the variance of the
+    coarse Laplacian (its motion-blur sort: an 11 px aperture sees the broad edges a motion smears)."""
+    return cpbd(gray, mask), _laplacian_variance(gray, mask, COARSE_LAPLACIAN)
+
+
+def _image_scores(path: Path, landmarks: np.ndarray, matrix: np.ndarray, frame_wh: tuple[int, int], crop_px: int,
+                  keep_crop: bool):
+    """One crop's (blur, balance x, balance y, brightness, hue, black, cpbd, coarse sharpness),
+    histogram, miniature, and with keep_crop the crop (at most WORK_PX; else None)."""
     crop = read_image(path)
     if crop.shape[0] > WORK_PX:  # landmarks follow the crop down
         landmarks = landmarks * (WORK_PX / crop.shape[0])
@@ -131,17 +152,20 @@ def _image_scores(path: Path, landmarks: np.ndarray, matrix: np.ndarray, frame_w
     mask = (hull_mask(landmarks, crop.shape[:2]) > 0.5).astype(np.uint8)
     if cv2.countNonZero(mask) < 16:  # degenerate landmarks: score the whole crop
         mask[:] = 1
-    sharpness = _sharpness(cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY), mask)
+    gray = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
     brightness, hue, hist = _colour(crop, mask)
     tiny = _miniature(crop)
     black = float(((tiny <= DARK) | _outside_frame(matrix, frame_wh, crop_px)).mean())
-    return (*sharpness, brightness, hue, black), hist, tiny.ravel().astype(np.float32) / 255
+    values = (*_sharpness(gray, mask), brightness, hue, black, *_dfl_sharpness(gray, mask))
+    return values, hist, tiny.ravel().astype(np.float32) / 255, crop if keep_crop else None
 
 
 def score_faces(
-    faces: pd.DataFrame, faces_dir: str | Path, *, threads: int = 1, faces_per_frame: pd.Series | None = None
+    faces: pd.DataFrame, faces_dir: str | Path, *, threads: int = 1, faces_per_frame: pd.Series | None = None,
+    keep_crops: bool = False,
 ) -> tuple[pd.DataFrame, Features]:
-    """Scores of every face (identity left NaN: see sort.identity) and the per-face arrays."""
+    """Scores of every face (identity left NaN: see sort.identity) and the per-face arrays;
+    keep_crops: with the crops themselves (memory: N x 196 kB at 256 px), for absdiff."""
     faces_dir = Path(faces_dir)
     in_crop = crop_landmarks(faces)
     sizes = faces["size"].to_numpy(dtype=np.float64)
@@ -154,9 +178,10 @@ def score_faces(
         faces["size"],
     )
     with ThreadPoolExecutor(max(1, threads)) as pool:
-        results = list(pool.map(lambda job: _image_scores(*job), jobs))
+        results = list(pool.map(lambda job: _image_scores(*job, keep_crops), jobs))
+    crops = _same_size([result[3] for result in results]) if keep_crops else None
     if results:
-        values, hists, tinies = (np.array(part) for part in zip(*results))
+        values, hists, tinies = (np.array(part) for part in list(zip(*results))[:3])
     else:
         values = np.zeros((0, len(IMAGE_SCORES) + 1))
         hists = np.zeros((0, 3 * HIST_BINS), np.float32)
@@ -169,4 +194,13 @@ def score_faces(
     scores = pd.DataFrame(values, columns=IMAGE_SCORES, index=faces.index)
     scores = pd.concat([scores, geometry_scores(faces, aligned, faces_per_frame)], axis=1)
     scores["identity"] = np.nan
-    return scores, Features(hists.astype(np.float32), tinies.astype(np.float32), aligned)
+    return scores, Features(hists.astype(np.float32), tinies.astype(np.float32), aligned, crops)
+
+
+def _same_size(crops: list[np.ndarray]) -> np.ndarray:
+    """The crops as one array, all at the smallest one's size (a face set's crops normally share one)."""
+    if not crops:
+        return np.zeros((0, 1, 1, 3), np.uint8)
+    side = min(crop.shape[0] for crop in crops)
+    return np.stack([crop if crop.shape[0] == side else cv2.resize(crop, (side, side), interpolation=cv2.INTER_AREA)
+                     for crop in crops])
