@@ -115,14 +115,17 @@ def main() -> None:
         for threads in sorted({1, args.threads}):
             (scores, features), *took = timed(lambda n=threads: score_faces(faces, work / "faces", threads=n))
             add(f"score (read PNG + all scores), {threads} thread{'s' * (threads > 1)}", *took)
-        for name in ORDERS:
-            if name != "identity":  # needs embeddings for every face: see sort/identity.py
+        for name, order in ORDERS.items():
+            # identity needs embeddings for every face (sort/identity.py); absdiff compares every
+            # pair of crops, growing with the square of the count (sort/absdiff.py says its cost)
+            if name != "identity" and not order.needs_crops:
                 rules = SortSettings(min_face_px=0, order=name)
                 _, *took = timed(lambda rules=rules: select_faces(faces, scores, features, rules))
                 add(f"select + order {name}", *took)
-        capped = SortSettings(min_face_px=0, max_faces=2000)
-        _, *took = timed(lambda: select_faces(faces, scores, features, capped))
-        add("select + best-2000 cap", *took)
+        for name in ("best", "final"):
+            capped = SortSettings(min_face_px=0, max_faces=2000, order=name)
+            _, *took = timed(lambda capped=capped: select_faces(faces, scores, features, capped))
+            add(f"select + {name}-2000 cap", *took)
         _, *took = timed(lambda: build_faceset(work / "faces.parquet", work / "faces", work / "faceset.parquet",
                                                threads=args.threads, min_face_px=0))
         add(f"build_faceset (defaults, {args.threads} threads, parquet)", *took)

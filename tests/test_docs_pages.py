@@ -49,3 +49,17 @@ def test_a_declared_setting_appears_in_its_page_s_table(tmp_path, monkeypatch):
     page.write_text("<!-- settings: elsewhere -->\n<!-- /settings -->\n")
     with pytest.raises(ValueError, match="docs/stage.md: no declared section 'elsewhere'"):
         docs.write(tmp_path)
+
+
+def test_the_sort_page_says_whose_algorithm_each_order_runs():
+    """docs/curation.md's table of sort orders: every order once, with whose algorithm it runs
+    as the order itself declares it (DFL's, after DFL's, faceswap's, after faceswap's, ours)."""
+    from swaplib.sort.orders import ORDERS
+
+    text = (REPO / "docs/curation.md").read_text()
+    table = text[text.index("| order | whose | what it runs |"):].split("\n\n")[0].splitlines()[2:]
+    whose = {}
+    for row in table:
+        name, said = (cell.strip() for cell in row.strip("|").split("|")[:2])
+        whose[name.split("`")[1]] = said.split(" (")[0]
+    assert whose == {name: order.algorithm for name, order in ORDERS.items()}

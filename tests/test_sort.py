@@ -47,7 +47,7 @@ def build(root, **options):
 
 
 def test_blurred_copies_score_less_sharp_and_the_blur_filter_drops_them(extracted):
-    faceset, out = build(extracted, blur_keep=0.7, order="blur")
+    faceset, out = build(extracted, blur_keep=0.7, order="blur-variance")
     blurred = faceset["frame"] % 3 == 0
     assert faceset.loc[blurred, "blur"].max() < faceset.loc[~blurred, "blur"].min()
     assert set(faceset.loc[faceset["reason"] == "blurry", "frame"]) <= set(faceset.loc[blurred, "frame"])

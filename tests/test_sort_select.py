@@ -48,7 +48,7 @@ def synthetic(yaw: list[float], blur: list[float] | None = None) -> tuple[pd.Dat
 def test_best_n_fills_yaw_bins_as_evenly_as_the_data_allows_on_synthetic_poses(n):
     yaw = [0.0] * 20 + [-25.0] * 3 + [15.0] * 6 + [40.0] * 1 + [-5.0] * 10
     faces, scores, features = synthetic(yaw)
-    decision = select_faces(faces, scores, features, SortSettings(**OFF, max_faces=n, order="blur"))
+    decision = select_faces(faces, scores, features, SortSettings(**OFF, max_faces=n, order="blur-variance"))
     chosen = decision["selected"]
     assert chosen.sum() == n
     bins = np.floor(scores["yaw"] / BIN_DEGREES)
@@ -104,7 +104,8 @@ def test_best_n_on_real_faces_spreads_over_yaw(expressive):
 def test_a_cap_keeps_the_faces_a_person_included():
     faces, scores, features = synthetic([0.0, 0.0, 0.0, 0.0], blur=[5.0, 4.0, 3.0, 2.0])
     curation = Curation(actions={"000003_0": "include"})
-    decision = select_faces(faces, scores, features, SortSettings(**OFF, max_faces=2, order="blur"), curation=curation)
+    rules = SortSettings(**OFF, max_faces=2, order="blur-variance")
+    decision = select_faces(faces, scores, features, rules, curation=curation)
     assert list(decision["selected"]) == [True, False, False, True]
     assert list(decision["rank"]) == [0, -1, -1, 1]
     assert list(decision["reason"]) == ["", "over max_faces", "over max_faces", ""]
@@ -113,7 +114,7 @@ def test_a_cap_keeps_the_faces_a_person_included():
 def test_includes_beat_filters_and_excludes_beat_everything():
     faces, scores, features = synthetic([0.0, 80.0, 0.0], blur=[5.0, 4.0, 3.0])
     curation = Curation(actions={"000001_0": "include", "000000_0": "exclude"}, notes={"000000_0": "blink"})
-    decision = select_faces(faces, scores, features, SortSettings(**OFF, order="blur"), curation=curation)
+    decision = select_faces(faces, scores, features, SortSettings(**OFF, order="blur-variance"), curation=curation)
     assert list(decision["reason"]) == ["curation", "", ""] and decision["curation_note"][0] == "blink"
 
 
@@ -126,7 +127,7 @@ def test_settings_out_of_range_are_named():
         SortSettings(max_faces=0)
     with pytest.raises(SwaplibError, match=r"unknown sort setting\(s\) blur_kep"):
         sort_settings({"blur_kep": 0.5})
-    with pytest.raises(SwaplibError, match=r"unknown sort order 'sharpest'; choose one of: blur, motion-blur"):
+    with pytest.raises(SwaplibError, match=r"unknown sort order 'sharpest'; choose one of: blur, blur-variance, "):
         SortSettings(order="sharpest")
     with pytest.raises(SwaplibError, match=r"sort order 'identity' needs identity embeddings"):
         SortSettings(order="identity", identity="none")

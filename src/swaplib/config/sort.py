@@ -8,15 +8,16 @@ from swaplib.config.declare import Section, Setting
 
 # swaplib.sort's own names (orders.ORDERS, identity.IDENTITY_MODES): sort lies above config, so they
 # are repeated here, best first, and a test holds the two together.
-ORDERS = ("best", "best-faster", "blur", "motion-blur", "face-yaw", "face-pitch", "face-size", "hist-similarity",
-          "hist-dissimilarity", "brightness", "hue", "black", "original-filename", "one-face",
-          "absolute-pixel-difference", "identity", "distance", "yaw-bins")
+ORDERS = ("best", "best-faster", "final", "final-fast", "blur", "blur-variance", "motion-blur",
+          "motion-blur-direction", "face-yaw", "face-pitch", "face-size", "hist-similarity", "hist-dissimilarity",
+          "brightness", "hue", "black", "original-filename", "oneface", "alone-first", "absdiff",
+          "absdiff-dissimilar", "absolute-pixel-difference", "identity", "distance", "yaw-bins")
 IDENTITY_MODES = ("auto", "dlib", "none")
 DEGREES = {"type": "number", "exclusiveMinimum": 0, "maximum": 180}
 
 SORT = Section("sort", settings=(
     Setting("order", "best", {"enum": list(ORDERS)},
-            "training and review order: best, blur, face-yaw, hist-similarity, ... (docs/curation.md)"),
+            "training and review order: best, final, blur, ... (docs/curation.md: whose algorithm each runs)"),
     Setting("min_face_px", 48, {"type": "number", "minimum": 0},
             "leave out faces whose box in the frame is smaller than this"),
     Setting("max_face_px", None, {"type": ["number", "null"], "exclusiveMinimum": 0},
@@ -34,7 +35,8 @@ SORT = Section("sort", settings=(
     Setting("duplicate", 0.003, {"type": "number", "minimum": 0, "maximum": 1},
             "leave out near-copies of a sharper face in consecutive frames (share of the crop; 0 = off)"),
     Setting("max_faces", None, {"type": ["integer", "null"], "minimum": 1},
-            "cap: the best N, spread evenly over yaw and pitch (null = no cap)"),
+            "cap: the best N, spread evenly over yaw and pitch (null = no cap); with order final or\n"
+            "final-fast, DFL's target count (null: every face, in final's order)"),
 ))
 
 CURATION = Section("curation", settings=(

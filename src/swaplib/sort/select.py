@@ -1,8 +1,9 @@
 """Selection: which faces train, in which order, and for every face left out, why.
 
 Rules apply in this order and a face keeps the first reason that leaves it out: curation
-(a person said exclude), too small / too large, pose, identity, blurry (an absolute floor,
-then the blurriest share), duplicate, and last the cap (over max_faces: the first N of DFL's
+(a person said exclude), too small / too large, pose, identity, the order's own (DFL's oneface:
+several faces), blurry (an absolute floor, then the blurriest share), duplicate, and last the cap
+(over max_faces: the first N of the order when it chooses, as DFL's final does, else of our
 "best" order, spread over yaw and pitch). A curation `include` overrides every automatic rule.
 """
 
@@ -12,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from swaplib.sort.curation import Curation
-from swaplib.sort.orders import ORDERS, spread
+from swaplib.sort.orders import ORDERS, Order, spread
 from swaplib.sort.scores import Features
 from swaplib.sort.settings import SortSettings
 
@@ -70,6 +71,9 @@ def filter_reasons(faces: pd.DataFrame, scores: pd.DataFrame, features: Features
     turned = (scores["yaw"].abs() > rules.max_yaw).to_numpy() | (scores["pitch"].abs() > rules.max_pitch).to_numpy()
     leave_out(turned, "pose")
     leave_out((scores["identity"] > rules.max_identity).to_numpy(), "identity")  # NaN (no embedding) passes
+    own = ORDERS[rules.order].leaves_out
+    if own:
+        leave_out(own.faces(scores), own.reason)
 
     blur = scores["blur"].to_numpy(dtype=np.float64)
     leave_out(blur < rules.min_blur, "blurry")
@@ -81,6 +85,26 @@ def filter_reasons(faces: pd.DataFrame, scores: pd.DataFrame, features: Features
 
     leave_out(near_duplicates(faces, blur, features, reason == "", rules.duplicate), "duplicate")
     return reason
+
+
+def _capped(scores: pd.DataFrame, kept: np.ndarray, forced: np.ndarray, max_faces: int | None) -> np.ndarray:
+    """The kept faces under the cap: what a person asked for, then the first of our best order
+    (spread over poses)."""
+    if not max_faces or len(kept) <= max_faces:
+        return kept
+    rest = kept[~forced[kept]]
+    best = rest[spread(scores.iloc[rest], "blur")]
+    return np.sort(np.concatenate([kept[forced[kept]], best[: max(0, max_faces - forced[kept].sum())]]))
+
+
+def _chosen(order: Order, table: pd.DataFrame, features: Features, kept: np.ndarray, forced: np.ndarray,
+            max_faces: int) -> tuple[np.ndarray, np.ndarray]:
+    """The faces an order that chooses (DFL's final) keeps, in its order, and their scores: what a
+    person asked for stays where the order puts it, the others fill the cap in the order's sequence."""
+    positions, values = order.choose(table.iloc[kept], features.take(kept), max_faces)
+    ranked = kept[positions]
+    chosen = forced[ranked] | (np.cumsum(~forced[ranked]) <= max_faces - forced[kept].sum())
+    return ranked[chosen], values[chosen]
 
 
 def select_faces(
@@ -100,20 +124,19 @@ def select_faces(
     reason[forced] = ""  # a person's word beats the filters
 
     kept = np.flatnonzero(reason == "")
-    if rules.max_faces and len(kept) > rules.max_faces:
-        # Keep what a person asked for, then the first of DFL's best order (spread over poses).
-        rest = kept[~forced[kept]]
-        best = rest[spread(scores.iloc[rest], "blur")]
-        chosen = np.concatenate([kept[forced[kept]], best[: max(0, rules.max_faces - forced[kept].sum())]])
-        reason[np.setdiff1d(kept, chosen)] = "over max_faces"
-        kept = np.sort(chosen)
-
-    table = pd.concat([faces[["face_id", "frame", "index"]], scores], axis=1).iloc[kept]
-    positions, values = ORDERS[rules.order].sort(table, features.take(kept))
+    order = ORDERS[rules.order]
+    table = pd.concat([faces[["face_id", "frame", "index"]], scores], axis=1)
+    if order.choose and rules.max_faces:
+        ordered, values = _chosen(order, table, features, kept, forced, rules.max_faces)
+    else:
+        kept = _capped(scores, kept, forced, rules.max_faces)
+        positions, values = order.sort(table.iloc[kept], features.take(kept))
+        ordered = kept[positions]
+    reason[np.setdiff1d(np.flatnonzero(reason == ""), ordered)] = "over max_faces"
     rank = np.full(len(faces), -1, np.int64)
-    rank[kept[positions]] = np.arange(len(kept))
+    rank[ordered] = np.arange(len(ordered))
     order_score = np.full(len(faces), np.nan)
-    order_score[kept[positions]] = values
+    order_score[ordered] = values
     return pd.DataFrame(
         {
             "selected": rank >= 0,

@@ -48,10 +48,11 @@ def build_faceset(
     blur_keep, max_yaw, max_faces, ...; missing keys take its defaults)."""
     started = time.monotonic()
     settings = sort_settings(section)
-    detected = read_faces(table_path, kept_only=False)  # one-face counts every face found in a frame
+    detected = read_faces(table_path, kept_only=False)  # one_face counts every face found in a frame
     faces = read_faces(table_path).reset_index(drop=True)  # those extraction kept (with a crop)
     curation = read_curation(curation_path, set(faces["face_id"])) if curation_path else Curation()
-    scores, features = score_faces(faces, faces_dir, threads=threads, faces_per_frame=detected.groupby("frame").size())
+    scores, features = score_faces(faces, faces_dir, threads=threads, faces_per_frame=detected.groupby("frame").size(),
+                                   keep_crops=ORDERS[settings.order].needs_crops)
     _identity(faces, faces_dir, scores, curation, curation_path, settings)
     decision = select_faces(faces, scores, features, settings, curation=curation)
 

@@ -15,7 +15,8 @@ from swaplib.core.errors import SwaplibError
 
 FACESET_COLUMNS = ["selected", "rank", "reason", "curation"]
 # Why a face was left out (the `reason` column), in the order the selection applies its rules.
-REASONS = ("curation", "too small", "too large", "pose", "identity", "blurry", "duplicate", "over max_faces")
+REASONS = ("curation", "too small", "too large", "pose", "identity", "several faces", "blurry", "duplicate",
+           "over max_faces")
 ORDER_KEY = b"swaplib.sort.order"  # parquet metadata: the order the ranks follow, in words
 
 
