@@ -1,9 +1,11 @@
-"""Content Credentials: a signed C2PA manifest embedded in the mp4, the mark verifiers and platforms read.
+"""Content Credentials: a signed C2PA manifest embedded in the mp4 (or a swapped photo), the mark
+verifiers and platforms read.
 
-The manifest says, in the standard's terms, that the video was made by a trained model (IPTC digital
-source type trainedAlgorithmicMedia), by which generator, from which inputs and model. Inputs are
-named by content hash only: the manifest travels with the video, so it holds no file path or user
-name. The signature covers the whole file (C2PA's BMFF hash): changing a byte of it afterwards shows.
+The manifest says, in the standard's terms, that the video or photo was made by a trained model (IPTC
+digital source type trainedAlgorithmicMedia), by which generator, from which inputs and model. Inputs
+are named by content hash only: the manifest travels with the file, so it holds no file path or user
+name. The signature covers the whole file (C2PA's BMFF hash for an mp4, its data hash for an image):
+changing a byte of it afterwards shows.
 """
 
 from __future__ import annotations
@@ -16,12 +18,16 @@ from pathlib import Path
 import c2pa
 
 from swaplib import __version__
+from swaplib.core.atomic import atomic_path
 from swaplib.core.errors import SwaplibError
 from swaplib.video.signing import SigningKey
 
 TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 ASSERTION = "org.swaplib.provenance"  # swaplib's own assertion: the record behind the standard actions
 MP4 = "video/mp4"
+OTHER_FORMAT = "application/octet-stream"  # an ingredient of no single file type: a photo folder
+# What the sidecar says of a file signed by nobody.
+NOT_SIGNED = {"embedded": False, "why": "video.c2pa.enabled is false"}
 # Reading stays offline: no remote manifest, no certificate status request.
 _OFFLINE = {"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False}}
 # Nobody vouches for swaplib's local root, nor, on a machine without a trust list, for any other: an
@@ -41,10 +47,13 @@ def settings_digest(settings) -> str | None:
     return hashlib.sha256(json.dumps(settings, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def manifest_definition(record: dict, note: str) -> dict:
+def manifest_definition(record: dict, note: str, media: str = MP4) -> dict:
     """The manifest for a video from its provenance record (video.marks.provenance_record, with the
     encoding): actions, ingredients and swaplib's assertion, every input by hash and no path.
-    `note`: what the signature proves (signing.LOCAL_NOTE or CERT_NOTE)."""
+    `note`: what the signature proves (signing.LOCAL_NOTE or CERT_NOTE). `media`: the file's type; an
+    image type makes it a swapped photo's (video.stills), whose record names that photo's original
+    as its destination."""
+    what = "video" if media.startswith("video/") else "photo"
     agent = {"name": "swaplib", "version": __version__}
     review = bool((record.get("encoding") or {}).get("side_by_side"))
     inputs = {key: _hashed(record.get(key)) for key in ("destination", "source")}
@@ -53,9 +62,9 @@ def manifest_definition(record: dict, note: str) -> dict:
     edit = ("the destination's faces replaced by a trained face-swap model with the source identity's"
             + (", shown to the right of the destination's own frames (review video)" if review else ""))
     ingredients = [
-        {"title": title, "format": MP4 if entry.get("kind") == "video" else "application/octet-stream",
+        {"title": title, "format": MP4 if entry.get("kind") == "video" else entry.get("format", OTHER_FORMAT),
          "relationship": "componentOf", "instance_id": f"sha256:{entry['sha256']}", "description": title}
-        for title, entry in (("destination video", inputs["destination"]),
+        for title, entry in ((f"destination {(inputs['destination'] or {}).get('kind')}", inputs["destination"]),
                              (f"source identity ({(inputs['source'] or {}).get('kind')})", inputs["source"]))
         if entry and entry.get("sha256")
     ]
@@ -78,13 +87,13 @@ def manifest_definition(record: dict, note: str) -> dict:
     }
     return {
         "claim_generator_info": [agent],
-        "title": "face-swapped video (swaplib)" + (", review" if review else ""),
-        "format": MP4,
+        "title": f"face-swapped {what} (swaplib)" + (", review" if review else ""),
+        "format": media,
         "ingredients": ingredients,
         "assertions": [
             {"label": "c2pa.actions.v2", "data": {"actions": [
                 {"action": "c2pa.created", "digitalSourceType": TRAINED_ALGORITHMIC_MEDIA, "softwareAgent": agent,
-                 "description": "synthetic video made by swaplib"},
+                 "description": f"synthetic {what} made by swaplib"},
                 {"action": "c2pa.edited", "digitalSourceType": TRAINED_ALGORITHMIC_MEDIA, "softwareAgent": agent,
                  "description": edit},
             ]}},
@@ -97,16 +106,27 @@ def _hashed(entry) -> dict | None:
     """An input of the provenance record (a file record of video.marks) by kind and content only."""
     if not isinstance(entry, dict) or not entry.get("sha256"):
         return None
-    return {key: entry[key] for key in ("kind", "sha256", "bytes", "photos") if key in entry}
+    return {key: entry[key] for key in ("kind", "format", "sha256", "bytes", "photos") if key in entry}
+
+
+def sign_in_place(path: Path, record: dict, key: SigningKey | None, media: str = MP4) -> dict:
+    """Embed the manifest of `record` (manifest_definition) in `path`, signed by `key`, the file replaced
+    whole; returns the summary for the sidecar. No key (video.c2pa.enabled false): the file stays as it
+    is, and the summary says why."""
+    if key is None:
+        return dict(NOT_SIGNED)
+    with atomic_path(path) as signed:
+        return embed_manifest(path, signed, manifest_definition(record, key.note, media), key)
 
 
 def embed_manifest(src: Path, dst: Path, manifest: dict, key: SigningKey) -> dict:
-    """Write `src` with `manifest` signed by `key` embedded to `dst`; returns its summary for the
-    sidecar, read back from `dst` (a manifest that does not validate on the file just written is an error)."""
+    """Write `src` with `manifest` signed by `key` embedded to `dst` (a file of the manifest's format);
+    returns its summary for the sidecar, read back from `dst` (a manifest that does not validate on the
+    file just written is an error)."""
     try:
         with (c2pa.Builder.from_json(manifest) as builder, key.signer() as signer, open(src, "rb") as source,
               open(dst, "w+b") as dest):
-            builder.sign(signer, MP4, source, dest)
+            builder.sign(signer, manifest["format"], source, dest)
     except c2pa.C2paError as exc:
         raise SwaplibError(f"{dst}: signing the C2PA manifest failed ({exc})") from None
     summary = read_manifest(dst)

@@ -20,17 +20,17 @@ from swaplib.core.atomic import atomic_path, write_json
 from swaplib.core.errors import SwaplibError
 from swaplib.core.images import frame_files, frame_name
 from swaplib.core.progress import Progress
-from swaplib.video.credentials import embed_manifest, manifest_definition
+from swaplib.video.credentials import sign_in_place
 from swaplib.video.ffmpeg import image_sequence, run_ffmpeg
 from swaplib.video.marks import (
-    LABEL_CORNERS,
+    check_label_corner,
     draw_label,
     provenance_record,
     read_merge_report,
     synthetic_tags,
 )
 from swaplib.video.probe import parse_rate, probe
-from swaplib.video.signing import C2paSettings, c2pa_settings, signing_key
+from swaplib.video.signing import C2paSettings, enabled_key
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +74,8 @@ def encode_video(
     """
     frames_dir, out_path = Path(frames_dir), Path(out_path)
     _check_choice(preset, X264_PRESETS, "x264 preset", out_path)
-    _check_choice(label_corner, LABEL_CORNERS, "label corner", out_path)
-    c2pa = c2pa_settings(c2pa)
-    key = signing_key(c2pa) if c2pa.enabled else None  # a bad certificate stops the job before it encodes
+    check_label_corner(label_corner, out_path)
+    key = enabled_key(c2pa)  # a bad certificate stops the job before it encodes
     ext, count = _check_frames(frames_dir)
     rate = parse_rate(fps, out_path)
     if audio_start < 0:
@@ -117,11 +116,7 @@ def encode_video(
             ffmpeg_log = run_ffmpeg(ffmpeg.output(*streams, str(tmp), **options),
                                     f"{out_path}: encoding {frames_dir}", progress)
         _check_encoded(tmp, out_path, frames_dir, count, rate, ffmpeg_log)
-        if key is not None:
-            with atomic_path(tmp) as signed:
-                record["content_credentials"] = embed_manifest(tmp, signed, manifest_definition(record, key.note), key)
-        else:
-            record["content_credentials"] = {"embedded": False, "why": "video.c2pa.enabled is false"}
+        record["content_credentials"] = sign_in_place(tmp, record, key)
         # Written before the video is renamed into place: no finished video without its sidecar.
         write_json(sidecar, record)
 

@@ -1,8 +1,11 @@
-"""The marks that say a video is synthetic: a visible label, container tags and a provenance sidecar.
+"""The marks that say a video (or a swapped photo) is synthetic: a visible label, metadata tags and a
+provenance sidecar.
 
 Every video the encoder writes carries all three: the label burnt into the pictures (when one is
 asked for), tags in the container naming swaplib and the model, and `<video>.provenance.json`
-naming the inputs by their hashes, the model and the merge settings.
+naming the inputs by their hashes, the model and the merge settings. The stills writer
+(video.stills) draws the same label, writes the same words in each photo's metadata
+(video.photo_metadata) and one sidecar for the folder.
 """
 
 from __future__ import annotations
@@ -20,8 +23,20 @@ from swaplib.core.errors import SwaplibError
 from swaplib.video.frames import _source_record
 from swaplib.video.photos import photo_files
 
-SYNTHETIC_TAG = "SYNTHETIC: face-swapped video made with swaplib; it does not show real events"
+
+def synthetic_statement(media: str) -> str:
+    """What every file swaplib writes says of itself, `media` naming it (video, photo)."""
+    return f"SYNTHETIC: face-swapped {media} made with swaplib; it does not show real events"
+
+
+SYNTHETIC_TAG = synthetic_statement("video")
+PHOTO_TAG = synthetic_statement("photo")
 LABEL_CORNERS = ("bottom-left", "bottom-right", "top-left", "top-right")
+
+
+def check_label_corner(corner: str, out_path) -> None:
+    if corner not in LABEL_CORNERS:
+        raise SwaplibError(f"{out_path}: unknown label corner {corner!r}; choose one of {', '.join(LABEL_CORNERS)}")
 
 
 def draw_label(picture, label: str, height: int, corner: str):
@@ -81,17 +96,23 @@ def find_font() -> Path:
     )
 
 
+def made_with(statement: str, model_name: str | None, model_file: dict | None) -> str:
+    """`statement` followed by what made the file: swaplib's version, the model's name and the start of
+    its file's sha256."""
+    parts = [f"generator: swaplib {__version__}"]
+    if model_name:
+        parts.append(f"model: {model_name}")
+    if model_file and model_file.get("sha256"):
+        parts.append(f"model sha256: {model_file['sha256'][:16]}")
+    return f"{statement} ({'; '.join(parts)})"
+
+
 def synthetic_tags(model_name: str | None, model_file: dict | None) -> dict[str, str]:
     """Container tags, as ffmpeg-python output options (title, comment, description)."""
-    made_with = [f"generator: swaplib {__version__}"]
-    if model_name:
-        made_with.append(f"model: {model_name}")
-    if model_file and model_file.get("sha256"):
-        made_with.append(f"model sha256: {model_file['sha256'][:16]}")
     tags = {
         "comment": SYNTHETIC_TAG,
         "title": "SYNTHETIC face-swapped video",
-        "description": f"{SYNTHETIC_TAG} ({'; '.join(made_with)})",
+        "description": made_with(SYNTHETIC_TAG, model_name, model_file),
     }
     # ffmpeg wants one -metadata option per tag, an option keyword appears once: so each tag gets
     # its own spelling of the global specifier (-metadata:g:0, -metadata:g:1, ...; all global).
@@ -142,10 +163,11 @@ def _content(record: dict, photos: int | None) -> dict:
     return {"path": record["path"], **kind, "sha256": record["sha256"], "bytes": record["bytes"]}
 
 
-def provenance_record(out_path: Path, count: int, fps: str, label: str | None, provenance: dict | None,
-                      merged: dict) -> dict:
-    """The provenance sidecar's record (the encoder adds its encoding and audio): what made the video,
-    from which inputs (by their hashes) and model, with which merge settings; always synthetic."""
+def provenance_record(out_path: Path, count: int, fps: str | None, label: str | None, provenance: dict | None,
+                      merged: dict, media: str = "video") -> dict:
+    """The provenance sidecar's record (the encoder adds its encoding and audio, the stills writer its
+    photos): what made the video (`media` "photos": the folder of swapped photos), from which inputs (by
+    their hashes) and model, with which merge settings; always synthetic."""
     given = dict(provenance or {})
     for key in ("source", "destination"):  # the input videos, identified by their content
         if key in given:
@@ -154,11 +176,11 @@ def provenance_record(out_path: Path, count: int, fps: str, label: str | None, p
         "generator": f"swaplib {__version__}",
         "swaplib_version": __version__,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "video": out_path.name,
+        media: out_path.name,
         "frame_count": count,
         "fps": fps,
         "visible_label": label or None,
-        "metadata_comment": SYNTHETIC_TAG,
+        "metadata_comment": SYNTHETIC_TAG if media == "video" else PHOTO_TAG,
         "model_file": merged.get("model"),
         "merge": {key: merged[key] for key in ("settings", "overrides", "frames", "swapped", "failed") if key in merged}
         or None,

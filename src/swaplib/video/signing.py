@@ -78,6 +78,13 @@ def signing_home() -> Path:
     return Path(config) / "swaplib" / "c2pa"
 
 
+def enabled_key(value: C2paSettings | dict) -> SigningKey | None:
+    """The key that signs with config.yaml's video.c2pa (settings or its dict), or None where it is not
+    enabled: asked for before any work, so that a bad certificate stops a job before it encodes."""
+    settings = c2pa_settings(value)
+    return signing_key(settings) if settings.enabled else None
+
+
 def signing_key(settings: C2paSettings) -> SigningKey:
     """The key that signs: the user's certificate and key, checked now (a bad file stops the job before
     it encodes), or the local key pair, made on first use."""
