@@ -137,7 +137,7 @@ def test_frames_settings_are_checked(overrides, expected):
         validate_config(config, CONFIG_SCHEMA)
 
 
-# ------------------------------------------------------------------- photo folders as sources
+# ------------------------------------------------------------------- photo folders as sources and destinations
 
 
 def photos(folder, photo, *names):
@@ -155,6 +155,17 @@ def test_a_photo_folder_can_be_a_source_named_by_the_folder(tmp_path, clip, phot
     assert parsed.pairs.set_index("pair").loc["p1", "source_video"] == "me.v2"
 
 
+def test_a_photo_folder_can_be_a_destination_but_no_pair_is_named_like_its_result(tmp_path, clip, photo):
+    photos(tmp_path / "pics", photo, "a.jpg", "b.png")
+    src = str(clip("lp_d12_man_glasses_talking"))
+    parsed = load_sheet(sheet(tmp_path, [("p1", src, "pics", "")]), SHEET_SCHEMA)
+    assert parsed.videos["pics"] == tmp_path / "pics"
+    assert parsed.pairs.set_index("pair").loc["p1", "destination_video"] == "pics"
+    # results/pairs/p1.photos/ holds p1's swapped photos: no pair may be named so
+    with pytest.raises(SwaplibError, match=r"pair name\(s\) p1\.photos: a name may not end in \.photos"):
+        load_sheet(sheet(tmp_path, [("p1.photos", src, "pics", "")]), SHEET_SCHEMA)
+
+
 def test_photo_folder_errors_name_the_folder(tmp_path, clip, photo):
     real = str(clip("lp_d20_young_man_talking"))
     (tmp_path / "empty" / "sub").mkdir(parents=True)
@@ -163,7 +174,6 @@ def test_photo_folder_errors_name_the_folder(tmp_path, clip, photo):
     (tmp_path / "pics.mp4").write_bytes(b"")
     cases = [
         ([("p1", "empty", real, "")], f"{tmp_path / 'empty'}: no photos in the folder"),
-        ([("p1", real, "pics", "")], f"destination {tmp_path / 'pics'} is a folder; a destination must be a video"),
         ([("p1", "pics", real, ""), ("p2", "pics.mp4", real, "")], "same name 'pics'"),
     ]
     for rows, expected in cases:

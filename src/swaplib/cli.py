@@ -17,8 +17,10 @@ in the next run.
 
 `verify` reads a video's marks: the C2PA manifest (validated), swaplib's container tag and the
 provenance sidecar, and says whether the video is marked synthetic, by what, from which inputs, and
-whether it was altered after signing, for each video given (`swaplib verify results/pairs/*.mp4`). Exit
-code 0: all marked and not altered; 1: one altered or unmarked; 2: one not readable.
+whether it was altered after signing, for each video given (`swaplib verify results/pairs/*.mp4`); a
+swapped photo's the same way, its metadata in place of the tag and its folder's sidecar
+(`swaplib verify results/pairs/PAIR.photos/*`). Exit code 0: all marked and not altered; 1: one altered
+or unmarked; 2: one not readable.
 """
 
 from __future__ import annotations
@@ -34,7 +36,9 @@ from swaplib.sheet import video_name
 from swaplib.sort.curation import Row, append_curation, resolve
 from swaplib.tables.faces import read_faces
 from swaplib.video.credentials import TRAINED_ALGORITHMIC_MEDIA, read_manifest
-from swaplib.video.marks import SYNTHETIC_TAG, read_metadata_tags
+from swaplib.video.marks import PHOTO_TAG, SYNTHETIC_TAG, read_metadata_tags
+from swaplib.video.photo_metadata import read_marks
+from swaplib.video.stills import MEDIA_BY_SUFFIX
 from swaplib.workfolder import curation_dir, labels_dir, request_stop
 from swaplib.xseg.review import MARKS_FILE, append_marks
 
@@ -93,9 +97,13 @@ def verify_one(video: Path) -> tuple[str, int]:
     if not video.is_file():
         raise SwaplibError("file not found")
     manifest = read_manifest(video)
-    tags = read_metadata_tags(video)
-    tagged = tags.get("comment") == SYNTHETIC_TAG
-    sidecar_path = video.with_suffix(".provenance.json")
+    photo = video.suffix.lower() in MEDIA_BY_SUFFIX  # a swapped photo: in its folder, one sidecar beside it
+    if photo:
+        tagged, mark = (read_marks(video)["description"] or "").startswith(PHOTO_TAG), "metadata"
+        sidecar_path = video.parent.with_suffix(".provenance.json")
+    else:
+        tagged, mark = read_metadata_tags(video).get("comment") == SYNTHETIC_TAG, "container tag"
+        sidecar_path = video.with_suffix(".provenance.json")
     try:
         sidecar = json.loads(sidecar_path.read_text())
     except (OSError, ValueError):
@@ -106,20 +114,24 @@ def verify_one(video: Path) -> tuple[str, int]:
     if altered:
         verdict = "ALTERED after it was signed (its C2PA manifest no longer matches the file)"
     elif not marked:
-        verdict = "NOT MARKED synthetic by swaplib (no C2PA manifest, container tag or provenance sidecar)"
+        verdict = f"NOT MARKED synthetic by swaplib (no C2PA manifest, {mark} or provenance sidecar)"
     elif manifest["present"] and manifest["credential_problems"]:
         verdict = ("marked SYNTHETIC, unchanged since it was signed, but its signing credentials do not validate "
                    "(see the failures below)")
     elif manifest["present"]:
         verdict = "marked SYNTHETIC, unchanged since it was signed"
     else:
-        verdict = "marked SYNTHETIC by swaplib's tag or sidecar; no C2PA manifest (video.c2pa.enabled: false?)"
+        verdict = f"marked SYNTHETIC by swaplib's {mark} or sidecar; no C2PA manifest (video.c2pa.enabled: false?)"
+    statement = PHOTO_TAG if photo else SYNTHETIC_TAG
     lines = [f"{video}: {verdict}", *_manifest_lines(manifest),
-             f"  container tag: {'synthetic (' + SYNTHETIC_TAG + ')' if tagged else 'none of swaplib'}"]
+             f"  {mark}: {'synthetic (' + statement + ')' if tagged else 'none of swaplib'}"]
     if sidecar is None:
         lines.append(f"  provenance sidecar: none readable at {sidecar_path}")
     else:
-        recorded = (sidecar.get("content_credentials") or {}).get("label")
+        entry = sidecar
+        if photo:  # a folder's sidecar records each photo's manifest under its file name
+            entry = next((f for f in sidecar.get("files") or [] if f.get("file") == video.name), sidecar)
+        recorded = (entry.get("content_credentials") or {}).get("label")
         same = "" if not manifest["present"] else (
             ", names this manifest" if recorded == manifest.get("label") else ", names another manifest")
         lines.append(f"  provenance sidecar: {sidecar_path.name} (synthetic: {sidecar.get('synthetic')}{same})")
@@ -225,7 +237,7 @@ def parser() -> argparse.ArgumentParser:
                               "Call it again with other settings to rerun what they affect; more --iterations "
                               "continue the training. --dry-run says what would run, and why, and changes nothing.")
     one.add_argument("source", help="video (or folder of photos) whose face is put in")
-    one.add_argument("destination", help="video that receives the face")
+    one.add_argument("destination", help="video (or folder of photos) that receives the face")
     _workdir(one, "-o", "--out", default=None, fallback="swap-SOURCE-to-DESTINATION, by the file stems")
     one.add_argument("--preset", help="train.preset: tiny, quick96 or saehd (kept in DIR/swap.yaml for later calls)")
     one.add_argument("--iterations", type=int, help="train.iterations, total steps (kept like --preset)")
@@ -295,13 +307,16 @@ def parser() -> argparse.ArgumentParser:
     cur.add_argument("--dir", help="curation folder (default: curation.dir of the config)")
     cur.add_argument("--results", help=argparse.SUPPRESS)
     cur.set_defaults(run=curate)
-    ver = commands.add_parser("verify", help="say whether videos are marked synthetic, and whether they were altered",
+    ver = commands.add_parser("verify", help="say whether videos (or swapped photos) are marked synthetic, and "
+                              "whether they were altered",
                               description="Read each video's marks: its C2PA manifest (validated), swaplib's "
                               "container tag and its provenance sidecar; say whether it is marked synthetic, by "
-                              "what, from which inputs, and whether it was altered after signing. Exit status: 0 "
-                              "all marked and unchanged, 1 one altered or unmarked, 2 one unreadable.")
+                              "what, from which inputs, and whether it was altered after signing. A swapped photo "
+                              "(jpg, png, webp): its metadata in place of the tag, its folder's sidecar. Exit "
+                              "status: 0 all marked and unchanged, 1 one altered or unmarked, 2 one unreadable.")
     ver.add_argument("videos", nargs="+", metavar="VIDEO",
-                     help="video files (each one's .provenance.json sidecar is read beside it)")
+                     help="video files (each one's .provenance.json sidecar is read beside it) or swapped photos "
+                     "(PAIR.photos/NAME: PAIR.provenance.json beside the folder)")
     ver.set_defaults(run=verify)
     return top
 

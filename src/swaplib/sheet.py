@@ -16,6 +16,7 @@ import pandas as pd
 import yaml
 
 from swaplib.core.errors import SwaplibError
+from swaplib.video.results import PHOTOS_SUFFIX
 
 
 def _load_schema(schema_path: str | Path) -> dict:
@@ -158,9 +159,10 @@ def load_sheet(path: str | Path, schema_path: str | Path, *, check_videos: bool 
     """Read and validate the sheet; relative paths (videos, photo folders, reference photos)
     resolve against the sheet's folder.
 
-    A source may be a folder of photos; a destination must be a video. With `check_videos`, each
-    video is probed (quick: its first frames) and each photo folder listed, so a missing, corrupt
-    or empty input stops the run before any job. Reference photos must exist.
+    A source or a destination may be a folder of photos (for a destination, the swapped photos are the
+    result: video/stills.py). With `check_videos`, each video is probed (quick: its first frames) and
+    each photo folder listed, so a missing, corrupt or empty input stops the run before any job.
+    Reference photos must exist.
     """
     path = Path(path)
     sheet = _read_tsv(path)
@@ -181,6 +183,10 @@ def load_sheet(path: str | Path, schema_path: str | Path, *, check_videos: bool 
     duplicated = sheet["pair"][sheet["pair"].duplicated()].unique()
     if len(duplicated):
         raise SwaplibError(f"{path}: duplicate pair name(s): {', '.join(duplicated)}")
+    reserved = [pair for pair in sheet["pair"] if pair.endswith(PHOTOS_SUFFIX)]
+    if reserved:  # results/pairs/{pair}.photos is a photo folder destination's result
+        raise SwaplibError(f"{path}: pair name(s) {', '.join(reserved)}: a name may not end in {PHOTOS_SUFFIX} "
+                           f"(the swapped photos of a pair are results/pairs/PAIR{PHOTOS_SUFFIX}/)")
 
     sheet["model"] = sheet["model"].where(sheet["model"] != "", sheet["pair"])
     for column in ("source", "destination", *REFERENCE_COLUMNS):
@@ -215,9 +221,6 @@ def _videos_by_stem(path: Path, sheet: pd.DataFrame) -> dict[str, Path]:
     """Videos are named by their stem in results/; two different files may not share one."""
     videos: dict[str, Path] = {}
     for line, row in zip(range(2, len(sheet) + 2), sheet.to_dict("records")):
-        if Path(row["destination"]).is_dir():
-            raise SwaplibError(f"{path}: row {line}: destination {row['destination']} is a folder; a destination "
-                               "must be a video (its frames, rate and audio make the result); photos can be a source")
         for column in ("source", "destination"):
             file = Path(row[column])
             stem = row[f"{column}_video"]

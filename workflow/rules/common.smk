@@ -20,6 +20,7 @@ from swaplib.core.codehash import script_hash
 from swaplib.core.errors import SwaplibError
 from swaplib.sheet import config_layers, load_sheet, pretrain_videos, validate_config, video_references
 from swaplib.video.photos import photo_files
+from swaplib.video.results import result_name
 
 SCHEMAS = REPO / "workflow" / "schemas"
 ENV = "../../envs/swaplib.yaml"
@@ -51,6 +52,20 @@ except SwaplibError as exc:
 PAIRS = SHEET.pairs.set_index("pair", drop=False)
 MODELS = sorted(PAIRS["model"].unique())
 VIDEOS = {**SHEET.videos, **PRETRAIN_VIDEOS}  # every video name -> its file or photo folder
+# Pairs whose destination is a photo folder: their result is the folder of swapped photos (rule
+# photos), the others' a video (rule video).
+PHOTO_PAIRS = [pair for pair in PAIRS.index if VIDEOS[PAIRS.loc[pair, "destination_video"]].is_dir()]
+VIDEO_PAIRS = [pair for pair in PAIRS.index if pair not in PHOTO_PAIRS]
+
+
+def one_of(names):
+    """A wildcard constraint that matches exactly these names (none: nothing at all)."""
+    return "|".join(map(re.escape, names)) or "(?!)"
+
+
+def pair_result(pair):
+    """A pair's result: results/pairs/{pair}.mp4, or its folder of swapped photos {pair}.photos."""
+    return f"results/pairs/{result_name(pair, pair in PHOTO_PAIRS)}"
 
 
 def local(path):
@@ -147,22 +162,24 @@ def recipe():
 
 
 def all_videos(wildcards):
-    """Every pair's video, quality and pages, every video's contact sheets and frames to check, and
-    every model's settings page (for review and the report); with video.mask_output video, every
-    pair's mask video; with xseg.enabled, every video's masks."""
-    pair_files = ["{pair}.mp4", "{pair}/quality.json", "{pair}/quality.html", "{pair}/player.html"]
+    """Every pair's video (or swapped photos), quality and pages, every video's contact sheets and
+    frames to check, and every model's settings page (for review and the report); with
+    video.mask_output video, every video pair's mask video; with xseg.enabled, every video's masks."""
+    pair_files = ["{pair}/quality.json", "{pair}/quality.html", "{pair}/player.html"]
     pair_files.append("{pair}/quality_table.html")
     models = expand("results/models/{model}/settings.html", model=MODELS)
     if config["train"].get("from_base"):
         models.append(f"results/pretrained/{BASE}/settings.html")
     targets = (
-        expand([f"results/pairs/{name}" for name in pair_files], pair=PAIRS.index)
+        [pair_result(pair) for pair in PAIRS.index]
+        + expand([f"results/pairs/{name}" for name in pair_files], pair=PAIRS.index)
         + expand("results/videos/{video}/sheets", video=sorted(VIDEOS))
         + expand("results/videos/{video}/to_check.tsv", video=sorted(VIDEOS))
         + models
     )
     if config["video"]["mask_output"] == "video":
-        targets += expand("results/pairs/{pair}.mask.mp4", pair=PAIRS.index)
+        # Photos of many sizes make no video: a photo pair's masks stay frames (merged_mask/).
+        targets += expand("results/pairs/{pair}.mask.mp4", pair=VIDEO_PAIRS)
     if config["xseg"]["enabled"]:
         targets += expand("results/videos/{video}/masks", video=sorted(VIDEOS))
         targets += expand("results/videos/{video}/to_label", video=xseg_videos())
@@ -192,7 +209,7 @@ BASE = base_name()
 
 
 def provenance(wildcards):
-    """What the provenance sidecar of a pair's video records (plain values: params trigger)."""
+    """What the provenance sidecar of a pair's video or photos records (plain values: params trigger)."""
     pair = PAIRS.loc[wildcards.pair]
     return {
         "pair": wildcards.pair,

@@ -23,7 +23,7 @@ rule merge:
         mem_mb=3000,
         gpu=1,
     params:
-        settings=tracked("merge"),
+        settings=merge_settings,
         run=untracked("merge"),
         code=code("merge.py"),
     script:

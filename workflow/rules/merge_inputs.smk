@@ -1,4 +1,4 @@
-# Merge's input functions: a pair's frames, faces, model, overrides sheet and masks.
+# Merge's input functions: a pair's frames, faces, model, overrides sheet and masks; its settings.
 # Beside merge.smk, which includes it: Snakemake's lint wants rules and functions in files of their own.
 
 
@@ -40,3 +40,12 @@ def merge_inputs(wildcards):
     if xseg:
         inputs["xseg"] = f"results/xseg/{config['xseg']['name']}/model.safetensors"
     return inputs
+
+
+def merge_settings(wildcards):
+    """The merge section for a pair; a photo folder destination's without motion blur, which would
+    take the step from one photo's face to the next one's for a movement."""
+    settings = tracked("merge")
+    if wildcards.pair in PHOTO_PAIRS:
+        settings["motion_blur"] = 0
+    return settings

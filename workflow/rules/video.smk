@@ -14,6 +14,8 @@ rule video:
         "logs/video/{pair}.log",
     benchmark:
         "benchmarks/video/{pair}.tsv"
+    wildcard_constraints:
+        pair=one_of(VIDEO_PAIRS),  # a photo pair's result and sidecar: rule photos
     conda:
         ENV
     threads: 2
@@ -63,3 +65,32 @@ use rule video as mask_video with:
         run=untracked("video"),
         provenance=lambda wildcards: {**provenance(wildcards), "picture": MASK_PICTURE},
         code=code("video.py"),
+
+
+rule photos:
+    """A photo folder destination's merged frames as photos again, one per destination photo, named
+    after it and in its format, each marked synthetic (label, metadata, C2PA); one sidecar for all."""
+    input:
+        unpack(photos_inputs),
+        merge_report="results/pairs/{pair}/merge.json",
+    output:
+        photos=directory("results/pairs/{pair}.photos"),
+        provenance="results/pairs/{pair}.provenance.json",
+    log:
+        "logs/photos/{pair}.log",
+    benchmark:
+        "benchmarks/photos/{pair}.tsv"
+    wildcard_constraints:
+        pair=one_of(PHOTO_PAIRS),
+    conda:
+        ENV
+    threads: 2
+    resources:
+        mem_mb=1000,
+    params:
+        # The label and the manifest; x264's settings make no photo, so they rerun none.
+        settings=tracked("video", unused=("crf", "preset", "lossless")),
+        provenance=provenance,
+        code=code("photos.py"),
+    script:
+        "../scripts/photos.py"
