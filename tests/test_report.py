@@ -22,7 +22,7 @@ import pytest
 from swaplib.core.errors import SwaplibError
 from swaplib.model.io import read_header
 from swaplib.quality.figures import FIGURES
-from swaplib.report.pages import table_page, video_page
+from swaplib.report.pages import photos_page, table_page, video_page
 from test_quality import PAIR, SMALL, small_run  # one small real run for both modules
 from workflow_support import REPO, snakemake
 
@@ -207,6 +207,9 @@ def test_pages_name_the_file_they_cannot_read(tmp_path):
         video_page(empty, tmp_path / "pair.provenance.json", tmp_path / "player.html", title="t")
     with pytest.raises(SwaplibError, match=r"missing\.mp4: cannot read the swapped video"):
         video_page(tmp_path / "missing.mp4", tmp_path / "p.json", tmp_path / "player.html", title="t")
+    (tmp_path / "p.provenance.json").write_text('{"files": [{"file": "gone.jpg"}]}')
+    with pytest.raises(SwaplibError, match=r"gone\.jpg: cannot read the swapped photo"):
+        photos_page(tmp_path / "p.photos", tmp_path / "p.provenance.json", tmp_path / "player.html", title="t")
     (tmp_path / "quality.csv").write_text("")
     with pytest.raises(SwaplibError, match=r"quality\.csv: the table is empty"):
         table_page(tmp_path / "quality.csv", tmp_path / "table.html", title="t")

@@ -73,6 +73,14 @@ def test_command_runs_this_checkout_with_the_settings_last(tmp_path):
     assert command[command.index("--workflow-profile") + 1] == str(REPO / "profiles" / "default")
 
 
+def test_the_outcome_names_the_video_or_a_photo_destination_s_folder(tmp_path):
+    quality = tmp_path / "results" / "pairs" / "p" / "quality.json"
+    quality.parent.mkdir(parents=True)
+    quality.write_text(json.dumps({"verdict": "source", "verdict_text": "the source person"}))
+    assert swap.outcome(tmp_path, "p").startswith(f"{tmp_path / 'results' / 'pairs' / 'p.mp4'}\nverdict: source")
+    assert swap.outcome(tmp_path, "p", photos=True).startswith(f"{tmp_path / 'results' / 'pairs' / 'p.photos'}\n")
+
+
 def test_without_a_checkout_it_says_how_to_install(tmp_path, videos, monkeypatch, capsys):
     monkeypatch.setattr(swap, "CHECKOUT", tmp_path)
     assert main(["swap", *map(str, videos), "-o", str(tmp_path / "out")]) == 2

@@ -22,6 +22,7 @@ from swaplib.core.atomic import atomic_path
 from swaplib.core.errors import SwaplibError
 from swaplib.core.merging import deep_merge
 from swaplib.sheet import config_layers, validate_config, video_name
+from swaplib.video.results import result_name
 
 # src/swaplib/one_pair.py in a checkout installed with `pip install -e .`: the workflow is beside src/.
 CHECKOUT = Path(__file__).resolve().parents[2]
@@ -125,9 +126,9 @@ def snakemake_command(root: Path, workdir: Path, configfile: Path | None, cores:
             "--workflow-profile", str(root / "profiles" / "default"), "--cores", cores]
 
 
-def outcome(workdir: Path, pair: str) -> str:
-    """The result video and its verdict (results/pairs/PAIR/quality.json)."""
-    video = workdir / "results" / "pairs" / f"{pair}.mp4"
+def outcome(workdir: Path, pair: str, photos: bool = False) -> str:
+    """The result video (`photos`: the folder of swapped photos) and its verdict (results/pairs/PAIR/quality.json)."""
+    video = workdir / "results" / "pairs" / result_name(pair, photos)
     quality_file = workdir / "results" / "pairs" / pair / "quality.json"
     try:
         quality = json.loads(quality_file.read_text())
@@ -158,4 +159,4 @@ def swap(source: Path, destination: Path, workdir: Path | None = None, *, train:
     if code != 0:
         return (f"the workflow stopped (snakemake exit status {code}): see above, and the job logs in "
                 f"{workdir / 'logs'}"), 1
-    return outcome(workdir, pair), 0
+    return outcome(workdir, pair, photos=destination.is_dir()), 0

@@ -6,7 +6,7 @@ Read from what the workflow leaves behind, without loading a checkpoint:
     results/{models,pretrained}/NAME/model.safetensors  its header, once the training ended (iterations, stopped_by)
     logs/{train,pretrain}/NAME.log                      the last progress line: target, samples/s, time left
     results/{models,pretrained}/NAME/state/preview-latest.jpg, STOP
-    results/pairs/PAIR/merged, PAIR.mp4, PAIR/quality.json (its verdict)
+    results/pairs/PAIR/merged, PAIR.mp4 (or PAIR.photos/), PAIR/quality.json (its verdict)
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from swaplib.core.columns import aligned
 from swaplib.core.errors import SwaplibError
 from swaplib.model.io import MODEL_FILE, read_header
 from swaplib.train.state import STOP_REQUEST
+from swaplib.video.results import PHOTOS_SUFFIX, made_result
 from swaplib.workfolder import MODEL_ROOTS
 
 # swaplib.core.progress's line, as the train loop fills it in.
@@ -126,8 +127,9 @@ def pair_status(pairs: Path, folder: Path) -> PairStatus:
         except (OSError, ValueError, AttributeError):
             verdict = "unreadable quality.json"
         return PairStatus(name, "quality done", verdict)
-    if (pairs / f"{name}.mp4").is_file():
-        return PairStatus(name, "video")
+    made = made_result(pairs, name)
+    if made is not None:
+        return PairStatus(name, "photos" if made.is_dir() else "video")
     if (folder / "merge.json").is_file():
         return PairStatus(name, "merged")
     return PairStatus(name, "merging" if (folder / "merged").exists() else "not merged")
@@ -137,8 +139,9 @@ def collect(workdir: Path) -> tuple[list[ModelStatus], list[PairStatus]]:
     results = workdir / "results"
     models = [model_status(workdir, root, folder) for root in MODEL_ROOTS
               for folder in sorted((results / root).glob("*")) if folder.is_dir()]
+    # A pair's folder; not a photo pair's swapped photos beside it (the sheet keeps the suffix from pairs).
     pairs = [pair_status(results / "pairs", folder) for folder in sorted((results / "pairs").glob("*"))
-             if folder.is_dir()]
+             if folder.is_dir() and not folder.name.endswith(PHOTOS_SUFFIX)]
     return models, pairs
 
 

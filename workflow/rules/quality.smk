@@ -48,8 +48,8 @@ rule quality:
         settings=tracked("quality"),
         run=untracked("quality"),
         detector=config["extract"]["detector"],
-        # Recorded in quality.json beside the figures they produced.
-        merge=tracked("merge"),
+        # Recorded in quality.json beside the figures they produced (as the merge had them).
+        merge=merge_settings,
         code=code("quality.py"),
     script:
         "../scripts/quality.py"

@@ -7,10 +7,11 @@ report: "../report/workflow.rst"
 
 
 rule pair_pages:
-    """The pair's swapped video in a player (the video inside the page, said to be synthetic) and its
-    per-face quality table, as pages of the report beside quality.html (the verdict page)."""
+    """The pair's swapped video in a player (the video inside the page, said to be synthetic; a photo
+    pair's swapped photos in a grid) and its per-face quality table, as pages of the report beside
+    quality.html (the verdict page)."""
     input:
-        video="results/pairs/{pair}.mp4",
+        result=lambda wildcards: pair_result(wildcards.pair),
         provenance="results/pairs/{pair}.provenance.json",
         table="results/pairs/{pair}/quality.csv",
     output:

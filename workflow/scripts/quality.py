@@ -2,6 +2,7 @@ from pathlib import Path
 
 from swaplib.core.jobs import run_job
 from swaplib.quality.stage import measure_pair, write_card
+from swaplib.video.frames import read_info
 
 inputs, outputs, params = snakemake.input, snakemake.output, snakemake.params
 
@@ -28,6 +29,7 @@ def measure():
         others=others,
         detector=params.detector,
         model=inputs.model,
+        photos=read_info(inputs.info).get("kind") == "photos",  # a photo folder destination: no jitter
     )
 
 

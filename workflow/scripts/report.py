@@ -1,12 +1,16 @@
+from pathlib import Path
+
 from swaplib.core.jobs import run_job
-from swaplib.report.pages import settings_page, table_page, video_page
+from swaplib.report.pages import photos_page, settings_page, table_page, video_page
 
 inputs, outputs, wildcards = snakemake.input, snakemake.output, snakemake.wildcards
 
 
 def pair_pages():
     pair = wildcards.pair
-    video_page(inputs.video, inputs.provenance, outputs.player, title=f"Pair {pair}: the swapped video (synthetic)")
+    photos = Path(inputs.result).is_dir()  # a photo folder destination's swapped photos, else the video
+    page, shows = (photos_page, "photos") if photos else (video_page, "video")
+    page(inputs.result, inputs.provenance, outputs.player, title=f"Pair {pair}: the swapped {shows} (synthetic)")
     table_page(inputs.table, outputs.table, title=f"Pair {pair}: quality of each face")
 
 

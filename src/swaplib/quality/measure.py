@@ -262,11 +262,12 @@ def pasted_source(frames_dir, faces_table, source_frames, source_faceset, embedd
 
 
 def measure_faces(frames_dir, faces_table, merged_dir, gallery: list[Identity], embedder: FaceEmbedder,
-                  resolution: int | None = None, detail_needed: float = 0.5) -> pd.DataFrame:
+                  resolution: int | None = None, detail_needed: float = 0.5, photos: bool = False) -> pd.DataFrame:
     """One row per destination face: was it swapped, its distance to each identity of the gallery (which
     holds `source` and `destination`), the nearest one, its detail ratio and the ratio a model of
     `resolution` px can reach at best (None: not known, 1), its width and the model resolution that keeps
-    `detail_needed` of its detail, landmark error and jitter."""
+    `detail_needed` of its detail, landmark error and jitter (`photos`: frames that are separate photos,
+    with no motion between them, so no jitter either: empty)."""
     frame_paths, merged = dict(frame_files(frames_dir)), dict(frame_files(merged_dir))
     faces = read_faces(faces_table).sort_values(["frame", "index"]).reset_index(drop=True)
     _check_frames(frame_paths, merged, faces, frames_dir, merged_dir, faces_table)
@@ -306,6 +307,8 @@ def measure_faces(frames_dir, faces_table, merged_dir, gallery: list[Identity], 
         "landmark_error": _point_distance(new_lm, dst_lm) / iod,
     })
     table["swapped"] = table["change"] > CHANGED
+    if photos:
+        return table.assign(jitter=np.nan, destination_motion=np.nan)
     return table.assign(**_jitter(faces["frame"].to_numpy(), boxes, dst_lm, new_lm, iod))
 
 

@@ -52,6 +52,7 @@ def measure_pair(
     destination_faceset_frames=None,
     detector: str = "dlib",
     model=None,
+    photos: bool = False,
 ) -> dict:
     """Measure one pair's merged frames; write quality.json, the per-face table, the plot and the strip.
 
@@ -60,6 +61,7 @@ def measure_pair(
     (the pair's own videos among them are skipped). destination_faceset_frames: the frames of the destination
     face set where they are not the measured ones (a measure on a subset of the frames). model: the
     model.safetensors that made the merge; its resolution bounds the sharpness it can reach (None: not known).
+    photos: the destination is a photo folder (each frame a photo of its own): no jitter is measured.
     """
     s = quality_settings(settings)
     resolution = int(read_header(model)["model_config"]["resolution"]) if model is not None else None
@@ -79,7 +81,7 @@ def measure_pair(
              len(destination.embeddings), apart, len(gallery))
     true = pasted_source(destination_frames, destination_faces, source_frames, source_faceset, embedder, source)
     table = measure_faces(destination_frames, destination_faces, merged, gallery, embedder, resolution,
-                          detail_needed(true and true.sharpness, s))
+                          detail_needed(true and true.sharpness, s), photos=photos)
     figures = {**summarize(table, len(frame_files(destination_frames)), s), "model_resolution": resolution,
                "sharpness_source": true and round(true.sharpness, 4),
                "id_distance_source_own": true and round(true.id_distance, 4)}

@@ -1,9 +1,9 @@
-"""The report's own pages: a pair's swapped video in a player, its per-face quality table, and what a
-model trained with (its file's header).
+"""The report's own pages: a pair's swapped video in a player (or its swapped photos in a grid), its
+per-face quality table, and what a model trained with (its file's header).
 
 Each is one self-contained HTML file: the report shows a page in a frame and must open offline, so a
-page loads nothing; the video travels inside its page as a data: URI. They look like the quality card
-(the pair's verdict page): swaplib.core.html.
+page loads nothing; the video (or each photo's thumbnail) travels inside its page as a data: URI. They
+look like the quality card (the pair's verdict page): swaplib.core.html.
 """
 
 from __future__ import annotations
@@ -11,7 +11,10 @@ from __future__ import annotations
 import base64
 import csv
 import html
+import io
 from pathlib import Path
+
+from PIL import Image
 
 from swaplib.core.atomic import atomic_path
 from swaplib.core.errors import SwaplibError
@@ -21,6 +24,10 @@ from swaplib.model.io import read_header
 SYNTHETIC = ("This video is synthetic: a face swap made by swaplib, not a recording. It carries the marks of "
              "one (a visible label where video.label is set, metadata tags, a signed C2PA manifest, a provenance "
              "sidecar: python -m swaplib verify checks them).")
+PHOTOS_SYNTHETIC = ("These photos are synthetic: face swaps made by swaplib, not photographs of real events. Each "
+                    "carries the marks of one (a visible label where video.label is set, metadata, a signed C2PA "
+                    "manifest; one provenance sidecar for the folder: python -m swaplib verify checks them).")
+THUMBNAIL_PX = 480  # the longest side of a photo in the page: the full photos stay in their folder
 
 # The player says whether this browser can play the video, in the page (a reader sees why, a headless
 # browser's DOM shows it) and to the page around it (the report, where a check of it listens), and
@@ -58,17 +65,8 @@ def video_page(video, provenance_json, out_html, *, title: str) -> None:
     if not size:
         raise SwaplibError(f"{video}: the swapped video is empty (rerun the video rule)")
     provenance = read_json(provenance_json)
-    facts = {
-        "pair": provenance.get("pair"),
-        "source video": _file_name(provenance.get("source")),
-        "destination video": _file_name(provenance.get("destination")),
-        "model": provenance.get("model"),
-        "frames": provenance.get("frame_count"),
-        "fps": provenance.get("fps"),
-        "synthetic": True,  # every video swaplib writes is
-        "visible label": provenance.get("visible_label"),
-        "C2PA manifest": (provenance.get("content_credentials") or {}).get("state"),
-    }
+    facts = _made_from(provenance, "destination video",
+                       {"frames": provenance.get("frame_count"), "fps": provenance.get("fps")})
     name = html.escape(video.name)
     before = (
         f"<p class='warning'><b>Synthetic.</b> {html.escape(SYNTHETIC)}</p>"
@@ -85,6 +83,53 @@ def video_page(video, provenance_json, out_html, *, title: str) -> None:
         while chunk := source.read(3 << 20):  # whole 3-byte groups: the pieces join into one base64 text
             out.write(base64.b64encode(chunk).decode("ascii"))
         out.write(after)
+
+
+def photos_page(folder, provenance_json, out_html, *, title: str) -> None:
+    """A photo folder destination's swapped photos in a grid (thumbnails in the page), said to be
+    synthetic, with what they were made from (the sidecar the photos rule wrote beside the folder)."""
+    folder, provenance = Path(folder), read_json(provenance_json)
+    files = provenance.get("files") or []
+    if not files:
+        raise SwaplibError(f"{provenance_json}: lists no photos (rerun the photos rule)")
+    facts = _made_from(provenance, "destination photos", {"photos": len(files)})
+    tiles = "".join(
+        f"<figure style='display:inline-block;margin:4px;vertical-align:top'>"
+        f"<img src='data:image/jpeg;base64,{_thumbnail(folder / entry['file'])}' alt='{html.escape(entry['file'])}'>"
+        f"<figcaption>{html.escape(entry['file'])}</figcaption></figure>"
+        for entry in files
+    )
+    body = (f"<p class='warning'><b>Synthetic.</b> {html.escape(PHOTOS_SYNTHETIC)}</p>"
+            f"<p>{len(files)} photos, at most {THUMBNAIL_PX} px here; the full ones: {html.escape(folder.name)}/ "
+            f"beside this pair's folder.</p><div>{tiles}</div><h2>Made from</h2><table>{rows(facts)}</table>")
+    write_page(out_html, title, body)
+
+
+def _thumbnail(photo: Path) -> str:
+    """A swapped photo scaled down, as base64 JPEG text (its label scales with it)."""
+    try:
+        with Image.open(photo) as image:
+            small = image.convert("RGB")
+    except OSError as exc:
+        raise SwaplibError(f"{photo}: cannot read the swapped photo ({exc})") from None
+    small.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
+    out = io.BytesIO()
+    small.save(out, "JPEG", quality=85)
+    return base64.b64encode(out.getvalue()).decode("ascii")
+
+
+def _made_from(provenance: dict, destination: str, counts: dict) -> dict:
+    """What a pair's result was made from, for its page: the sidecar's inputs, model, counts and marks."""
+    return {
+        "pair": provenance.get("pair"),
+        "source video": _file_name(provenance.get("source")),
+        destination: _file_name(provenance.get("destination")),
+        "model": provenance.get("model"),
+        **counts,
+        "synthetic": True,  # everything swaplib writes is
+        "visible label": provenance.get("visible_label"),
+        "C2PA manifest": (provenance.get("content_credentials") or {}).get("state"),
+    }
 
 
 def table_page(table_csv, out_html, *, title: str) -> None:
