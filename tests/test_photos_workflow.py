@@ -101,6 +101,11 @@ def test_the_page_the_summary_and_status_name_the_photos(run):
     assert re.search(rf"\n{PAIR}\s+{re.escape(RESULT)}/\s", summary)
     _, pairs = collect(workdir)
     assert [(p.name, p.stage) for p in pairs] == [(PAIR, "quality done")]  # the photos' folder is no pair
+    # The review app's merge tab renders the photos, not a video.
+    from swaplib.review.folder import Folder
+    from swaplib.review.merger import Merger
+
+    assert [(p["pair"], f"results/pairs/{p['result']}") for p in Merger(Folder(workdir)).pairs()] == [(PAIR, RESULT)]
 
 
 def test_a_setting_reruns_only_what_it_changes(run, tmp_path):

@@ -27,6 +27,7 @@ from swaplib.merge.settings import (
 )
 from swaplib.one_pair import SETTINGS, workflow_root
 from swaplib.sheet import load_sheet
+from swaplib.video.results import result_name
 
 PER_FRAME = tuple(s.name for s in MERGE.settings if s.per_frame)
 
@@ -87,9 +88,10 @@ class Merger:
             frames = self.root / "results" / "videos" / pair["destination_video"] / "frames"
             model = self.root / "results" / "models" / pair["model"] / "model.safetensors"
             numbers = sorted(int(p.stem) for p in frames.glob("*.*") if p.stem.isdigit()) if frames.is_dir() else []
+            photos = (self.root / pair["destination"]).is_dir()  # a photo folder: the result is photos
             out.append({"pair": pair["pair"], "destination": pair["destination_video"], "model": pair["model"],
                         "first": numbers[0] if numbers else None, "last": numbers[-1] if numbers else None,
-                        "ready": bool(numbers) and model.is_file()})
+                        "ready": bool(numbers) and model.is_file(), "result": result_name(pair["pair"], photos)})
         return out
 
     def _pair(self, name: str) -> dict:
@@ -160,6 +162,6 @@ class Merger:
     # ------------------------------------------------------------------ rendering
 
     def render(self, pair: str) -> dict:
-        """Run the workflow for the pair's video (its merge and encode), in the background."""
-        self._pair(pair)
-        return self.folder.start(f"results/pairs/{pair}.mp4", f"render {pair}")
+        """Run the workflow for the pair's result (its merge, then its video or its swapped photos), in
+        the background."""
+        return self.folder.start(f"results/pairs/{self._pair(pair)['result']}", f"render {pair}")
