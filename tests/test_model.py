@@ -397,3 +397,12 @@ def test_bf16_inference_draws_what_fp32_draws():
     difference = (rgb16 - rgb32).abs()
     assert 0 < difference.mean() < 0.01 and difference.max() < 0.06  # rounding, not another picture
     assert (mask16 - mask32).abs().max() < 0.06
+
+
+def test_every_declared_family_is_registered_by_its_own_class():
+    from swaplib.config.train import FAMILIES
+    from swaplib.model.build import FAMILY_CLASSES
+
+    assert set(FAMILY_CLASSES) == set(FAMILIES)
+    for name, cls in FAMILY_CLASSES.items():
+        assert cls.__module__ == f"swaplib.model.{name}"  # a family is its file

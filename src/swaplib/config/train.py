@@ -15,6 +15,17 @@ HSV_POWER_MAX = 0.3  # DFL's range of random_hsv_power
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # as swaplib.model.base's (a test holds the two together)
 PROGRESS = ("auto", "on", "off")
 
+# The model families (swaplib.model: one file each, whose class registers under its name here), and
+# DFL's architecture options the optioned ones take: the archi strings the schema accepts are made
+# from these. amp has DFL's fixed layout, and keys of its own (None for every other family).
+ARCHI_OPTIONS = "udtc"
+AMP_ONLY = ("inter_dims", "morph_factor")
+FAMILIES: dict[str, tuple[str, ...] | None] = {  # family -> its own keys, or None: it takes the options
+    "df": None,
+    "liae": None,
+    "amp": AMP_ONLY,
+}
+
 # DFL's models and recipes. Quick96 is DFL's fixed "just try it" model (full face, 96 px, df-ud),
 # trained with RMSprop 2e-4, lr dropout 0.3, batch 4. SAEHD's values are its defaults (liae-ud,
 # 128 px; d_mask_dims = d_dims/3 made even), AdaBelief 5e-5 (lr dropout and its cosine schedule are
@@ -69,6 +80,13 @@ def _choice(*values, nullable=False) -> dict:
 BOOLEAN = {"type": "boolean"}
 
 
+def _archi_pattern() -> str:
+    """The archi strings of FAMILIES: an optioned family with DFL's options, a fixed one alone."""
+    optioned = "|".join(name for name, own in FAMILIES.items() if own is None)
+    fixed = "".join(f"|{name}" for name, own in FAMILIES.items() if own is not None)
+    return f"^(({optioned})(-[{ARCHI_OPTIONS}]{{1,{len(ARCHI_OPTIONS)}}})?{fixed})$"
+
+
 def _architecture(name, schema, meaning="", **role) -> Setting:
     return Setting(name, None, schema, meaning, preset=True, architecture=True, **role)
 
@@ -86,7 +104,7 @@ TRAIN = Section("train", header=(
     Setting("preset", DEFAULT_PRESET, _choice(*PRESETS),
             "tiny, quick96 (DFL Quick96: df-ud, 96 px), saehd (DFL SAEHD defaults: liae-ud, 128 px) or amp (DFL "
             "AMP, 224 px)", library=NOTHING),
-    _architecture("archi", {"type": ["string", "null"], "pattern": "^((df|liae)(-[udtc]{1,4})?|amp)$"},
+    _architecture("archi", {"type": ["string", "null"], "pattern": _archi_pattern()},
                   "df or liae, with DFL's options -u -d -t -c in any combination (df-ud, liae-udtc, ...), or amp"),
     _architecture("resolution", _whole(16, nullable=True, multipleOf=16),
                   "model input px: a multiple of 16 (of 32 with -d or -t)"),

@@ -22,7 +22,7 @@ import importlib
 _DEFINED_IN = {
     "AMPModel": "amp", "DFModel": "df", "LIAEModel": "liae", "SwapModel": "base", "PRECISIONS": "base",
     "amp_dtype": "base", "autocast": "base", "precision_name": "base", "resolve_device": "base",
-    "FAMILIES": "build", "build_model": "build", "count_parameters": "build",
+    "FAMILY_CLASSES": "build", "build_model": "build", "count_parameters": "build",
     "ARCHI_OPTIONS": "config", "ARCHI_TYPES": "config", "ModelConfig": "config", "parse_archi": "config",
     "MODEL_FILE": "io", "MODEL_FORMAT": "io", "load_model": "io", "read_header": "io", "save_model": "io",
     "swap_faces": "swap",

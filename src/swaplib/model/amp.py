@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from swaplib.model.base import SwapModel
+from swaplib.model.base import SwapModel, family
 from swaplib.model.blocks import Decoder, Encoder, init_weights
 from swaplib.model.config import ModelConfig
 
@@ -42,6 +42,7 @@ class CodeGrid(nn.Module):
         return self.dense(z).view(-1, self.channels, self.grid, self.grid)
 
 
+@family("amp")
 class AMPModel(SwapModel):
     MORPHS = True
     # FRESH_AFTER_BASE stays empty: the inters are fixed projections the encoder and decoder learnt around

@@ -96,10 +96,23 @@ def autocast(device: torch.device, dtype: torch.dtype | None):
     return torch.autocast(device.type, dtype=dtype)
 
 
+REGISTERED: dict[str, type] = {}  # family name -> its class, as each family's file registers it
+
+
+def family(name: str):
+    """Registers the class it decorates as the model family `name` (a key of config.train.FAMILIES;
+    model/build.py imports its module)."""
+    def register(cls: type) -> type:
+        REGISTERED[name] = cls
+        return cls
+    return register
+
+
 class SwapModel(nn.Module):
     """What every family offers, and the traits by which it tells the trainer, the GAN and the
-    merge what they need to know of it: a family is its file, these class attributes set as they
-    are for it, and its line in build.FAMILIES; nothing outside model/ names a family."""
+    merge what they need to know of it: a family is its file (its class registered with
+    @family(name), these class attributes set as they are for it), its import in model/build.py and
+    its line in config.train.FAMILIES; nothing outside model/ names a family."""
 
     DECODERS = ("src", "dst")
     MORPHS = False  # the swap blends the identities by a morph factor (AMP)

@@ -24,13 +24,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
+from swaplib.config.train import AMP_ONLY, ARCHI_OPTIONS, FAMILIES
 from swaplib.core.errors import SwaplibError
 
-ARCHI_TYPES = ("df", "liae", "amp")
-ARCHI_OPTIONS = "udtc"
-OPTIONLESS = ("amp",)  # archi types with a fixed layout
-AMP_ONLY = ("inter_dims", "morph_factor")  # None for every other archi
-OWN_KEYS = {"amp": AMP_ONLY}  # the ModelConfig keys only that family has
+ARCHI_TYPES = tuple(FAMILIES)
+OPTIONLESS = tuple(name for name, own in FAMILIES.items() if own is not None)  # archi types with a fixed layout
+OWN_KEYS = {name: own for name, own in FAMILIES.items() if own}  # the ModelConfig keys only that family has
 MORPH_FACTOR_RANGE = (0.1, 0.5)  # DFL's AMP training option
 
 

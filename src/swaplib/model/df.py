@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import torch
 
-from swaplib.model.base import SwapModel
+from swaplib.model.base import SwapModel, family
 from swaplib.model.blocks import Decoder, Encoder, Inter, init_weights
 from swaplib.model.config import ModelConfig
 
 
+@family("df")
 class DFModel(SwapModel):
     FRESH_AFTER_BASE = ("inter",)  # DFL's switch from pretraining: a fresh inter, the rest kept
     TRUE_FACE = True  # DFL's "true face": one inter code for both people, judged as the source's or not

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import torch
 
-from swaplib.model.base import SwapModel
+from swaplib.model.base import SwapModel, family
 from swaplib.model.blocks import Decoder, Encoder, Inter, init_weights
 from swaplib.model.config import ModelConfig
 
 
+@family("liae")
 class LIAEModel(SwapModel):
     FRESH_AFTER_BASE = ("inter_AB", "inter_B")  # DFL's switch from pretraining: fresh inters, the rest kept
     FROZEN_WITHOUT_WARP = ("inter_AB",)  # DFL: without warp, the shared code stays as it is
