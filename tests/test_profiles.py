@@ -15,7 +15,7 @@ from workflow_support import REPO, make_workdir, snakemake, write_sheet
 PAIR = "glasses_to_outdoors"
 GPU_RULES = {"train", "merge"}
 # jobs of seconds: not worth a cluster job
-LIGHT_RULES = {"label_review", "model_page", "pair_pages", "quality_card", "sheets"}
+LIGHT_RULES = {"faces_to_check", "label_review", "model_page", "pair_pages", "quality_card", "sheets"}
 
 
 @pytest.fixture(scope="module")

@@ -91,6 +91,8 @@ def test_a_dragged_landmark_and_a_drawn_box_are_saved_and_redo_that_video_only(s
         .move_by_offset(0, 12).release().perform()
     browser.find_element(By.ID, "frames-save").click()
     wait_for(lambda: "Saved manual_faces/" in browser.find_element(By.ID, "message").text)
+    wait_for(lambda: browser.find_element(By.ID, "frames-info").text.startswith("frame 2:")
+             and "1 placed by hand" in browser.find_element(By.ID, "frames-info").text)  # drawn again, saved
     [placed] = read_manual_faces(root / "manual_faces" / f"{video}.json")[2]
     assert placed.box is None
     moved = np.asarray(placed.landmarks) - np.asarray(found["landmarks"])

@@ -34,10 +34,12 @@
 
   async function openFrame(number) {
     if (view.dirty && !confirm(`frame ${view.frame}: the faces placed are not saved. Leave them?`)) return;
+    const asked = (view.asked = (view.asked || 0) + 1);
     const frame = await api(`api/frames/${encodeURIComponent(view.video)}/${number}`);
     const image = new Image();
     image.src = fileUrl(frame.image);
     await image.decode();
+    if (asked !== view.asked) return;  // a later request (another frame opened meanwhile) wins
     const manual = frame.manual.map((face) => ({
       kind: "manual", box: face.box || null, points: face.landmarks || null }));
     // A found face that a manual one replaces is not drawn: what the next extraction keeps is shown.
