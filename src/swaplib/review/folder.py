@@ -76,7 +76,7 @@ class Folder:
         decided = read_curation(sheet, known) if sheet.is_file() else None  # the sheet now: the next run's input
         rows = []
         for face in faceset.itertuples():
-            scores = {name: _number(getattr(face, name, None)) for name in SCORES}
+            scores = {name: finite_number(getattr(face, name, None)) for name in SCORES}
             rows.append({"id": face.face_id, "file": f"results/videos/{video}/faces/{face.file}",
                          "selected": bool(face.selected), "rank": int(face.rank), "reason": face.reason or "",
                          "curation": face.curation or "", "note": face.curation_note or "",
@@ -244,7 +244,8 @@ def _decision(curation, face_id: str) -> str:
     return curation.actions.get(face_id) or ("reference" if face_id in curation.references else "")
 
 
-def _number(value) -> float | None:
+def finite_number(value) -> float | None:
+    """A figure for the page: a finite number rounded to 3 places, else None (NaN, text, missing)."""
     try:
         number = float(value)
     except (TypeError, ValueError):

@@ -26,7 +26,7 @@ from swaplib.core.errors import SwaplibError
 from swaplib.core.images import frame_files, read_image
 from swaplib.extract.doubts import frames_to_check
 from swaplib.extract.manual import check_in_frame, face_from_json, read_manual_faces, write_manual_faces
-from swaplib.review.folder import VIDEO_NAME, Folder
+from swaplib.review.folder import VIDEO_NAME, Folder, finite_number
 from swaplib.review.guard import Refused
 from swaplib.tables.faces import landmarks_array, read_faces
 from swaplib.workfolder import manual_faces_dir
@@ -53,8 +53,8 @@ class VideoFrames:
             doubts = pd.read_csv(written, sep="\t", keep_default_na=False, dtype={"face_id": str})
         else:  # a run from before the list: the same list, worked out here
             doubts = frames_to_check(read_faces(self.path / "faces.parquet", kept_only=False), list(self.frames()))
-        return [{"frame": int(row.frame), "face_id": row.face_id, "doubt": row.doubt, "value": _number(row.value),
-                 "limit": _number(row.limit)} for row in doubts.itertuples()]
+        return [{"frame": int(row.frame), "face_id": row.face_id, "doubt": row.doubt, "value": finite_number(row.value),
+                 "limit": finite_number(row.limit)} for row in doubts.itertuples()]
 
     def manual(self) -> dict:
         return read_manual_faces(self.manual_file) if self.manual_file.is_file() else {}
@@ -67,7 +67,7 @@ class VideoFrames:
         here = table[table["frame"] == number]
         points = landmarks_array(here) if len(here) else np.zeros((0, 68, 2))
         faces = [{"face_id": row.face_id, "box": [row.box_x0, row.box_y0, row.box_x1, row.box_y1],
-                  "landmarks": np.round(lm, 2).tolist(), "kept": bool(row.kept), "score": _number(row.score),
+                  "landmarks": np.round(lm, 2).tolist(), "kept": bool(row.kept), "score": finite_number(row.score),
                   "left_out": row.left_out or ""} for row, lm in zip(here.itertuples(), points)]
         return {"image": str(path.relative_to(self.folder.root)), "faces": faces,
                 "manual": [face.as_json() for face in self.manual().get(number, [])]}
@@ -114,11 +114,3 @@ def add_frame_routes(app: Flask, folder: Folder) -> None:
         except SwaplibError as error:
             raise Refused(400, str(error)) from None
         return jsonify(written=str(written.relative_to(folder.root)))
-
-
-def _number(value) -> float | None:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if np.isnan(value) else value
