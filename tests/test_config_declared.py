@@ -159,7 +159,7 @@ def test_the_workflow_s_rerun_tables_are_the_declaration_s():
     """What common.smk plans with: no key moved in or out of a rerun trigger (a finished run reruns
     nothing because of the declarations)."""
     assert set(TRAIN.untracked()) == {"save_every", "backup_every", "backup_keep", "preview_every", "progress",
-                                      "workers", "device", "channels_last"}
+                                      "workers", "device", "devices", "nodes", "channels_last"}
     assert TRAIN.added_off() == {"max_minutes": 0, "from_base": False, "ema": 0, "face_style_power": 0,
                                  "bg_style_power": 0, "random_hsv_power": 0, "blur_out_mask": False, "gan_power": 0,
                                  "true_face_power": 0, "inter_dims": None, "morph_factor": None, "masks": "hull"}

@@ -186,6 +186,12 @@ TRAIN = Section("train", header=(
     Setting("device", "auto", {"type": "string", "pattern": "^(auto|cpu|cuda(:[0-9]+)?|mps)$"},
             "auto (a CUDA GPU if there is one, else cpu; $SWAPLIB_DEVICE replaces auto), cpu, cuda, cuda:1",
             role="run"),
+    Setting("devices", 1, _whole(1),
+            "devices one training runs on, one process each (torchrun, data parallel): GPUs, or CPU cores on a CPU; "
+            "batch_size is split over them", role="run"),
+    Setting("nodes", 1, _whole(1),
+            "machines one training runs on, each with `devices` (a SLURM job of that many nodes; docs/scale-out.md)",
+            role="run"),
     Setting("precision", "auto", _choice(*PRECISIONS),
             "auto (bf16 on a GPU and on CPUs with AMX or AVX512_BF16), fp32, bf16 or fp16 (GPU)"),
     Setting("channels_last", None, {"type": ["boolean", "null"]},

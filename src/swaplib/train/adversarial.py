@@ -18,7 +18,8 @@ swap feeds it.
 
 Each discriminator has its own optimizer, of the model's kind, learning rate (with the rollbacks'
 cuts), lr dropout and clipping, as in DFL, and takes its step after the model's, on that step's
-reconstruction and codes (detached: one forward pass serves both). The discriminators run in fp32
+reconstruction and codes (detached: one forward pass serves both); with several ranks each learns
+from the whole batch, its gradients averaged as the model's. The discriminators run in fp32
 (they are small beside the model, and so need no loss scaler of their own). Their weights start
 from the run's seed without drawing from torch's RNG, so switching one on changes nothing else a
 run draws. Their state is part of the checkpoint: it resumes and rolls back with the rest; a
@@ -38,6 +39,7 @@ import torch.nn.functional as F
 
 from swaplib.model.config import ModelConfig
 from swaplib.model.discriminators import CodeDiscriminator, UNetPatchDiscriminator
+from swaplib.train.distributed import SINGLE, Ranks
 from swaplib.train.losses import total_variation
 from swaplib.train.optim import cpu_state, make_optimizer
 from swaplib.train.settings import TrainSettings
@@ -65,8 +67,8 @@ class Adversarial:
     """The run's discriminators (none, either or both), their optimizers and their loss terms."""
 
     def __init__(self, model, cfg: ModelConfig, s: TrainSettings, device, log: logging.Logger,
-                 channels_last: bool = False):
-        self.s, self.device, self.log = s, device, log
+                 channels_last: bool = False, ranks: Ranks = SINGLE):
+        self.s, self.device, self.log, self.ranks = s, device, log, ranks
         self.layout = torch.channels_last if channels_last else torch.contiguous_format
         self.powers = {"gan": s.gan_power, "true_face": s.true_face_power if model.TRUE_FACE else 0.0}
         self.gan_sides = model.GAN_SIDES
@@ -166,7 +168,9 @@ class Adversarial:
                                    for r, f in zip(real_out, fake_out)) / len(self.gan_sides)
             else:
                 losses[name] = (judged(real_out, True) + judged(fake_out, False)) / 2
-        values = dict(zip(losses, torch.stack(list(losses.values())).detach().tolist()))
+        judged_t = torch.stack(list(losses.values())).detach()
+        self.ranks.average([judged_t])  # every rank's verdict on a NaN is the same
+        values = dict(zip(losses, judged_t.tolist()))
         bad = [f"{NAMES[name]} loss became {value:.4g}" for name, value in values.items() if not math.isfinite(value)]
         if bad:
             return "; ".join(bad)
@@ -174,6 +178,7 @@ class Adversarial:
             opt = self.optimizers[name]
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            self.ranks.average([p.grad for p in self.nets[name].parameters() if p.grad is not None])
             if self.s.clip_grad > 0:
                 torch.nn.utils.clip_grad_norm_(self.nets[name].parameters(), self.s.clip_grad)
             opt.step()

@@ -232,14 +232,20 @@ def default_workers() -> int:
 # --------------------------------------------------------------------------- augmentation
 
 
-def random_warp(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """DFL-style random warp: jitter the inner points of a coarse grid, interpolate a smooth offset
-    field from them (edges pinned), and resample the image through it."""
-    R = image.shape[0]
+def warp_offsets(rng: np.random.Generator, R: int) -> np.ndarray:
+    """DFL-style random warp, drawn: the jitter (2, cells+1, cells+1) of the inner points of a coarse
+    grid over an R px image (edges pinned)."""
     cells = int(rng.choice([2, 4, 8]))
     cell = R // cells
     offsets = np.zeros((2, cells + 1, cells + 1), np.float32)
     offsets[:, 1:-1, 1:-1] = rng.normal(0.0, 0.24 * cell, (2, cells - 1, cells - 1))
+    return offsets
+
+
+def warp(image: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """The image resampled through the smooth offset field interpolated from warp_offsets' grid."""
+    R = image.shape[0]
+    cell = R // (offsets.shape[1] - 1)
     # Resize the (cells+1)² grid to R+cell px and crop half a cell each side: grid point i lands on px i·cell.
     half = cell // 2
     dx, dy = (cv2.resize(o, (R + cell, R + cell), interpolation=cv2.INTER_CUBIC)[half : half + R, half : half + R]
@@ -248,13 +254,19 @@ def random_warp(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return cv2.remap(image, grid[None, :] + dx, grid[:, None] + dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
-def random_hsv_shift(image: np.ndarray, power: float, rng: np.random.Generator) -> np.ndarray:
-    """DFL's random_hsv_power on a float BGR image (0..1): the hue turned by a whole number of degrees
-    up to ±180·power, saturation and value each moved by up to ±power/2 (then clipped)."""
+def hsv_draw(power: float, rng: np.random.Generator) -> tuple:
+    """DFL's random_hsv_power, drawn: a hue turn of a whole number of degrees up to ±180·power, and
+    moves of saturation and value each up to ±power/2."""
     turn = max(1, int(180 * power))
+    return rng.integers(-turn, turn + 1), (rng.random(2) - 0.5) * power
+
+
+def hsv_shift(image: np.ndarray, shift: tuple) -> np.ndarray:
+    """A float BGR image (0..1) with hsv_draw's shift (then clipped)."""
+    turn, moves = shift
     hsv = cv2.cvtColor(image, cv2.COLOR_BGR2HSV)  # float images: hue in degrees, 0..360
-    hsv[..., 0] = (hsv[..., 0] + rng.integers(-turn, turn + 1)) % 360
-    hsv[..., 1:] = np.clip(hsv[..., 1:] + (rng.random(2) - 0.5) * power, 0, 1)
+    hsv[..., 0] = (hsv[..., 0] + turn) % 360
+    hsv[..., 1:] = np.clip(hsv[..., 1:] + moves, 0, 1)
     return np.clip(cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR), 0, 1)
 
 
@@ -296,6 +308,16 @@ class Augmentation:
             raise SwaplibError(f"random_hsv_power must be 0..{HSV_POWER_MAX}, not {self.random_hsv_power!r}")
 
 
+@dataclass
+class Draw:
+    """One sample's augmentation, drawn before any pixel is touched (None: not applied)."""
+
+    flip: bool
+    hsv: tuple | None  # hsv_draw's
+    warp: np.ndarray | None  # warp_offsets'
+    affine: np.ndarray | None  # random_affine's
+
+
 class Batches:
     """The batches of a run. batch(i, attempt) → dict of float32 arrays, images NHWC 0..1:
 
@@ -306,14 +328,17 @@ class Batches:
         src_em, dst_em                                (B,R,R) eyes-and-mouth masks (when given)
 
     Faces are drawn epoch by epoch in a seeded random order (every face once per epoch), or, with
-    uniform_yaw, weighted so that each yaw bin is drawn equally often.
+    uniform_yaw, weighted so that each yaw bin is drawn equally often. `share` (a rank's samples, see
+    distributed.py) makes those samples of each batch alone, exactly as the whole batch has them:
+    every sample's randomness is drawn first, in sample order, and only the share is then made.
     """
 
     YAW_BINS = 32
 
     def __init__(self, src: FaceData, dst: FaceData, batch_size: int, seed: int, aug: Augmentation, with_masks: bool,
-                 with_eyes_mouth: bool = True):
+                 with_eyes_mouth: bool = True, share: slice = slice(None)):
         self.src, self.dst, self.batch_size, self.seed, self.aug = src, dst, batch_size, seed, aug
+        self.share = share
         self.with_masks = with_masks and src.masks is not None and dst.masks is not None
         self.with_em = with_eyes_mouth and src.em_masks is not None and dst.em_masks is not None
         self.resolution = src.faces.shape[1]
@@ -330,7 +355,7 @@ class Batches:
         return p / p.sum()
 
     def indices(self, side: str, iteration: int, attempt: int = 0) -> np.ndarray:
-        """Which faces of side "src" or "dst" batch `iteration` draws."""
+        """Which faces of side "src" or "dst" batch `iteration` draws (the whole batch's)."""
         n = len(self.src if side == "src" else self.dst)
         B = self.batch_size
         p = self._yaw_p.get(side)
@@ -348,39 +373,48 @@ class Batches:
         rng = np.random.default_rng([self.seed, 0, iteration, attempt])
         # the colour shift draws from its own stream: with it on, the faces, flips and warps stay the same
         hsv = np.random.default_rng([self.seed, 3, iteration, attempt]) if self.aug.random_hsv_power else None
-        out = {}
+        out, share = {}, self.share
         for side, data in (("src", self.src), ("dst", self.dst)):
             idx = self.indices(side, iteration, attempt)
-            faces = data.faces[idx].astype(np.float32) * np.float32(1 / 255)
             if side == "src" and self.aug.ct_mode != "none":  # towards random dst faces, before any distortion
                 refs = rng.integers(0, len(self.dst), len(idx))
                 kind = "sot-m" if self.aug.ct_mode == "sot" else self.aug.ct_mode
                 both = None if data.masks is None else (data.masks[idx] > 127) & (self.dst.masks[refs] > 127)
-                faces = transfer(kind, faces, self.dst.faces[refs], both, seed=int(rng.integers(2**31)))
-            samples = [self._sample(data, int(i), face, rng, hsv if side == "src" else None)
-                       for i, face in zip(idx, faces)]
+                faces = data.faces[idx].astype(np.float32) * np.float32(1 / 255)
+                # of the whole batch, then the share: some modes draw their random directions across it
+                faces = transfer(kind, faces, self.dst.faces[refs], both, seed=int(rng.integers(2**31)))[share]
+            else:
+                faces = data.faces[idx[share]].astype(np.float32) * np.float32(1 / 255)
+            draws = [self._draw(rng, hsv if side == "src" else None) for _ in idx][share]
+            samples = [self._sample(data, int(i), face, d) for i, face, d in zip(idx[share], faces, draws)]
             for k, key in enumerate(("in", "target", "mask", "loss_mask", "em")):
                 if samples[0][k] is not None:
                     out[f"{side}_{key}"] = np.stack([s[k] for s in samples])
         return out
 
-    def _sample(self, data: FaceData, i: int, face: np.ndarray, rng: np.random.Generator,
-                hsv: np.random.Generator | None = None):
+    def _draw(self, rng: np.random.Generator, hsv: np.random.Generator | None) -> Draw:
+        """One sample's augmentation; `hsv`: the colour shift's random stream (src faces, with random_hsv_power)."""
+        a = self.aug
+        flip = bool(a.random_flip and rng.random() < 0.5)
+        shift = None if hsv is None else hsv_draw(a.random_hsv_power, hsv)
+        offsets = warp_offsets(rng, self.resolution) if a.random_warp else None
+        return Draw(flip, shift, offsets, random_affine(rng, self.resolution) if a.random_transform else None)
+
+    def _sample(self, data: FaceData, i: int, face: np.ndarray, d: Draw):
         """Face i (float, maybe recoloured) → (input, target, mask, loss mask, eyes-and-mouth mask);
-        the masks may be None. `hsv`: the colour shift's random stream (src faces, with random_hsv_power)."""
+        the masks may be None."""
         a = self.aug
         R = self.resolution
         masks = [m[i].astype(np.float32) * (1 / 255) if m is not None and use else None
                  for m, use in ((data.masks, self.with_masks), (data.em_masks, self.with_em))]
-        if a.random_flip and rng.random() < 0.5:
+        if d.flip:
             face = np.ascontiguousarray(face[:, ::-1])
             masks = [None if m is None else np.ascontiguousarray(m[:, ::-1]) for m in masks]
-        shown = face if hsv is None else random_hsv_shift(face, a.random_hsv_power, hsv)  # the input only
-        warped = random_warp(shown, rng) if a.random_warp else shown
-        if a.random_transform:
-            M = random_affine(rng, R)
-            move = lambda im, border: cv2.warpAffine(np.ascontiguousarray(im), M, (R, R), flags=cv2.INTER_LINEAR,
-                                                     borderMode=border)
+        shown = face if d.hsv is None else hsv_shift(face, d.hsv)  # the input only
+        warped = shown if d.warp is None else warp(shown, d.warp)
+        if d.affine is not None:
+            move = lambda im, border: cv2.warpAffine(np.ascontiguousarray(im), d.affine, (R, R),
+                                                     flags=cv2.INTER_LINEAR, borderMode=border)
             face, warped = move(face, cv2.BORDER_REPLICATE), move(warped, cv2.BORDER_REPLICATE)
             masks = [None if m is None else move(m, cv2.BORDER_CONSTANT) for m in masks]
         mask, em = masks

@@ -8,6 +8,11 @@ optimizer and torch RNG are saved (state.py), so on CPU a resumed run gives bit 
 and weights of an uninterrupted one. SIGINT/SIGTERM finish the step in flight, save, and stop. A
 NaN/Inf loss or an exploding gradient rolls back to the last saved state, lowers the learning
 rate, logs it and goes on.
+
+Under torchrun each rank (distributed.py) makes its share of batch i and the ranks average their
+gradients and losses, so the ranks take the whole batch's step together and agree on every stop and
+rollback; rank 0 alone reads and writes files. train_model and pretrain_model start the ranks
+themselves (launch.py) for train.devices / train.nodes above 1.
 """
 
 from __future__ import annotations
@@ -30,8 +35,10 @@ from swaplib.model.base import amp_dtype, autocast, precision_name, resolve_devi
 from swaplib.model.build import build_model, count_parameters
 from swaplib.model.config import ModelConfig
 from swaplib.model.io import read_header, read_weights, save_model
+from swaplib.train import distributed, launch
 from swaplib.train.adversarial import Adversarial
 from swaplib.train.data import Augmentation, Batches, BatchLoader, FaceData, combined_data, load_face_data
+from swaplib.train.distributed import SINGLE, Ranks
 from swaplib.train.ema import WeightAverage
 from swaplib.train.losses import StyleLosses, pair_losses, ssim_kernels
 from swaplib.train.optim import cpu_state, make_optimizer
@@ -46,11 +53,13 @@ from swaplib.train.outputs import (
     write_plot,
 )
 from swaplib.train.settings import TrainSettings, resolve
-from swaplib.train.signals import StopOnSignal
+from swaplib.train.signals import StopOnSignal, TrainingInterrupted
 from swaplib.train.state import CHECKPOINT_FORMAT, StateFolder, architecture_changes
 from swaplib.train.threads import ThreadTuner
 
 logger = logging.getLogger("swaplib.train")
+# Why a run stops before its last iteration; the ranks stop for the last of these that any of them has.
+STOPS = ("", "stop request", "max_minutes", "signal")
 
 
 def _empty_history() -> dict:
@@ -104,8 +113,9 @@ class Trainer:
     rollback and step."""
 
     def __init__(self, model_cfg: ModelConfig, s: TrainSettings, faces: FaceSets, state: StateFolder, device, log,
-                 base: Path | None = None):
+                 base: Path | None = None, ranks: Ranks = SINGLE):
         self.cfg, self.s, self.faces, self.state, self.device, self.log = model_cfg, s, faces, state, device, log
+        self.ranks = ranks
         if s.from_base and base is None:
             raise SwaplibError("from_base is set but no base model was given: the workflow's pretrain section names "
                                "the faces it is trained on")
@@ -122,7 +132,8 @@ class Trainer:
             for name in self.model.FROZEN_WITHOUT_WARP:
                 getattr(self.model, name).requires_grad_(False)
         self.opt = self.new_optimizer()
-        self.adversarial = Adversarial(self.model, model_cfg, s, device, log, self.channels_last)  # GAN, true face
+        # the GAN and true-face discriminators
+        self.adversarial = Adversarial(self.model, model_cfg, s, device, log, self.channels_last, ranks)
         self.run = RunState()
         self.ema: WeightAverage | None = None  # made in resume(), once the weights are what training starts from
         self.scaler = torch.amp.GradScaler("cuda") if self.amp == torch.float16 else None
@@ -170,11 +181,12 @@ class Trainer:
 
     def resume(self) -> int | None:
         """Continue from the state folder where it fits; the iteration resumed from, or None (a fresh start)."""
-        s, log = self.s, self.log
-        ckpt = self.state.load()
+        s, log, ranks = self.s, self.log, self.ranks
+        ckpt = ranks.first(self.state.load() if ranks.main else None)
         unfit = ckpt is not None and self.unfit(ckpt)
         if unfit:
-            self.state.move_incompatible(ckpt, unfit)
+            if ranks.main:
+                self.state.move_incompatible(ckpt, unfit)
             ckpt = None
         resumed_from = None
         if ckpt is not None and ckpt.get("pretrain") and not s.pretrain:
@@ -283,7 +295,8 @@ class Trainer:
         if is_best:
             run.best_loss = recent
         backup = bool(s.backup_every) and run.iteration // s.backup_every > run.last_saved // s.backup_every
-        self.state.save(self.snapshot(recent), backup=backup, keep=s.backup_keep, best=is_best)
+        if self.ranks.main:  # the ranks' states are equal: one copy
+            self.state.save(self.snapshot(recent), backup=backup, keep=s.backup_keep, best=is_best)
         run.last_saved = run.iteration
 
     def rollback(self, reason: str) -> None:
@@ -296,7 +309,8 @@ class Trainer:
             raise SwaplibError(f"{reason} at iteration {failed_at} again after {s.max_rollbacks} rollbacks and "
                                f"learning-rate cuts (lr now {self.lr:.3g}): giving up; check the face sets, lower lr "
                                f"or set clip_grad")
-        ckpt = self.state.load() if self.state.checkpoint.exists() else None
+        main = self.ranks.main
+        ckpt = self.ranks.first(self.state.load() if main and self.state.checkpoint.exists() else None)
         if ckpt is not None:
             self.restore(ckpt)
         else:  # nothing saved yet: the initial weights, made again from the seed
@@ -338,13 +352,16 @@ class Trainer:
             losses[0] = losses[0] + self.style(swap.float(), b)
         total = adversarial.generator_loss(losses[0] + losses[1], outputs, b, masked)
         (scaler.scale(total) if scaler else total).backward()
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        pair = torch.stack([losses[0].detach().float(), losses[1].detach().float()])
+        # the whole batch's gradient and losses on every rank: the same step, the same verdict on a NaN
+        self.ranks.average([p.grad for p in params] + [pair])
         if scaler:
             scaler.unscale_(opt)
-        params = [p for p in self.model.parameters() if p.grad is not None]
         norm_t = torch.nn.utils.get_total_norm([p.grad for p in params])
         if s.clip_grad > 0:
             torch.nn.utils.clip_grads_with_norm_(params, s.clip_grad, norm_t)
-        ls, ld, norm = torch.stack([losses[0].detach().float(), losses[1].detach().float(), norm_t.float()]).tolist()
+        ls, ld, norm = torch.cat([pair, norm_t.float()[None]]).tolist()
         if not (math.isfinite(ls) and math.isfinite(ld)):
             return f"loss became {ls:.4g}/{ld:.4g}"
         if not math.isfinite(norm) and not scaler:
@@ -375,7 +392,7 @@ class Trainer:
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
         saved = ""
-        if it > self.run.last_saved:
+        if it > self.run.last_saved and self.ranks.main:
             self.save()
             saved = f"; iteration {it} is saved, a rerun resumes from it"
         return SwaplibError(f"out of memory on {self.device} at iteration {it + 1} with batch_size {bs} at "
@@ -419,48 +436,63 @@ def train(
     Returns a summary dict.
     """
     s = settings
-    device = resolve_device(s.device)
+    ranks = distributed.current()  # this process alone, or one rank of those torchrun started
+    device = ranks.device(resolve_device(s.device))
+    share = ranks.share(s.batch_size)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # the shapes never change during a run: pick the fastest kernels once
     state = StateFolder(state_dir, log)
     faces = FaceSets.load(src_faces, dst_faces, s, model_cfg.resolution, src_masks, dst_masks, log)
     if s.pretrain:  # DFL: no warp, flips, even yaw, no lr dropout
         s = replace(s, **PRETRAIN_RECIPE)
-    trainer = Trainer(model_cfg, s, faces, state, device, log, base)
+    trainer = Trainer(model_cfg, s, faces, state, device, log, base, ranks)
     resumed_from = trainer.resume()
+    if ranks.size > 1:
+        log.info("data parallel: rank %d of %d, %d of each batch's %d samples on %s", ranks.rank, ranks.size,
+                 share.stop - share.start, s.batch_size, device)
     batches = Batches(faces.src, faces.dst, s.batch_size, s.seed,
                       Augmentation(s.random_flip, s.random_warp, s.random_transform, s.ct_mode, s.uniform_yaw,
                                    s.random_hsv_power, s.blur_out_mask),
-                      faces.use_masks, with_eyes_mouth=s.eyes_mouth_prio)
+                      faces.use_masks, with_eyes_mouth=s.eyes_mouth_prio, share=share)
     masked, eyes_mouth = faces.use_masks and s.masked_training, batches.with_em
 
     step_times: list[float] = []
-    progress = Progress(s.iterations, "iteration", unit="it", log=log, mode=s.progress, start=trainer.start)
+    progress = Progress(s.iterations, "iteration", unit="it", log=log, mode=s.progress if ranks.main else "off",
+                        start=trainer.start)
     t_start = time.perf_counter()
     trainer.model.train()
     threads_before = torch.get_num_threads()
     if s.threads:
         torch.set_num_threads(s.threads)
-    # On a GPU the CPU only makes batches; on a CPU the fastest thread count depends on what else runs.
-    tuner = ThreadTuner(torch.get_num_threads(), log) if device.type == "cpu" else None
+    # On a GPU the CPU only makes batches; on a CPU the fastest thread count depends on what else runs. With
+    # several ranks a step waits for the slowest, so one rank's timings would measure the others: no tuning.
+    tuner = ThreadTuner(torch.get_num_threads(), log) if device.type == "cpu" and ranks.size == 1 else None
     deadline = t_start + 60 * s.max_minutes if s.max_minutes else math.inf
     stopped_by = "iterations"
-    if state.stop_requested():  # asked for while nothing trained: not this run's to obey
+    if ranks.main and state.stop_requested():  # asked for while nothing trained: not this run's to obey
         log.warning("a stop request from before this run (%s) was removed", state.dir / "STOP")
         state.clear_stop()
     with StopOnSignal() as stop, BatchLoader(batches, s.workers) as loader:
         try:
             while trainer.run.iteration < s.iterations:
-                stop.check(trainer.run.iteration)
-                if time.perf_counter() >= deadline:
+                mine = ("signal" if stop.signum is not None else  # rank 0's clock and stop file, any rank's signal
+                        "max_minutes" if ranks.main and time.perf_counter() >= deadline else
+                        "stop request" if ranks.main and state.stop_requested() else "")
+                why = STOPS[ranks.most(STOPS.index(mine))]
+                if why == "signal":
+                    stop.check(trainer.run.iteration)  # this rank's, by its name
+                    raise TrainingInterrupted(f"training stopped by a signal to another rank at iteration "
+                                              f"{trainer.run.iteration}")
+                if why == "max_minutes":
                     stopped_by = "max_minutes"
                     log.info("time budget of %g min reached at iteration %d of %d: stopping here (the model records "
                              "iteration %d; raise max_minutes or iterations to go on)", s.max_minutes,
                              trainer.run.iteration, s.iterations, trainer.run.iteration)
                     break
-                if state.stop_requested():
+                if why == "stop request":
                     stopped_by = "stop request"
-                    state.clear_stop()
+                    if ranks.main:
+                        state.clear_stop()
                     log.info("stop requested at iteration %d of %d: stopping here and writing the model (raise "
                              "iterations to go on)", trainer.run.iteration, s.iterations)
                     break
@@ -488,8 +520,9 @@ def train(
                 if s.save_every and it % s.save_every == 0 and it < s.iterations:
                     trainer.save()
                     trainer.rollbacks_in_a_row = 0
-                    watch(state.dir, trainer.preview(), trainer.run.history)
-                if s.preview_every and it % s.preview_every == 0:
+                    if ranks.main:
+                        watch(state.dir, trainer.preview(), trainer.run.history)
+                if ranks.main and s.preview_every and it % s.preview_every == 0:
                     write_image(state.dir / "previews" / f"preview_{it:07d}.jpg", trainer.preview())
             if trainer.run.iteration > trainer.run.last_saved or not state.checkpoint.exists():
                 trainer.save()
@@ -507,14 +540,15 @@ def train(
         run = trainer.run
         seconds = time.perf_counter() - t_start
         losses = mean_losses(run.history)
-        write_image(preview_path, trainer.preview())
-        write_history(Path(history_path), run.history)
-        write_plot(Path(plot_path), run.history)
-        stop.check(run.iteration)
-        save_model(model_path, trainer.result, iterations=run.iteration, stopped_by=stopped_by, settings=s.to_dict(),
-                   losses=losses, masks_trained=faces.use_masks, faces=faces.ids, face_type=faces.face_type,
-                   best_loss=run.best_loss if math.isfinite(run.best_loss) else None,
-                   base={"path": str(trainer.base), "weights_sha256": trainer.base_id} if trainer.base else None)
+        if ranks.main:  # one copy of the outputs
+            write_image(preview_path, trainer.preview())
+            write_history(Path(history_path), run.history)
+            write_plot(Path(plot_path), run.history)
+            stop.check(run.iteration)
+            save_model(model_path, trainer.result, iterations=run.iteration, stopped_by=stopped_by,
+                       settings=s.to_dict(), losses=losses, masks_trained=faces.use_masks, faces=faces.ids,
+                       face_type=faces.face_type, best_loss=run.best_loss if math.isfinite(run.best_loss) else None,
+                       base={"path": str(trainer.base), "weights_sha256": trainer.base_id} if trainer.base else None)
 
     steps = run.iteration - trainer.start
     steady = step_times[min(3, len(step_times) // 2):]  # leave out the first steps (warm-up)
@@ -525,8 +559,8 @@ def train(
             "losses": losses, "seconds": seconds, "it_per_s": steps / seconds if steps and seconds > 0 else None,
             "ms_per_it": ms_per_it,
             "samples_per_s": 2 * s.batch_size * 1000 / ms_per_it if ms_per_it else None, "rollbacks": run.rollbacks,
-            "lr": trainer.lr, "device": str(device), "parameters": count_parameters(trainer.model),
-            "masks_trained": faces.use_masks}
+            "lr": trainer.lr, "device": str(device), "ranks": ranks.size,
+            "parameters": count_parameters(trainer.model), "masks_trained": faces.use_masks}
 
 
 # --------------------------------------------------------------------------- the workflow's train stage
@@ -562,7 +596,7 @@ def train_model(
     files = dict(state_dir=state_dir, model_path=model_path, preview_path=preview_path, history_path=history_path,
                  plot_path=plot_path)
     masks = None if src_masks is None and dst_masks is None else ([src_masks], list(dst_masks or []))
-    return _train_face_sets([src], dst, preset, threads, section, files, base, masks)
+    return train_face_sets([src], dst, preset, threads, section, files, base, masks)
 
 
 def pretrain_model(
@@ -584,7 +618,7 @@ def pretrain_model(
     half = max(1, len(sources) // 2)  # the two halves are joined again: pretraining shows every face to both
     # the base learns the hulls: a pair's model relearns its mask decoder on its own masks
     section = {**section_and_files, "pretrain": True, "from_base": False, "masks": "hull"}
-    return _train_face_sets(sources[:half], sources[half:] or sources, preset, threads, section, files, None)
+    return train_face_sets(sources[:half], sources[half:] or sources, preset, threads, section, files, None)
 
 
 def job_files(job) -> dict:
@@ -594,11 +628,16 @@ def job_files(job) -> dict:
                 plot_path=out.plot)
 
 
-def _train_face_sets(src: list, dst: list, preset: str, threads: int | None, section: dict, files: dict,
-                     base, masks: tuple[list, list] | None = None) -> dict:
+def train_face_sets(src: list, dst: list, preset: str, threads: int | None, section: dict, files: dict,
+                    base, masks: tuple[list, list] | None = None) -> dict:
+    """train_model's and pretrain_model's work: in this process, or on the ranks train.devices and
+    train.nodes ask for (each of them back here, as one rank)."""
     if section.get("device", "auto") == "auto" and os.environ.get("SWAPLIB_DEVICE"):
         section = {**section, "device": os.environ["SWAPLIB_DEVICE"]}
     cfg, settings = resolve(preset, threads=threads, **section)
+    if settings.devices * settings.nodes > 1 and not distributed.launched():
+        return launch.spawn(dict(src=src, dst=dst, preset=preset, threads=threads, section=section, files=files,
+                                 base=base, masks=masks), settings)
     if settings.masks == "xseg" and (masks is None or None in masks[0] or len(masks[1]) != len(dst)):
         raise SwaplibError("train.masks xseg trains on the segmentation model's masks: give every face set's "
                            "masks folder (the workflow does with xseg.enabled: true)")

@@ -32,6 +32,7 @@ SHOWS_OR_KEEPS = (
     "core.progress",  # the progress display
     "core.atomic",  # writing files whole
     "core.jobs",  # how a workflow job runs: its log, its errors, its exit
+    "train.launch",  # how the ranks of a training are started (torchrun); what they compute is in train.distributed
 )
 DECLARATIONS = ("config", "config.declare", "config.train")  # taken by their values (declared_values)
 
