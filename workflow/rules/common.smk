@@ -101,6 +101,8 @@ ONLY_WITH = declared(Section.only_with)
 # Settings that say where a rule's input files are: those files are inputs (their content reruns
 # what reads them), so the setting itself goes to no job and reruns nothing.
 LOCATIONS = declared(Section.locations)
+# What a training asks the scheduler for: one process per device (train.devices, torchrun).
+TRAIN_DEVICES = config["train"]["devices"]
 
 
 def sorted_keys(value):

@@ -33,10 +33,12 @@ rule train:
         "benchmarks/train/{model}.tsv"
     conda:
         ENV
-    threads: 2
+    threads: max(2, TRAIN_DEVICES)
     resources:
         mem_mb=4000,
-        gpu=1,
+        gpu=TRAIN_DEVICES,
+        nodes=config["train"]["nodes"],
+        gres=f"gpu:{TRAIN_DEVICES}",  # SLURM: the GPUs on each node
     params:
         state="results/models/{model}/state",
         settings=tracked("train"),

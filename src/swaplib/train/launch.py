@@ -113,7 +113,10 @@ def spawn(job: dict, s: TrainSettings) -> dict:
     )
     code = _run(command)
     if code == 0 and (state / RESULT).exists():
-        return json.loads((state / RESULT).read_text())
+        summary = json.loads((state / RESULT).read_text())
+        for name in (JOB, RESULT):
+            (state / name).unlink()
+        return summary
     raise SwaplibError(
         f"training on {ranks} ranks stopped (torchrun exit status {code}; the ranks' errors are above); "
         f"a rerun resumes from the last checkpoint in {state}"
