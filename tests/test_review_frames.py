@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import test_review
-from swaplib.extract.manual import read_manual_faces
+from swaplib.extract.manual import REPLACES_IOU, read_manual_faces
 from swaplib.review.app import Server
 from test_review import ask, wait_for
 from workflow_support import planned_jobs
@@ -36,6 +36,7 @@ def test_the_frames_to_check_and_a_frame_s_faces(server):
     assert status == 200 and frame["image"] == f"results/videos/{video}/frames/000000.png"
     [face] = [face for face in frame["faces"] if face["kept"]]
     assert len(face["landmarks"]) == 68 and face["score"] is not None
+    assert frame["replaces_iou"] == REPLACES_IOU  # the page hides what a manual face replaces by extraction's rule
 
 
 @pytest.mark.parametrize("body, status, words", [

@@ -25,7 +25,13 @@ from flask import Flask, jsonify, request
 from swaplib.core.errors import SwaplibError
 from swaplib.core.images import frame_files, read_image
 from swaplib.extract.doubts import frames_to_check
-from swaplib.extract.manual import check_in_frame, face_from_json, read_manual_faces, write_manual_faces
+from swaplib.extract.manual import (
+    REPLACES_IOU,
+    check_in_frame,
+    face_from_json,
+    read_manual_faces,
+    write_manual_faces,
+)
 from swaplib.review.folder import VIDEO_NAME, Folder, finite_number
 from swaplib.review.guard import Refused
 from swaplib.tables.faces import landmarks_array, read_faces
@@ -70,7 +76,8 @@ class VideoFrames:
                   "landmarks": np.round(lm, 2).tolist(), "kept": bool(row.kept), "score": finite_number(row.score),
                   "left_out": row.left_out or ""} for row, lm in zip(here.itertuples(), points)]
         return {"image": str(path.relative_to(self.folder.root)), "faces": faces,
-                "manual": [face.as_json() for face in self.manual().get(number, [])]}
+                "manual": [face.as_json() for face in self.manual().get(number, [])],
+                "replaces_iou": REPLACES_IOU}  # the page hides the found faces that a manual one replaces
 
     def place(self, number: int, entries) -> Path:
         """The frame's manual faces replaced by `entries` (JSON, checked first: nothing is written

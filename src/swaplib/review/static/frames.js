@@ -43,7 +43,8 @@
     const manual = frame.manual.map((face) => ({
       kind: "manual", box: face.box || null, points: face.landmarks || null }));
     // A found face that a manual one replaces is not drawn: what the next extraction keeps is shown.
-    const found = frame.faces.filter((face) => !manual.some((m) => overlaps(m, face.box))).map((face) => ({
+    const replaced = (face) => manual.some((m) => overlaps(m, face.box, frame.replaces_iou));
+    const found = frame.faces.filter((face) => !replaced(face)).map((face) => ({
       kind: face.kept ? "kept" : "left", box: face.box, points: face.landmarks, id: face.face_id }));
     Object.assign(view, { frame: number, image, faces: [...found, ...manual], dirty: false, boxing: false });
     view.zoom = CANVAS_PX / Math.max(image.width, image.height);
@@ -62,13 +63,13 @@
     return [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)];
   }
 
-  function overlaps(face, box) {
+  function overlaps(face, box, least) {
     const [a0, b0, a1, b1] = boxOf(face);
     const width = Math.max(0, Math.min(a1, box[2]) - Math.max(a0, box[0]));
     const height = Math.max(0, Math.min(b1, box[3]) - Math.max(b0, box[1]));
     const inter = width * height;
     const union = (a1 - a0) * (b1 - b0) + (box[2] - box[0]) * (box[3] - box[1]) - inter;
-    return union > 0 && inter / union >= 0.3;  // swaplib.extract.manual.REPLACES_IOU
+    return union > 0 && inter / union >= least;
   }
 
   function describe(frame) {
