@@ -20,6 +20,8 @@ other machines can check.
     .venv/bin/python bench/train.py --only amp           # AMP at DFL's defaults beside SAEHD df-ud at 224 px
     .venv/bin/python bench/train.py --gpu                # on CUDA: Quick96, SAEHD and AMP, batch 8-64, bf16
     .venv/bin/python bench/train.py --gan --device cuda  # SAEHD with GAN power (and true face) beside plain
+    .venv/bin/python bench/train.py --scaling            # one training on 1, 2, ... ranks (torchrun, train.devices)
+    .venv/bin/python bench/train.py --scaling --device cuda --only saehd
 
 On a CPU shared with other jobs the numbers are only upper bounds on time: say so when quoting them.
 """
@@ -28,8 +30,10 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import logging
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -45,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from machine import cpu_features, cpu_name  # bench/machine.py, beside this script
 from swaplib.model import build_model
 from swaplib.model.base import amp_dtype, autocast, native_bf16, precision_name
-from swaplib.train import resolve, train
+from swaplib.train import distributed, loop, resolve, train
 from swaplib.train.data import FaceData
 
 # name, preset, archi, resolution (None: the preset's), batch size, DFL ms/iter (2-core CPU, TensorFlow;
@@ -93,6 +97,13 @@ GAN_CASES = [
     ("SAEHD 128 df-ud", "saehd", "df-ud", 8, {"gan_power": 0.1}),
     ("SAEHD 128 df-ud", "saehd", "df-ud", 8, {"gan_power": 0.1, "true_face_power": 0.01}),
     ("AMP 224", "amp", None, 8, {"gan_power": 0.1}),  # AMP's GAN judges source and destination faces
+]
+
+# --scaling: name, preset, archi, global batch (split over the ranks: each configuration computes the same)
+SCALING_CASES = [
+    ("tiny", "tiny", None, 16),
+    ("Quick96", "quick96", "df-ud", 8),
+    ("SAEHD 128 df-ud", "saehd", "df-ud", 16),
 ]
 
 # Where DFL's figures of CASES were measured (the training issue): not this machine, whatever it is.
@@ -268,6 +279,67 @@ def gan_main(args) -> None:
             torch.cuda.empty_cache()
 
 
+def scaling_configurations(device: str) -> list[tuple[int, int | None]]:
+    """(ranks, threads per rank): on a CPU one thread a rank on 1, 2, 4, ... cores, and one rank on every
+    core (the other way to use them); on GPUs 1, 2, 4, ... of them (threads: the library's)."""
+    if device.startswith("cuda"):
+        count = torch.cuda.device_count()
+        return [(n, None) for n in (1, 2, 4, 8, 16) if n <= count]
+    cores = len(os.sched_getaffinity(0))
+    return [(n, 1) for n in (1, 2, 4, 8, 16, 32, 64) if n <= cores] + ([(1, cores)] if cores > 1 else [])
+
+
+def scaling_main(args) -> None:
+    """One training (a global batch split over the ranks) on 1, 2, ... ranks under torchrun: samples/s,
+    and the efficiency against one device's (a GPU, or one CPU core) times the devices used."""
+    rows = scaling_configurations(args.device)
+    print(f"{'model':<18}{'batch':>6}{'ranks':>6}{'threads':>8}{'ms/iter':>9}{'samples/s':>11}{'devices':>8}"
+          f"{'efficiency':>11}", flush=True)
+    for label, preset, archi, batch in SCALING_CASES:
+        if args.only and args.only.lower() not in f"{label} {preset}".lower():
+            continue
+        one = None
+        for ranks, threads in rows:
+            case = dict(preset=preset, archi=archi, batch_size=batch, iterations=args.iterations,
+                        precision=args.precision, device=args.device, threads=threads, workers=args.workers)
+            command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(ranks),
+                       __file__, "--rank-case", json.dumps(case)]
+            done = subprocess.run(command, capture_output=True, text=True)
+            lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+            if done.returncode or not lines:
+                print(f"{label:<18}{batch:>6}{ranks:>6}  failed:\n{done.stderr[-2000:]}", flush=True)
+                continue
+            r = json.loads(lines[0].removeprefix("RESULT "))
+            devices = ranks if args.device.startswith("cuda") else ranks * threads  # GPUs, or cores
+            one = one or (r["samples_per_s"] if devices == 1 else None)
+            efficiency = f"{r['samples_per_s'] / (devices * one):>11.0%}" if one else f"{'-':>11}"
+            print(f"{label:<18}{batch:>6}{ranks:>6}{threads or '-':>8}{r['ms_per_it']:>9.0f}"
+                  f"{r['samples_per_s']:>11.1f}{devices:>8}{efficiency}", flush=True)
+
+
+class FixedThreads:
+    """Stands in for the thread tuner: a configuration keeps its thread count (the tuner would move one
+    rank of two threads to one on a CPU that other jobs share, bench/shared_cpu.py)."""
+
+    def __init__(self, most: int, log):
+        self.best = most
+
+    def before_step(self) -> None:
+        pass
+
+    def after_step(self, seconds: float) -> None:
+        pass
+
+
+def rank_case(case: dict) -> None:
+    """One rank of a --scaling configuration (torchrun starts this script with --rank-case)."""
+    loop.ThreadTuner = FixedThreads
+    with distributed.joined() as ranks:
+        r = run_case(**case)
+    if ranks.main:
+        print("RESULT " + json.dumps({k: r[k] for k in ("ms_per_it", "samples_per_s", "ranks")}), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--iterations", type=int, default=None,
@@ -282,10 +354,17 @@ def main() -> None:
     parser.add_argument("--only", default="", help="run only cases whose name or preset contains this")
     parser.add_argument("--gpu", action="store_true", help="CUDA: Quick96, SAEHD at 128/256 px and AMP, batch 8-64")
     parser.add_argument("--gan", action="store_true", help="SAEHD and AMP with GAN power beside the plain models")
+    parser.add_argument("--scaling", action="store_true",
+                        help="one training on 1, 2, ... ranks (torchrun): samples/s and the scaling efficiency")
+    parser.add_argument("--rank-case", help=argparse.SUPPRESS)  # one rank of --scaling, started by torchrun
     args = parser.parse_args()
+    if args.rank_case:
+        rank_case(json.loads(args.rank_case))
+        return
     args.iterations = args.iterations or (12 if args.gpu else 14)
     args.precision = args.precision or ("fp32,bf16" if native_bf16() else "fp32")
-    if (args.gpu or args.gan) and "," in args.precision:  # those tables run one precision: the loop's own
+    # those tables run one precision: the loop's own
+    if (args.gpu or args.gan or args.scaling) and "," in args.precision:
         args.precision = "auto"
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
 
@@ -301,6 +380,9 @@ def main() -> None:
         return
     if args.gan:
         gan_main(args)
+        return
+    if args.scaling:
+        scaling_main(args)
         return
 
     device = torch.device(args.device)

@@ -23,7 +23,7 @@ from swaplib.model import load_model
 from swaplib.train import BACKUPS, CHECKPOINT, load_state
 from swaplib.train.data import Augmentation, Batches, FaceData
 from swaplib.train.distributed import Ranks, split
-from swaplib.train.launch import check_devices
+from swaplib.train.launch import check_devices, torchrun
 from test_train import _face, _quick, _run, _temp_files
 from test_train_crash import _faces, crops  # noqa: F401 (crops: a fixture)
 
@@ -51,12 +51,13 @@ if scenario.startswith("nan-on-rank-1-at-step-") and rank == 1:
         losses = real(*args, **kwargs)
         return [losses[0] * float("nan"), losses[1]] if calls[0] == at else losses
     loop.pair_losses = pair_losses
-elif scenario.startswith("kill-rank-1-at-step-") and rank == 1:
+elif scenario.startswith(("kill-rank-1-at-step-", "sigterm-rank-1-at-step-")) and rank == 1:
     at, real = int(scenario.rsplit("-", 1)[1]), DFModel.forward_pair
+    sig = signal.SIGKILL if scenario.startswith("kill") else signal.SIGTERM
     def forward_pair(self, xs, xd):
         calls[0] += 1
         if calls[0] == at:
-            os.kill(os.getpid(), signal.SIGKILL)
+            os.kill(os.getpid(), sig)
         return real(self, xs, xd)
     DFModel.forward_pair = forward_pair
 extra = _masks() if settings.pop("masks", False) else {}
@@ -194,6 +195,17 @@ def test_a_killed_rank_stops_the_run_which_resumes_from_the_last_checkpoint_on_o
     assert load_model(out / "model.safetensors")[1]["iterations"] == 12
 
 
+def test_a_sigterm_to_one_rank_stops_every_rank_after_that_step_and_rank_0_saves_it(crops, tmp_path):  # noqa: F811
+    out = tmp_path / "run"
+    proc = _ranks(crops, out, "sigterm-rank-1-at-step-5", iterations=12, batch_size=4, save_every=3)
+    assert proc.returncode != 0  # each rank raises TrainingInterrupted after the save, as one process does
+    assert "training stopped by a signal to another rank at iteration 5" in proc.stderr  # rank 0's
+    assert "training stopped by SIGTERM at iteration 5" in proc.stderr  # rank 1's
+    assert load_state(out / "state" / CHECKPOINT)["iteration"] == 5  # the step in flight finished and saved
+    summary = _run(_faces(crops), out, _quick(12, batch_size=4, save_every=3))
+    assert summary["resumed_from"] == 5 and summary["iterations"] == 12
+
+
 def test_devices_this_machine_lacks_and_a_batch_that_does_not_split_are_refused_naming_the_setting():
     from swaplib.train import train_settings
 
@@ -204,3 +216,17 @@ def test_devices_this_machine_lacks_and_a_batch_that_does_not_split_are_refused_
         split(5, 2)
     with pytest.raises(SwaplibError, match="train.batch_size 6 does not split evenly over 4 ranks"):
         check_devices(train_settings("tiny", device="cpu", devices=2, nodes=2, batch_size=6))
+
+
+def test_several_machines_without_a_slurm_allocation_get_the_command_to_start_on_each(monkeypatch):
+    monkeypatch.delenv("SLURM_JOB_NUM_NODES", raising=False)
+    with pytest.raises(SwaplibError, match=r"train.nodes 2: .*torchrun --nnodes 2 --nproc-per-node 4 .*state/job.json"):
+        torchrun(4, 2, Path("state/job.json"))
+    assert torchrun(2, 1, Path("job.json"))[-6:] == [
+        "--nproc-per-node",
+        "2",
+        "--standalone",
+        "-m",
+        "swaplib.train.launch",
+        "job.json",
+    ]

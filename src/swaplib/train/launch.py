@@ -19,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import torch
@@ -30,6 +31,7 @@ from swaplib.core.progress import console_filter
 from swaplib.model.base import resolve_device
 from swaplib.train import distributed
 from swaplib.train.settings import TrainSettings
+from swaplib.train.signals import TrainingInterrupted
 
 JOB, RESULT = "ranks-job.json", "ranks-result.json"  # in the state folder
 PORT = 29500  # the rendezvous port on the first machine (several machines)
@@ -69,13 +71,14 @@ def torchrun(devices: int, nodes: int, job: Path) -> list[str]:
             f"train.nodes {nodes}: this job was given no {nodes} machines by SLURM (profiles/slurm "
             f"asks for them); elsewhere start `torchrun --nnodes {nodes} --nproc-per-node {devices} "
             f"--rdzv-backend c10d --rdzv-endpoint HOST:{PORT} -m swaplib.train.launch {job}` on each "
-            f"machine (README)"
+            f"machine, from this working folder (docs/scale-out.md)"
         )
     hosts = subprocess.run(
         ["scontrol", "show", "hostnames", os.environ["SLURM_JOB_NODELIST"]], capture_output=True, text=True, check=True
     ).stdout.split()
     return [
         "srun",
+        "--overlap",  # beside the step that runs this job on the first node
         f"--nodes={nodes}",
         "--ntasks-per-node=1",
         *run,
@@ -111,7 +114,12 @@ def spawn(job: dict, s: TrainSettings) -> dict:
         s.nodes,
         " ".join(command),
     )
-    code = _run(command)
+    code, passed = _run(command)
+    if passed is not None:
+        raise TrainingInterrupted(
+            f"training on {ranks} ranks stopped by {signal.Signals(passed).name}; rank 0 "
+            f"saved its state in {state}: run again to resume"
+        )
     if code == 0 and (state / RESULT).exists():
         summary = json.loads((state / RESULT).read_text())
         for name in (JOB, RESULT):
@@ -133,22 +141,31 @@ def _append_to_log_files() -> str | None:
     return path
 
 
-def _die_with_parent() -> None:
-    """In the child, before torchrun starts: a SIGTERM when this process dies (Linux), so no rank trains on alone."""
+def _death_signal():
+    """For the child, before torchrun starts: a SIGTERM when this process dies (Linux's prctl
+    PR_SET_PDEATHSIG), so no rank trains on alone. Looked up here: after the fork only the call runs."""
     try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
-        pass
+        return None
+    return lambda: prctl(1, signal.SIGTERM)
 
 
-def _run(command: list[str]) -> int:
+def _run(command: list[str]) -> tuple[int, int | None]:
     """Run torchrun in a session of its own: a SIGINT or SIGTERM to this process reaches it once, as
-    the one signal that stops the ranks after their step (a terminal's Ctrl-C would reach it twice)."""
-    proc = subprocess.Popen(command, start_new_session=True, preexec_fn=_die_with_parent)
-    forward = lambda signum, frame: proc.send_signal(signum)
-    old = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    the one signal that stops the ranks after their step (a terminal's Ctrl-C would reach it twice).
+    Its exit status, and the signal passed on (None: none came)."""
+    proc = subprocess.Popen(command, start_new_session=True, preexec_fn=_death_signal())
+    passed = []
+
+    def forward(signum, frame):
+        passed.append(signum)
+        proc.send_signal(signum)
+
+    main = threading.current_thread() is threading.main_thread()  # where Python lets handlers be set
+    old = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)} if main else {}
     try:
-        return proc.wait()
+        return proc.wait(), (passed or [None])[0]
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)
