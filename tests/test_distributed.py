@@ -23,6 +23,7 @@ from swaplib.model import load_model
 from swaplib.train import BACKUPS, CHECKPOINT, load_state
 from swaplib.train.data import Augmentation, Batches, FaceData
 from swaplib.train.distributed import Ranks, split
+from swaplib.train.launch import _run as run_ranks
 from swaplib.train.launch import check_devices, torchrun
 from test_train import _face, _quick, _run, _temp_files
 from test_train_crash import _faces, crops  # noqa: F401 (crops: a fixture)
@@ -230,3 +231,12 @@ def test_several_machines_without_a_slurm_allocation_get_the_command_to_start_on
         "swaplib.train.launch",
         "job.json",
     ]
+
+
+def test_a_sigterm_to_the_job_reaches_the_ranks_launcher_once_and_is_reported():
+    """The job passes SIGINT/SIGTERM on to torchrun (in a session of its own, so a terminal's Ctrl-C does
+    not reach it twice) and says which it passed; here the child, standing in for torchrun, sends the job
+    its SIGTERM once it runs."""
+    child = "import os, signal, time; time.sleep(0.5); os.kill(os.getppid(), signal.SIGTERM); time.sleep(60)"
+    code, passed = run_ranks([sys.executable, "-c", child])
+    assert (code, passed) == (-signal.SIGTERM, signal.SIGTERM)

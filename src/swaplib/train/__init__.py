@@ -8,6 +8,8 @@
     state.py      the state folder: checkpoints with a CRC, prev/backup/best, bad files moved aside
     outputs.py    preview grid, loss history csv, loss plot
     signals.py    SIGINT/SIGTERM stop after the step in flight
+    distributed.py  data parallel: a rank's share of each batch, gradients averaged, stops and rollbacks agreed
+    launch.py     train.devices / train.nodes: the ranks started by torchrun, each on the same job file
     loop.py       the Trainer and the loop: train(); train_model() and pretrain_model(), the workflow's entries
     recipe.json   the recipe version: bump it when what training computes changes (see its "about")
     recipe.py     the guard: which code computes a training step and its data (recipe.json's code_hash)
