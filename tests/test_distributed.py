@@ -61,6 +61,14 @@ elif scenario.startswith(("kill-rank-1-at-step-", "sigterm-rank-1-at-step-")) an
             os.kill(os.getpid(), sig)
         return real(self, xs, xd)
     DFModel.forward_pair = forward_pair
+elif scenario.startswith("stop-file-at-step-") and rank == 0:  # as `swaplib stop` asks
+    at, real = int(scenario.rsplit("-", 1)[1]), DFModel.forward_pair
+    def forward_pair(self, xs, xd):
+        calls[0] += 1
+        if calls[0] == at:
+            (out / "state" / "STOP").write_text("")
+        return real(self, xs, xd)
+    DFModel.forward_pair = forward_pair
 extra = _masks() if settings.pop("masks", False) else {}
 with distributed.joined() as ranks:
     summary = _run(_faces(root), out, _quick(**settings), **extra)
@@ -205,6 +213,16 @@ def test_a_sigterm_to_one_rank_stops_every_rank_after_that_step_and_rank_0_saves
     assert load_state(out / "state" / CHECKPOINT)["iteration"] == 5  # the step in flight finished and saved
     summary = _run(_faces(crops), out, _quick(12, batch_size=4, save_every=3))
     assert summary["resumed_from"] == 5 and summary["iterations"] == 12
+
+
+def test_a_stop_request_ends_every_rank_at_the_same_step_and_the_model_is_written(crops, tmp_path):  # noqa: F811
+    out = tmp_path / "run"
+    proc = _ranks(crops, out, "stop-file-at-step-4", iterations=12, batch_size=4, save_every=3)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["iterations"] == 4 and summary["stopped_by"] == "stop request"
+    assert load_model(out / "model.safetensors")[1]["iterations"] == 4
+    assert not (out / "state" / "STOP").exists()
 
 
 def test_devices_this_machine_lacks_and_a_batch_that_does_not_split_are_refused_naming_the_setting():
