@@ -9,6 +9,7 @@ import tomllib
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
 
 from workflow_support import REPO, make_workdir, snakemake, write_sheet
 
@@ -104,8 +105,14 @@ def test_conda_environment_holds_the_package_dependencies(env_file):
     assert "python=3.11" in env["dependencies"]  # the version the jobs' compiled wheels are tested with
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     package = project["dependencies"] + project["optional-dependencies"]["export"]  # so the env can export too
-    wanted = [d for d in package if not d.startswith("snakemake")]  # snakemake runs the jobs from outside
-    assert sorted(pip_requirements(env)) == sorted(wanted), "keep envs/ in step with pyproject.toml"
+    wanted = [d for d in package if not d.startswith(("snakemake", "torch"))]  # snakemake runs the jobs from outside
+    listed = pip_requirements(env)
+    assert sorted(r for r in listed if not r.startswith("torch")) == sorted(wanted), "keep envs/ in step with pyproject"
+    # torch: the Makefile's exact release (installs that repeat), within the package's range.
+    [pinned] = [r for r in listed if r.startswith("torch")]
+    [allowed] = [d for d in package if d.startswith("torch")]
+    assert f"TORCH := {pinned}\n" in (REPO / "Makefile").read_text()
+    assert pinned.startswith("torch==") and Requirement(allowed).specifier.contains(pinned.removeprefix("torch=="))
     # Snakemake builds a copy of the file under .snakemake/conda/: a relative local path would break.
     assert not [r for r in pip_requirements(env) if r.startswith(("-e", ".", "/"))]
 
