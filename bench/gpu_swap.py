@@ -78,9 +78,10 @@ def main() -> None:
     d = steps.add_parser("device", help="there: tables, CUDA tests, the timed swap, under --out")
     d.add_argument("--carry", type=Path, default=CARRY)
     d.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", "gpu-out")))
-    d.add_argument("--train-seconds", type=float, default=300, help="the swap's training budget")
+    # The defaults fit one call of at most 600 s: 150 + 60 + 270 s, the model's building and the merge.
+    d.add_argument("--train-seconds", type=float, default=270, help="the swap's training budget")
     d.add_argument("--bench-seconds", type=float, default=150, help="bound of bench/train.py")
-    d.add_argument("--test-seconds", type=float, default=90, help="bound of tests/test_cuda.py")
+    d.add_argument("--test-seconds", type=float, default=60, help="bound of tests/test_cuda.py")
     m = steps.add_parser("measure", help="here: the quality stage on what came back")
     m.add_argument("results", type=Path, help="the folder holding merged.tar and swap.json")
     m.add_argument("--carry", type=Path, default=CARRY)
