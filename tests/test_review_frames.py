@@ -5,6 +5,7 @@ redoes that video's extraction and what follows from it only, and every refusal 
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ import pytest
 import test_review
 from swaplib.extract.manual import REPLACES_IOU, read_manual_faces
 from swaplib.review.app import Server
+from swaplib.review.frames import face_table
 from test_review import ask, wait_for
 from workflow_support import planned_jobs
 
@@ -37,6 +39,18 @@ def test_the_frames_to_check_and_a_frame_s_faces(server):
     [face] = [face for face in frame["faces"] if face["kept"]]
     assert len(face["landmarks"]) == 68 and face["score"] is not None
     assert frame["replaces_iou"] == REPLACES_IOU  # the page hides what a manual face replaces by extraction's rule
+
+
+def test_the_face_table_is_read_again_only_when_the_file_changed(server):
+    path = server.folder.results / "videos" / videos_of(server)[0] / "faces.parquet"
+    first, stat = face_table(path), path.stat()
+    assert face_table(path) is first  # paging through frames reads the table once
+    try:
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # as if extracted again
+        again = face_table(path)
+        assert again is not first and again.equals(first)
+    finally:
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
 
 
 @pytest.mark.parametrize("body, status, words", [

@@ -15,6 +15,7 @@ and what follows from it, and nothing else.
 
 from __future__ import annotations
 
+import functools
 import threading
 from pathlib import Path
 
@@ -38,6 +39,18 @@ from swaplib.tables.faces import landmarks_array, read_faces
 from swaplib.workfolder import manual_faces_dir
 
 _writing = threading.Lock()  # two tabs saving one video's file: one after the other
+
+
+@functools.lru_cache(maxsize=4)
+def _read_table(path: str, stamp: tuple[int, int]) -> pd.DataFrame:
+    return read_faces(path, kept_only=False)
+
+
+def face_table(path: Path) -> pd.DataFrame:
+    """A video's whole face table (left-out faces too), read again only when the file changed (the
+    workflow extracted again): paging through frames asks for it once a frame. Not to be modified."""
+    stat = path.stat()
+    return _read_table(str(path), (stat.st_mtime_ns, stat.st_size))
 
 
 class VideoFrames:
@@ -69,7 +82,7 @@ class VideoFrames:
         path = self.frames().get(number)
         if path is None:
             raise Refused(404, f"{self.video} has no frame {number}")
-        table = read_faces(self.path / "faces.parquet", kept_only=False)
+        table = face_table(self.path / "faces.parquet")
         here = table[table["frame"] == number]
         points = landmarks_array(here) if len(here) else np.zeros((0, 68, 2))
         faces = [{"face_id": row.face_id, "box": [row.box_x0, row.box_y0, row.box_x1, row.box_y1],
