@@ -23,6 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pandas as pd
+import PIL.Image
 import torch
 
 from swaplib.core.atomic import atomic_dir, write_json
@@ -325,8 +326,10 @@ def _write(path: Path, image: np.ndarray) -> None:
 
 
 def _nothing(written: Path) -> np.ndarray:
-    """The mask of a frame where nothing was swapped: black, the size of what was written for it."""
-    height, width = cv2.imread(str(written), cv2.IMREAD_UNCHANGED).shape[:2]
+    """The mask of a frame where nothing was swapped: black, the size of what was written for it (read
+    from the image's header alone: its pixels are not needed)."""
+    with PIL.Image.open(written) as image:
+        width, height = image.size
     return np.zeros((height, width), np.uint8)
 
 
