@@ -42,6 +42,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 from pathlib import Path
 
@@ -166,10 +167,11 @@ def device(carry: Path, out: Path, train_seconds: float, bench_seconds: float, t
           f"{torch.cuda.get_device_name() if cuda else 'no CUDA device: a dry run on the CPU'}", flush=True)
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     if shutil.which("nvidia-smi"):
-        step(["nvidia-smi"], out / "nvidia-smi.txt", 30, environment)
+        step("nvidia-smi", ["nvidia-smi"], out / "nvidia-smi.txt", 30, environment)
     tables = ["--gpu"] if cuda else ["--only", "quick96", "--iterations", "4"]
-    step([sys.executable, "bench/train.py", *tables], out / "train_gpu.txt", bench_seconds, environment)
-    step([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_cuda.py"],
+    step("bench/train.py", [sys.executable, "bench/train.py", *tables], out / "train_gpu.txt", bench_seconds,
+         environment)
+    step("tests/test_cuda.py", [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_cuda.py"],
          out / "test_cuda.txt", test_seconds, environment)
     swap(carry, out, train_seconds)
 
@@ -188,7 +190,7 @@ def install_lacking(carry: Path) -> None:
     sys.path.insert(0, str(site))
 
 
-def step(command: list[str], log: Path, seconds: float, environment: dict) -> None:
+def step(name: str, command: list[str], log: Path, seconds: float, environment: dict) -> None:
     """Run one step with its output in `log`, stopped after `seconds`; its outcome goes to stdout too."""
     started = time.perf_counter()
     with log.open("w") as sink:
@@ -199,8 +201,7 @@ def step(command: list[str], log: Path, seconds: float, environment: dict) -> No
         except subprocess.TimeoutExpired:
             outcome = f"stopped at its bound of {seconds:.0f} s"
             sink.write(f"\n[{outcome}]\n")
-    print(f"{' '.join(command[1:3] if command[0] == sys.executable else command[:1])}: {outcome} in "
-          f"{time.perf_counter() - started:.0f} s ({log.name})", flush=True)
+    print(f"{name}: {outcome} in {time.perf_counter() - started:.0f} s ({log.name})", flush=True)
 
 
 def swap(carry: Path, out: Path, train_seconds: float) -> None:
@@ -213,7 +214,7 @@ def swap(carry: Path, out: Path, train_seconds: float) -> None:
     from swaplib.merge.stage import merge_video
     from swaplib.train import train_model
 
-    work = Path(os.environ.get("TMPDIR", "/tmp")) / "gpu-swap"
+    work = Path(tempfile.gettempdir()) / "gpu-swap"
     shutil.rmtree(work, ignore_errors=True)
     cuda = torch.cuda.is_available()
     if cuda:

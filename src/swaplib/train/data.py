@@ -376,15 +376,15 @@ class Batches:
         out, share = {}, self.share
         for side, data in (("src", self.src), ("dst", self.dst)):
             idx = self.indices(side, iteration, attempt)
-            if side == "src" and self.aug.ct_mode != "none":  # towards random dst faces, before any distortion
+            # colour transfer works on the whole batch (some modes draw their random directions across it),
+            # then the share is taken; without it only the share's faces are read
+            whole = side == "src" and self.aug.ct_mode != "none"
+            faces = data.faces[idx if whole else idx[share]].astype(np.float32) * np.float32(1 / 255)
+            if whole:  # towards random dst faces, before any distortion
                 refs = rng.integers(0, len(self.dst), len(idx))
                 kind = "sot-m" if self.aug.ct_mode == "sot" else self.aug.ct_mode
                 both = None if data.masks is None else (data.masks[idx] > 127) & (self.dst.masks[refs] > 127)
-                faces = data.faces[idx].astype(np.float32) * np.float32(1 / 255)
-                # of the whole batch, then the share: some modes draw their random directions across it
                 faces = transfer(kind, faces, self.dst.faces[refs], both, seed=int(rng.integers(2**31)))[share]
-            else:
-                faces = data.faces[idx[share]].astype(np.float32) * np.float32(1 / 255)
             draws = [self._draw(rng, hsv if side == "src" else None) for _ in idx][share]
             samples = [self._sample(data, int(i), face, d) for i, face, d in zip(idx[share], faces, draws)]
             for k, key in enumerate(("in", "target", "mask", "loss_mask", "em")):
